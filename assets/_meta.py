@@ -1,0 +1,29 @@
+"""Small helpers shared by the assets: layout, metadata tables and figures."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+from pipeline.layout import Layout
+from resources import DataStore
+
+
+def layout(store: DataStore) -> Layout:
+    return Layout(store.root())
+
+
+def md_table(frame: pl.DataFrame, float_digits: int = 4) -> dg.MetadataValue:
+    """A polars frame as a Markdown table for the Dagster UI."""
+    def cell(v):
+        return f"{v:.{float_digits}f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * frame.width
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return dg.MetadataValue.md("\n".join([header, rule, *rows]))
+
+
+def config_params(prefix: str, config: dg.Config) -> dict:
+    """A stage's config as MLflow params named ``<stage>.<field>``."""
+    return {f"{prefix}.{k}": v for k, v in config.model_dump().items()}

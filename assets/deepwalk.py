@@ -1,0 +1,130 @@
+"""graphs -> walks -> embeddings, for the user-session-song network and the user-song baseline."""
+
+# No `from __future__ import annotations`: Dagster reads the config class from the annotation of a
+# factory-made asset, which must be a real class, not a string naming a closure variable.
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from assets._meta import config_params, layout, md_table
+from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
+from assets.ingest import splits
+from pipeline import defaults
+from pipeline.embed import SkipGramParams, train_skipgram
+from pipeline.graph import Graph, user_session_song_graph, user_song_graph
+from pipeline.io import read_json, save_npy, write_json
+from pipeline.walks import write_corpus
+from resources import DataStore, MlflowTracking, PipelineSettings
+
+GROUP = "deepwalk"
+NETWORK_TITLES = {"uss": "user-session-song", "us": "user-song"}
+BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
+
+
+def _graph_asset(network: str):
+    @dg.asset(
+        name=f"graph_{network}",
+        group_name=GROUP,
+        deps=[splits],
+        description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.",
+    )
+    def _asset(store: DataStore) -> dg.MaterializeResult:
+        paths = layout(store)
+        graph = BUILDERS[network](pl.read_parquet(paths.split("train.parquet")))
+        graph.save(paths.graph(network))
+        kinds = graph.vertices.group_by("kind", maintain_order=True).len()
+        degree = graph.degree()
+        return dg.MaterializeResult(
+            metadata={
+                "vertices": graph.n_vertices,
+                "edges": graph.n_edges,
+                "vertices by kind": md_table(kinds),
+                "mean degree": float(degree.mean()),
+                "isolated vertices": int((degree == 0).sum()),
+            }
+        )
+
+    return _asset
+
+
+def _walks_asset(network: str, graph_asset):
+    @dg.asset(
+        name=f"walks_{network}",
+        group_name=GROUP,
+        deps=[graph_asset],
+        description=f"Uniform random walks on the {NETWORK_TITLES[network]} network (L={defaults.WALK_LENGTH}, "
+        f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line.",
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, config: WalkConfig, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
+    ) -> dg.MaterializeResult:
+        paths = layout(store)
+        graph = Graph.load(paths.graph(network))
+        out = paths.walks(network)
+        stats = write_corpus(
+            graph, out / "corpus.txt", config.walk_length, config.walks_per_vertex, settings.seed, progress=context.log.info
+        )
+        save_npy(out / "vertex_counts.npy", stats.vertex_counts)
+        record = {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)}
+        write_json(out / "stats.json", {**record, **config.model_dump(), "seed": settings.seed})
+        mlflow.log(
+            mlflow.run_id(context.run_id),
+            params=config_params(f"walks_{network}", config),
+            metrics={f"walks_{network}.tokens": stats.tokens, f"walks_{network}.seconds": stats.seconds},
+        )
+        return dg.MaterializeResult(
+            metadata={**record, "M steps/s": round(stats.tokens / max(stats.seconds, 1e-9) / 1e6, 2), "path": str(out / "corpus.txt")}
+        )
+
+    return _asset
+
+
+def _embedding_asset(name: str, network: str, walks_asset, config_class: type[EmbeddingConfig], description: str):
+    @dg.asset(name=name, group_name=GROUP, deps=[walks_asset], description=description)
+    def _asset(
+        context: dg.AssetExecutionContext, config: config_class, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
+    ) -> dg.MaterializeResult:
+        paths = layout(store)
+        walks = paths.walks(network)
+        params = SkipGramParams(
+            dimensions=config.dimensions,
+            window=config.window,
+            epochs=config.epochs,
+            alpha=config.alpha,
+            min_alpha=config.min_alpha,
+            workers=settings.workers,
+            seed=settings.seed,
+        )
+        _, vectors, stats = train_skipgram(walks / "corpus.txt", np.load(walks / "vertex_counts.npy"), params, progress=context.log.info)
+        out = paths.embedding(name)
+        save_npy(out / "vectors.npy", vectors)
+        record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": read_json(walks / "stats.json")["seed"]}
+        write_json(out / "params.json", record)
+        mlflow.log(
+            mlflow.run_id(context.run_id),
+            params={f"{name}.{k}": v for k, v in params.as_record().items()},
+            metrics={f"{name}.words_per_second": stats["words_per_second"], f"{name}.seconds": stats["seconds"]},
+            artifacts=[out / "vectors.npy"] if vectors.nbytes <= 200e6 else [],
+            artifact_dir=name,
+        )
+        return dg.MaterializeResult(
+            metadata={"vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()}}
+        )
+
+    return _asset
+
+
+graph_uss = _graph_asset("uss")
+graph_us = _graph_asset("us")
+walks_uss = _walks_asset("uss", graph_uss)
+walks_us = _walks_asset("us", graph_us)
+embedding_uss = _embedding_asset(
+    "embedding_uss", "uss", walks_uss, EmbeddingConfig, "DeepWalk on the user-session-song network, d=128 (evaluation)."
+)
+embedding_uss_2d = _embedding_asset(
+    "embedding_uss_2d", "uss", walks_uss, Embedding2DConfig, "DeepWalk on the user-session-song network, d=2 (pictures)."
+)
+embedding_us = _embedding_asset(
+    "embedding_us", "us", walks_us, EmbeddingConfig, "DeepWalk on the user-song network (baseline), d=128."
+)

@@ -1,0 +1,43 @@
+"""The Dagster ``Definitions``: every asset, check, job, schedule and resource of the pipeline."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets import checks, deepwalk, evaluation, ingest
+from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+
+ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation])
+
+pipeline_job = dg.define_asset_job(
+    "latent_space_pipeline",
+    selection=dg.AssetSelection.all(),
+    description="raw events -> sessions -> splits -> graphs -> walks -> embeddings -> baselines -> metrics -> plots",
+)
+
+weekly_schedule = dg.ScheduleDefinition(
+    name="weekly_latent_space",
+    job=pipeline_job,
+    cron_schedule="0 3 * * 1",  # Mondays 03:00 UTC
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Rebuilds the whole latent space weekly. Off by default: switch it on in the UI (Automation).",
+)
+
+
+def default_resources() -> dict:
+    return {
+        "store": DataStore(),
+        "source": ListeningLogSource(),
+        "settings": PipelineSettings(),
+        "mlflow": MlflowTracking(),
+    }
+
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    asset_checks=checks.CHECKS,
+    jobs=[pipeline_job],
+    schedules=[weekly_schedule],
+    resources=default_resources(),
+)

@@ -1,0 +1,129 @@
+"""baselines -> metrics -> plots."""
+
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from assets._meta import config_params, layout, md_table
+from assets.config import ALSConfig, EvaluationConfig
+from assets.deepwalk import embedding_us, embedding_uss, embedding_uss_2d, graph_us, graph_uss
+from assets.ingest import splits
+from pipeline import plots as figs
+from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
+from pipeline.evaluate import DOT, EUCLIDEAN, Space, build_queries, run_experiments
+from pipeline.graph import SESSION, SONG, USER, Graph
+from pipeline.io import read_json, save_npy, write_json
+from pipeline.layout import Layout
+from pipeline.report import metrics_table
+from resources import DataStore, MlflowTracking, PipelineSettings
+
+GROUP = "evaluation"
+
+
+@dg.asset(group_name=GROUP, deps=[splits], description="Popularity (train play counts) and ALS matrix factorisation "
+          "(implicit, confidence 1+log(1+plays)) on the train user-song matrix.")
+def baselines(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
+              mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    train = pl.read_parquet(paths.split("train.parquet"))
+    users, songs = catalogue(train)
+    plays = user_song_matrix(train, users, songs)
+    params = ALSParams(factors=config.factors, regularization=config.regularization, iterations=config.iterations, seed=settings.seed)
+    user_factors, item_factors = fit_als(plays, params)
+    out = paths.baselines
+    save_npy(out / "popularity.npy", play_counts(train, songs))
+    save_npy(out / "als_user_factors.npy", user_factors)
+    save_npy(out / "als_item_factors.npy", item_factors)
+    write_json(out / "params.json", params.as_record())
+    mlflow.log(mlflow.run_id(context.run_id), params=config_params("als", config))
+    return dg.MaterializeResult(metadata={"users": len(users), "songs": len(songs), "user-song pairs": plays.nnz, **params.as_record()})
+
+
+def _space(name: str, metric: str, vectors: np.ndarray, graph: Graph, songs: list[str], with_sessions: bool = False) -> Space:
+    song_block = graph.vertices.filter(pl.col("kind") == SONG)
+    if song_block["key"].to_list() != songs:
+        raise ValueError(f"{name}: the graph's songs differ from the train catalogue; rematerialize the graph")
+    def block(kind):
+        b = graph.vertices.filter(pl.col("kind") == kind)
+        return dict(zip(b["key"].to_list(), vectors[b["vertex"].to_numpy()]))
+    return Space(name, metric, vectors[song_block["vertex"].to_numpy()], users=block(USER),
+                 sessions=block(SESSION) if with_sessions else None)
+
+
+def _load_spaces(paths: Layout, users: list[str], songs: list[str]) -> list[Space]:
+    uss = Graph.load(paths.graph("uss"))
+    us = Graph.load(paths.graph("us"))
+    proposed = _space("proposed", EUCLIDEAN, np.load(paths.embedding("embedding_uss") / "vectors.npy"), uss, songs, with_sessions=True)
+    user_song = _space("U-S", EUCLIDEAN, np.load(paths.embedding("embedding_us") / "vectors.npy"), us, songs)
+    user_factors = np.load(paths.baselines / "als_user_factors.npy")
+    mf = Space("MF", DOT, np.load(paths.baselines / "als_item_factors.npy"), users=dict(zip(users, user_factors)))
+    return [proposed, user_song, mf]
+
+
+@dg.asset(group_name=GROUP, deps=[baselines, embedding_uss, embedding_us, graph_uss, graph_us],
+          description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
+def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
+            mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    train = pl.read_parquet(paths.split("train.parquet"))
+    users, songs = catalogue(train)
+    queries = build_queries(pl.read_parquet(paths.split("test.parquet")), songs, config.max_test_sessions, settings.seed)
+    train_sessions = train.group_by("session_id").agg(pl.col("user_id").first(), pl.col("device").first(), pl.col("timestamp").min().alias("start"))
+    table, notes = run_experiments(
+        queries, _load_spaces(paths, users, songs), np.load(paths.baselines / "popularity.npy"),
+        train_sessions=train_sessions.with_columns(pl.col("session_id").cast(pl.String)),
+        device_space="proposed", k_values=config.k_values, seed=settings.seed,
+    )
+    table.write_parquet(paths.metrics / "metrics.parquet")
+    table.write_csv(paths.metrics / "metrics.csv")
+    write_json(paths.metrics / "notes.json", notes)
+
+    parent = mlflow.run_id(context.run_id)
+    mlflow.log(parent, params=config_params("evaluation", config), metrics={f"evaluation.{k}": v for k, v in notes.items()},
+               artifacts=[paths.metrics / "metrics.csv"])
+    for method in table["method"].unique(maintain_order=True).to_list():
+        rows = table.filter(pl.col("method") == method)
+        mlflow.log(mlflow.method_run_id(context.run_id, method), step_metrics=[
+            (f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows.iter_rows(named=True) for m in ("recall", "precision")
+        ] + [(f"{r['experiment']}_{m}_at_{r['k']}", r[m], 0) for r in rows.iter_rows(named=True) for m in ("recall", "precision")])
+    return dg.MaterializeResult(metadata={
+        **notes,
+        "Exp 1 recall@k": md_table(metrics_table(table, "recall", "exp1")),
+        "Exp 1 precision@k": md_table(metrics_table(table, "precision", "exp1")),
+        "Exp 2 recall@k": md_table(metrics_table(table, "recall", "exp2")),
+        "Exp 2 precision@k": md_table(metrics_table(table, "precision", "exp2")),
+    })
+
+
+@dg.asset(group_name=GROUP, deps=[metrics, embedding_uss_2d, graph_uss],
+          description="Fig 7 and Fig 8 (recall and precision against k) and the 2-D map of songs coloured by language and genre.")
+def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    table = pl.read_parquet(paths.metrics / "metrics.parquet")
+    graph = Graph.load(paths.graph("uss"))
+    coords = np.load(paths.embedding("embedding_uss_2d") / "vectors.npy")
+    songs = graph.vertices.filter(pl.col("kind") == SONG)
+    tags = (
+        pl.read_parquet(paths.split("train.parquet"), columns=["song_id", "language", "genre"])
+        .unique("song_id", keep="first")
+        .join(songs.select(pl.col("key").alias("song_id"), "vertex"), on="song_id")
+        .sort("vertex")
+    )
+    figures = {
+        "fig7_similar_song_retrieval.png": figs.metrics_figure(table, "exp1"),
+        "fig8_recommendation.png": figs.metrics_figure(table, "exp2"),
+        "fig3a_songs_by_language.png": figs.song_map(coords[tags["vertex"].to_numpy()], tags["language"].to_list(),
+                                                     "Songs in the 2-D space, by language", seed=settings.seed),
+        "fig3b_songs_by_genre.png": figs.song_map(coords[tags["vertex"].to_numpy()], tags["genre"].to_list(),
+                                                  "Songs in the 2-D space, by genre", seed=settings.seed),
+    }
+    metadata = {}
+    for name, fig in figures.items():
+        path = figs.save_png(fig, paths.plots / name)
+        metadata[name.removesuffix(".png")] = dg.MetadataValue.md(figs.thumbnail_markdown(fig))
+        metadata[f"{name} path"] = str(path)
+    mlflow.log(mlflow.run_id(context.run_id), figures=figures)
+    for fig in figures.values():
+        figs.close(fig)
+    return dg.MaterializeResult(metadata=metadata)

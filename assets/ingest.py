@@ -1,0 +1,89 @@
+"""raw events -> sessions -> splits."""
+
+
+import dagster as dg
+import polars as pl
+
+from assets._meta import config_params, layout, md_table
+from assets.config import SessionConfig, SplitConfig
+from pipeline.io import write_json
+from pipeline.sessions import session_table, sessionize
+from pipeline.splits import real_life_split
+from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+
+GROUP = "data"
+
+
+@dg.asset(group_name=GROUP, description="The listening log (timestamp, user, device, song, artist, genre, language), as Parquet.")
+def raw_events(
+    context: dg.AssetExecutionContext,
+    source: ListeningLogSource,
+    store: DataStore,
+    settings: PipelineSettings,
+    mlflow: MlflowTracking,
+) -> dg.MaterializeResult:
+    paths = layout(store)
+    summary = source.write_events(paths.events, paths.truth, seed=settings.seed, log=context.log.info)
+    preview = pl.read_parquet(paths.events, n_rows=5)
+    mlflow.log(
+        mlflow.run_id(context.run_id),
+        params={**{f"source.{k}": v for k, v in source.model_dump().items()}, "seed": settings.seed, "workers": settings.workers},
+        metrics={f"raw.{k}": v for k, v in summary.items() if isinstance(v, int)},
+    )
+    return dg.MaterializeResult(
+        metadata={**summary, "path": str(paths.events), "preview": md_table(preview)}
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[raw_events], description="Events cut into sessions: a new session after a gap of "
+          "session_gap_minutes or more, or on a device change.")
+def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    events = sessionize(pl.scan_parquet(paths.events), config.session_gap_minutes, config.split_on_device_change)
+    events.sink_parquet(paths.sessionized)
+    table = session_table(pl.scan_parquet(paths.sessionized)).collect()
+    table.write_parquet(paths.sessions)
+    write_json(paths.stage("sessions") / "config.json", config.model_dump())
+    has_device = pl.scan_parquet(paths.events).select(pl.col("device").is_not_null().any()).collect().item()
+    lengths = table["n_songs"]
+    mlflow.log(mlflow.run_id(context.run_id), params=config_params("sessions", config), metrics={"sessions.count": table.height})
+    return dg.MaterializeResult(
+        metadata={
+            "sessions": table.height,
+            "events": int(lengths.sum()),
+            "songs per session (median)": float(lengths.median()),
+            "sessions with fewer than 5 songs": int((lengths < 5).sum()),
+            "rule": "time gap and device" if (config.split_on_device_change and has_device) else "time gap alone (no device in the log)",
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[sessions], description="The real-life split by the cutoff date (train / test) and the paper's Table 1.")
+def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    result = real_life_split(
+        pl.scan_parquet(paths.sessionized),
+        cutoff=config.cutoff,
+        train_sessions=config.train_sessions,
+        test_sessions=config.test_sessions,
+        min_session_songs=config.min_session_songs,
+    )
+    if result.train.is_empty() or result.test.is_empty():
+        raise dg.Failure(
+            f"the split left {result.train.height} train and {result.test.height} test events: "
+            f"too few users have {config.train_sessions} sessions before {config.cutoff} and {config.test_sessions} after it",
+            metadata={"counts": result.counts},
+        )
+    result.train.write_parquet(paths.split("train.parquet"))
+    result.test.write_parquet(paths.split("test.parquet"))
+    table1 = result.table1()
+    table1.write_parquet(paths.split("table1.parquet"))
+    write_json(paths.split("counts.json"), result.counts)
+    write_json(paths.split("config.json"), config.model_dump())
+    mlflow.log(
+        mlflow.run_id(context.run_id),
+        params=config_params("splits", config),
+        metrics={f"table1.{row['set']}.{k}": v for row in table1.iter_rows(named=True) for k, v in row.items() if k != "set"},
+        dicts={"table1.json": table1.to_dicts(), "split_counts.json": result.counts},
+    )
+    return dg.MaterializeResult(metadata={"Table 1": md_table(table1), **result.counts})

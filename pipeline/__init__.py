@@ -1,0 +1,1 @@
+"""Domain core of the listening-behaviour latent space: plain functions, no Dagster."""

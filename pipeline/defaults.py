@@ -1,0 +1,45 @@
+"""Every default of the paper, in one place.
+
+Chung, Lou & Chen, *A Latent Representation of Users, Sessions, and Songs for Listening
+Behavior Analysis*, ISMIR 2016. Names follow the paper; where the paper is silent the value
+is ours and says so.
+"""
+
+from __future__ import annotations
+
+# One seed fixes the synthetic data, the splits, the walks, the training and the metrics.
+SEED = 2016
+
+# --- Sessions (Section 3.1) ---
+# "neighbouring events shorter than 10 minutes apart on the same device" form a session:
+# a gap of exactly 10 minutes starts a new session.
+SESSION_GAP_MINUTES = 10.0
+SPLIT_ON_DEVICE_CHANGE = True
+
+# --- Real-life split (Section 4.1) ---
+CUTOFF = "2016-06-01"  # data span Jan 1 - Jun 30, cutoff Jun 1
+TRAIN_SESSIONS = 80  # each user's last 80 sessions before the cutoff
+TEST_SESSIONS = 20  # each user's first 20 sessions after it
+MIN_SESSION_SONGS = 5  # sessions with fewer songs are dropped
+
+# --- DeepWalk (Section 3.2) ---
+WALK_LENGTH = 40  # L
+WALKS_PER_VERTEX = 20  # R
+WINDOW = 6  # skip-gram window w
+DIMENSIONS = 128  # d for the evaluation
+DIMENSIONS_2D = 2  # d for the pictures
+# Not given in the paper: DeepWalk (Perozzi et al. 2014) makes one skip-gram pass over the walks
+# with hierarchical softmax, no negative sampling and no frequent-word down-sampling.
+EPOCHS = 1
+ALPHA = 0.025  # gensim's and word2vec's initial learning rate
+MIN_ALPHA = 0.0001  # linearly decayed to this
+
+# --- Baselines (Section 4.2) ---
+# The paper gives no ALS settings: d matches DeepWalk; the rest are implicit's usual values.
+ALS_FACTORS = DIMENSIONS
+ALS_REGULARIZATION = 0.01
+ALS_ITERATIONS = 15
+
+# --- Evaluation (Section 4.3) ---
+K_VALUES = tuple(range(10, 55, 5))  # k = 10, 15, ..., 50
+MAX_TEST_SESSIONS = 200_000  # metrics are averaged over up to this many sampled test sessions

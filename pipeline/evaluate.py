@@ -1,0 +1,250 @@
+"""Retrieval evaluation of the paper (Section 4.3): recall and precision at k.
+
+Experiment 1, similar-song retrieval: the first song of a test session is the query; the other
+distinct songs of that session are relevant; the query song itself is never retrieved.
+
+Experiment 2, recommendation: a vector standing for the listener queries; every distinct song of
+the test session is relevant; nothing is excluded (people replay songs they know). The queries:
+the user's vector (``proposed-user``), or ``proposed-device``: the user's *latest* training
+session on the same device as the test session -- the session closest in time to the test
+period in the same listening context; a test session whose device has no training session falls
+back to the user's vector (counted).
+
+Nearest songs are exact: batched matrix products and a partial sort. DeepWalk spaces rank by
+Euclidean distance, MF by inner product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from pipeline import defaults
+
+EUCLIDEAN, DOT = "euclidean", "dot"
+
+
+@dataclass
+class TestQueries:
+    sessions: pl.DataFrame  # session_id, user_id, device, start, query_song (index)
+    exp1_relevant: sp.csr_matrix  # queries x songs
+    exp2_relevant: sp.csr_matrix
+    n_sessions_total: int
+
+    @property
+    def n(self) -> int:
+        return self.sessions.height
+
+
+def build_queries(
+    test: pl.DataFrame,
+    songs: list[str],
+    max_sessions: int = defaults.MAX_TEST_SESSIONS,
+    seed: int = defaults.SEED,
+) -> TestQueries:
+    """Sample up to ``max_sessions`` test sessions (seeded) and their relevant songs.
+
+    ``songs`` is the catalogue of songs that can be retrieved (the train songs), in column order.
+    """
+    song_index = pl.DataFrame({"song_id": songs, "song": np.arange(len(songs), dtype=np.int64)})
+    events = test.join(song_index, on="song_id", how="inner").sort(["session_id", "timestamp"], maintain_order=True)
+    if events.height != test.height:
+        raise ValueError(f"{test.height - events.height} test events have songs outside the catalogue")
+    sessions = events.group_by("session_id", maintain_order=True).agg(
+        pl.col("user_id").first(),
+        pl.col("device").first(),
+        pl.col("timestamp").first().alias("start"),
+        pl.col("song").first().alias("query_song"),
+    )
+    total = sessions.height
+    if total > max_sessions:
+        keep = np.sort(np.random.default_rng([seed, 7]).choice(total, size=max_sessions, replace=False))
+        sessions = sessions[keep]
+    sessions = sessions.with_row_index("q")
+    pairs = events.join(sessions.select("session_id", "q", "query_song"), on="session_id").select("q", "song", "query_song").unique()
+    q, s = pairs["q"].to_numpy(), pairs["song"].to_numpy()
+    shape = (sessions.height, len(songs))
+    exp2 = sp.csr_matrix((np.ones(len(q), dtype=bool), (q, s)), shape=shape)
+    other = s != pairs["query_song"].to_numpy()
+    exp1 = sp.csr_matrix((np.ones(other.sum(), dtype=bool), (q[other], s[other])), shape=shape)
+    exp1.sort_indices()
+    exp2.sort_indices()
+    return TestQueries(sessions=sessions.drop("q"), exp1_relevant=exp1, exp2_relevant=exp2, n_sessions_total=total)
+
+
+def nearest(
+    queries: np.ndarray,
+    items: np.ndarray,
+    k: int,
+    metric: str,
+    exclude: np.ndarray | None = None,
+    batch_size: int = 2048,
+) -> np.ndarray:
+    """Indices of the ``k`` items nearest each query, nearest first.
+
+    ``exclude[i]`` (an item index, or -1 for none) is never returned for query i.
+    """
+    if metric not in (EUCLIDEAN, DOT):
+        raise ValueError(f"unknown metric {metric!r}")
+    k = min(k, len(items) - (exclude is not None))
+    items = np.ascontiguousarray(items, dtype=np.float32)
+    sq_norms = np.einsum("ij,ij->i", items, items) if metric == EUCLIDEAN else None
+    out = np.empty((len(queries), k), dtype=np.int64)
+    for b in range(0, len(queries), batch_size):
+        q = np.asarray(queries[b : b + batch_size], dtype=np.float32)
+        # For Euclidean distance, ranking by 2 q.s - |s|^2 equals ranking by -|q - s|^2.
+        scores = q @ items.T
+        if metric == EUCLIDEAN:
+            scores = 2.0 * scores - sq_norms
+        if exclude is not None:
+            ex = exclude[b : b + batch_size]
+            rows = np.flatnonzero(ex >= 0)
+            scores[rows, ex[rows]] = -np.inf
+        out[b : b + batch_size] = _top_k(scores, k)
+    return out
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def ranked_by_score(scores: np.ndarray, n_queries: int, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """The same ranking for every query (popularity), skipping each query's excluded item."""
+    ranking = np.argsort(-scores, kind="stable")[: k + 1]
+    top = np.tile(ranking, (n_queries, 1))
+    if exclude is None:
+        return top[:, :k]
+    keep = top != exclude[:, None]
+    # Each row drops its excluded item if present, else its (k+1)-th item.
+    keep[~(~keep).any(axis=1), k] = False
+    return top[keep].reshape(n_queries, k)
+
+
+def random_ranking(n_items: int, n_queries: int, k: int, seed: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """``k`` distinct random items per query (seeded), never the excluded one."""
+    rng = np.random.default_rng([seed, 11])
+    keys = rng.random((n_queries, n_items), dtype=np.float32) if n_items * n_queries <= 50_000_000 else None
+    if keys is not None:
+        if exclude is not None:
+            rows = np.flatnonzero(exclude >= 0)
+            keys[rows, exclude[rows]] = -1.0
+        return _top_k(keys, k)
+    out = np.empty((n_queries, k), dtype=np.int64)
+    for i in range(n_queries):
+        picks = rng.choice(n_items, size=k + 1, replace=False)
+        if exclude is not None:
+            picks = picks[picks != exclude[i]]
+        out[i] = picks[:k]
+    return out
+
+
+def recall_precision(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.K_VALUES) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per-query recall@k and precision@k for each k; queries with no relevant song get NaN."""
+    n_q, n_items = relevant.shape
+    rel_rows = np.repeat(np.arange(n_q, dtype=np.int64), np.diff(relevant.indptr))
+    rel_keys = rel_rows * n_items + relevant.indices
+    top_keys = np.arange(n_q, dtype=np.int64)[:, None] * n_items + top
+    hits = np.isin(top_keys, rel_keys)
+    cum = np.cumsum(hits, axis=1)
+    n_rel = np.diff(relevant.indptr).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {}
+        for k in k_values:
+            h = cum[:, min(k, top.shape[1]) - 1].astype(np.float64)
+            recall = np.where(n_rel > 0, h / n_rel, np.nan)
+            precision = np.where(n_rel > 0, h / k, np.nan)
+            out[k] = (recall, precision)
+    return out
+
+
+def summarize(experiment: str, method: str, per_query: dict[int, tuple[np.ndarray, np.ndarray]]) -> list[dict]:
+    rows = []
+    for k, (recall, precision) in per_query.items():
+        valid = ~np.isnan(recall)
+        rows.append(
+            {
+                "experiment": experiment,
+                "method": method,
+                "k": k,
+                "recall": float(recall[valid].mean()) if valid.any() else float("nan"),
+                "precision": float(precision[valid].mean()) if valid.any() else float("nan"),
+                "queries": int(valid.sum()),
+            }
+        )
+    return rows
+
+
+def reference_sessions(train_sessions: pl.DataFrame, queries: pl.DataFrame) -> pl.Series:
+    """For each query session, the user's latest train session on the same device (null if none).
+
+    ``train_sessions``: session_id, user_id, device, start.
+    """
+    latest = (
+        train_sessions.sort("start")
+        .group_by("user_id", "device", maintain_order=True)
+        .agg(pl.col("session_id").last().alias("reference_session"))
+    )
+    return queries.join(latest, on=["user_id", "device"], how="left", maintain_order="left")["reference_session"]
+
+
+@dataclass
+class Space:
+    """A space where songs and listeners live, rows aligned with the song catalogue and user list."""
+
+    name: str
+    metric: str
+    songs: np.ndarray  # n_songs x d, in catalogue order
+    users: dict[str, np.ndarray] | None = None  # user_id -> vector
+    sessions: dict[str, np.ndarray] | None = None  # str(session_id) -> vector (user-session-song space)
+
+
+def run_experiments(
+    queries: TestQueries,
+    spaces: list[Space],
+    play_counts: np.ndarray,
+    train_sessions: pl.DataFrame | None = None,
+    device_space: str | None = None,
+    k_values=defaults.K_VALUES,
+    seed: int = defaults.SEED,
+) -> tuple[pl.DataFrame, dict]:
+    """Both experiments for every space, plus popularity and random. Returns the metrics and notes.
+
+    ``device_space`` names the space whose session vectors give ``<name>-device`` in Experiment 2.
+    """
+    k_max = max(k_values)
+    n_songs = len(play_counts)
+    query_song = queries.sessions["query_song"].to_numpy()
+    users = queries.sessions["user_id"].to_list()
+    rows: list[dict] = []
+    notes: dict = {"test_sessions": queries.n_sessions_total, "sampled_sessions": queries.n}
+
+    def score(experiment: str, method: str, top: np.ndarray) -> None:
+        relevant = queries.exp1_relevant if experiment == "exp1" else queries.exp2_relevant
+        rows.extend(summarize(experiment, method, recall_precision(top, relevant, k_values)))
+
+    for space in spaces:
+        score("exp1", space.name, nearest(space.songs[query_song], space.songs, k_max, space.metric, exclude=query_song))
+        if space.users is not None:
+            user_vectors = np.stack([space.users[u] for u in users])
+            name = f"{space.name}-user" if space.name == device_space else space.name
+            score("exp2", name, nearest(user_vectors, space.songs, k_max, space.metric))
+        if space.name == device_space and space.sessions is not None and train_sessions is not None:
+            ref = reference_sessions(train_sessions, queries.sessions)
+            vectors = np.stack(
+                [space.sessions[str(r)] if r is not None else space.users[u] for r, u in zip(ref.to_list(), users)]
+            )
+            notes["device_reference_fallbacks"] = int(ref.null_count())
+            score("exp2", f"{space.name}-device", nearest(vectors, space.songs, k_max, space.metric))
+
+    score("exp1", "popularity", ranked_by_score(play_counts, queries.n, k_max, exclude=query_song))
+    score("exp2", "popularity", ranked_by_score(play_counts, queries.n, k_max))
+    score("exp1", "random", random_ranking(n_songs, queries.n, k_max, seed, exclude=query_song))
+    score("exp2", "random", random_ranking(n_songs, queries.n, k_max, seed))
+    notes["exp1_queries_without_relevant_songs"] = int((np.diff(queries.exp1_relevant.indptr) == 0).sum())
+    return pl.DataFrame(rows), notes

@@ -1,0 +1,67 @@
+"""Files that are either complete or absent.
+
+Every stage writes to a temporary name beside the target and renames it into place, so that a
+stage killed midway never leaves a half-written file that the next run would take for complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(target: Path | str) -> Iterator[Path]:
+    """Yield a temporary path; on success rename it to ``target``, on error remove it."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: Path | str, obj: Any) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    return Path(path)
+
+
+def read_json(path: Path | str) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def save_npy(path: Path | str, array: np.ndarray) -> Path:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+    return Path(path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_home() -> Path:
+    """Where local state lives unless told otherwise: ``$LATENT_HOME`` or ``<project>/.data``."""
+    return Path(os.environ.get("LATENT_HOME", PROJECT_ROOT / ".data")).resolve()
+
+
+def default_data_dir() -> Path:
+    """Where the stages write their files: ``$LATENT_DATA_DIR`` or ``<home>/store``."""
+    return Path(os.environ.get("LATENT_DATA_DIR", default_home() / "store")).resolve()

@@ -1,0 +1,78 @@
+"""Figures: the paper's Fig 7 / Fig 8 (recall and precision against k) and a 2-D map of songs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from pipeline.io import atomic_path  # noqa: E402
+
+EXPERIMENT_TITLES = {
+    "exp1": "Experiment 1: similar-song retrieval (Fig 7)",
+    "exp2": "Experiment 2: recommendation (Fig 8)",
+}
+
+
+def metrics_figure(metrics: pl.DataFrame, experiment: str):
+    """Recall@k and precision@k of every method in one experiment."""
+    data = metrics.filter(pl.col("experiment") == experiment)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for method in data["method"].unique(maintain_order=True).to_list():
+        m = data.filter(pl.col("method") == method).sort("k")
+        for ax, measure in zip(axes, ("recall", "precision")):
+            ax.plot(m["k"], m[measure], marker="o", ms=3, label=method)
+    for ax, measure in zip(axes, ("recall", "precision")):
+        ax.set_xlabel("k")
+        ax.set_ylabel(f"{measure}@k")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(EXPERIMENT_TITLES.get(experiment, experiment))
+    fig.tight_layout()
+    return fig
+
+
+def song_map(coords: np.ndarray, labels: list[str], title: str, max_points: int = 25_000, seed: int = 0):
+    """Songs in a 2-D space coloured by a tag (language, genre ...), legend with each class's share."""
+    labels_arr = np.asarray(labels)
+    if len(coords) > max_points:
+        keep = np.random.default_rng(seed).choice(len(coords), size=max_points, replace=False)
+        coords, labels_arr = coords[keep], labels_arr[keep]
+    classes, counts = np.unique(labels_arr, return_counts=True)
+    order = np.argsort(-counts)
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    cmap = plt.get_cmap("tab10")
+    for i, c in enumerate(order):  # largest class first, so small ones are drawn on top
+        sel = labels_arr == classes[c]
+        ax.scatter(coords[sel, 0], coords[sel, 1], s=3, alpha=0.6, color=cmap(i % 10),
+                   label=f"{classes[c]} ({100 * counts[c] / counts.sum():.0f}%)")
+    ax.legend(markerscale=4, fontsize=8, loc="best")
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def save_png(fig, path: Path | str, dpi: int = 110) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(path)
+
+
+def thumbnail_markdown(fig, dpi: int = 50) -> str:
+    """A small inline PNG for the Dagster UI (metadata must stay small)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return f"![figure](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+
+
+def close(fig) -> None:
+    plt.close(fig)

@@ -1,0 +1,165 @@
+"""Uniform random walks over a CSR graph, streamed to a text corpus (DeepWalk, Section 3.2).
+
+``walks_per_vertex`` passes; each pass visits every vertex once, in a seeded random order, and
+starts a walk of ``walk_length`` vertices there (the start included), stepping to a uniformly
+chosen neighbour. The corpus has one walk a line, vertex ids as space-separated decimals, which
+is what gensim's ``corpus_file`` mode reads.
+
+Every walk draws from its own counter-based stream, seeded by (seed, pass, start vertex), so a
+seed gives the same corpus whatever the number of threads. Walks are made and written a batch at
+a time: memory is bounded by the batch, never by the corpus.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numba
+import numpy as np
+
+from pipeline import defaults
+from pipeline.graph import Graph
+from pipeline.io import atomic_path
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@numba.njit(inline="always")
+def _splitmix64(x):
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(parallel=True, cache=True)
+def _walk_batch(indptr, indices, starts, walk_length, seed, pass_index, out):
+    """Fill ``out[i]`` with the walk from ``starts[i]``; -1 pads a walk stuck at an isolated vertex."""
+    for i in numba.prange(len(starts)):
+        v = starts[i]
+        state = _splitmix64(_splitmix64(np.uint64(seed)) ^ _splitmix64(np.uint64(pass_index) * _M1 + np.uint64(v)))
+        out[i, 0] = v
+        for j in range(1, walk_length):
+            lo = indptr[v]
+            deg = indptr[v + 1] - lo
+            if deg == 0:
+                for t in range(j, walk_length):
+                    out[i, t] = -1
+                break
+            state = state + _GOLDEN
+            r = _splitmix64(state)
+            v = indices[lo + np.int64(r % np.uint64(deg))]
+            out[i, j] = v
+
+
+@numba.njit(cache=True)
+def _format_walks(walks):
+    """Walks as ASCII text, one walk a line: no per-token Python."""
+    n, length = walks.shape
+    buf = np.empty(n * length * 11 + n, dtype=np.uint8)
+    digits = np.empty(20, dtype=np.uint8)
+    p = 0
+    for i in range(n):
+        first = True
+        for j in range(length):
+            v = walks[i, j]
+            if v < 0:
+                break
+            if not first:
+                buf[p] = 32  # space
+                p += 1
+            first = False
+            k = 0
+            while True:
+                digits[k] = 48 + v % 10
+                v //= 10
+                k += 1
+                if v == 0:
+                    break
+            for t in range(k - 1, -1, -1):
+                buf[p] = digits[t]
+                p += 1
+        buf[p] = 10  # newline
+        p += 1
+    return buf[:p]
+
+
+@dataclass
+class WalkStats:
+    walks: int
+    tokens: int
+    vertex_counts: np.ndarray  # occurrences of each vertex in the corpus (the skip-gram vocabulary)
+    seconds: float
+
+
+def pass_order(n_vertices: int, seed: int, pass_index: int) -> np.ndarray:
+    """The seeded order in which one pass visits the vertices."""
+    return np.random.default_rng([seed, pass_index]).permutation(n_vertices).astype(np.int64)
+
+
+def generate_walks(
+    graph: Graph,
+    walk_length: int = defaults.WALK_LENGTH,
+    walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
+    seed: int = defaults.SEED,
+    batch_size: int = 1 << 16,
+):
+    """Yield (pass, batch of walks as an int array) in corpus order."""
+    if walk_length < 1 or walks_per_vertex < 1:
+        raise ValueError("walk_length and walks_per_vertex must be at least 1")
+    indptr = graph.indptr.astype(np.int64)
+    indices = graph.indices.astype(np.int64)
+    for r in range(walks_per_vertex):
+        order = pass_order(graph.n_vertices, seed, r)
+        for b in range(0, len(order), batch_size):
+            starts = order[b : b + batch_size]
+            out = np.empty((len(starts), walk_length), dtype=np.int64)
+            _walk_batch(indptr, indices, starts, walk_length, seed, r, out)
+            yield r, out
+
+
+def write_corpus(
+    graph: Graph,
+    path: Path | str,
+    walk_length: int = defaults.WALK_LENGTH,
+    walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
+    seed: int = defaults.SEED,
+    batch_size: int = 1 << 16,
+    progress: Callable[[str], None] | None = None,
+    progress_every_s: float = 5.0,
+) -> WalkStats:
+    """Write every walk to ``path`` (atomically) and return counts for the vocabulary."""
+    total = graph.n_vertices * walks_per_vertex
+    counts = np.zeros(graph.n_vertices, dtype=np.int64)
+    done = tokens = 0
+    t0 = last = time.perf_counter()
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        for _, walks in generate_walks(graph, walk_length, walks_per_vertex, seed, batch_size):
+            fh.write(_format_walks(walks).tobytes())
+            valid = walks[walks >= 0]
+            counts += np.bincount(valid, minlength=graph.n_vertices)
+            done += len(walks)
+            tokens += len(valid)
+            now = time.perf_counter()
+            if progress and (now - last >= progress_every_s or done == total):
+                rate = tokens / max(now - t0, 1e-9)
+                eta = (total - done) * walk_length / max(rate, 1e-9)
+                progress(f"walks {done:,}/{total:,} ({100 * done / total:.0f}%), {rate / 1e6:.1f}M steps/s, ETA {eta:.0f}s")
+                last = now
+    return WalkStats(walks=done, tokens=tokens, vertex_counts=counts, seconds=time.perf_counter() - t0)
+
+
+def read_walks(path: Path | str, limit: int | None = None) -> list[np.ndarray]:
+    """The first ``limit`` walks of a corpus (for checks and tests)."""
+    walks = []
+    with open(path) as fh:
+        for i, line in enumerate(fh):
+            if limit is not None and i >= limit:
+                break
+            walks.append(np.array(line.split(), dtype=np.int64))
+    return walks

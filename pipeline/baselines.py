@@ -61,15 +61,16 @@ def fit_als(plays: sp.csr_matrix, params: ALSParams) -> tuple[np.ndarray, np.nda
     """
     from implicit.cpu.als import AlternatingLeastSquares
 
-    model = AlternatingLeastSquares(
-        factors=params.factors,
-        regularization=params.regularization,
-        iterations=params.iterations,
-        alpha=1.0,  # the matrix already holds the confidences
-        random_state=params.seed,
-        num_threads=os.cpu_count() or 1,
-    )
+    # implicit runs its own threads; a BLAS thread pool on top of them only slows it down.
     with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=params.factors,
+            regularization=params.regularization,
+            iterations=params.iterations,
+            alpha=1.0,  # the matrix already holds the confidences
+            random_state=params.seed,
+            num_threads=os.cpu_count() or 1,
+        )
         model.fit(confidence(plays), show_progress=False)
     return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
 

@@ -59,6 +59,9 @@ class SyntheticConfig:
     max_session_songs: int = 40
     on_taste_share: float = 0.85  # share of a session's songs drawn from its taste community
     single_share: float = 0.4  # users with a single preference; the rest are dynamic
+    # Chance that a dynamic user with neither device nor time dependence keeps the previous session's
+    # taste: listening comes in streaks. 0 draws every session's taste independently.
+    taste_persistence: float = 0.8
     zipf_exponent: float = 0.9
     users_per_block: int = 2_000
     seed: int = defaults.SEED
@@ -208,16 +211,25 @@ def _user_events(cfg, user, durations, sampler, rng, t0: float, t1: float) -> di
             taste = tastes[device_of_session[s] % len(tastes)]
         elif user["dependence"] == "time":
             taste = tastes[0 if is_daytime(np.array(h)) else 1]
+        elif s > 0 and rng.random() < cfg.taste_persistence:
+            taste = session_taste[s - 1]
         else:
             taste = tastes[rng.integers(len(tastes))]
         session_taste[s] = taste
         n = lengths[s]
         on = rng.random(n) < cfg.on_taste_share
         picked = np.where(on, sampler.draw(int(taste), n, rng), sampler.draw_any(n, rng))
-        songs[pos : pos + n] = picked
         gaps = durations[picked]
-        times[pos : pos + n] = start + np.concatenate([[0.0], np.cumsum(gaps[:-1])])
-        prev_end = times[pos + n - 1] + gaps[-1]
+        t = start + np.concatenate([[0.0], np.cumsum(gaps[:-1])])
+        if t[-1] >= t1:  # the log ends at `end`: cut the last session there
+            n = int((t < t1).sum())
+            lengths[s] = n
+            songs[pos : pos + n], times[pos : pos + n] = picked[:n], t[:n]
+            pos += n
+            n_sessions = s + 1
+            break
+        songs[pos : pos + n], times[pos : pos + n] = picked, t
+        prev_end = t[-1] + gaps[-1]
         pos += n
     lengths = lengths[:n_sessions]
     return {

@@ -1,0 +1,101 @@
+import numba
+import numpy as np
+import polars as pl
+import pytest
+
+from pipeline.graph import SESSION, SONG, USER, Graph, user_session_song_graph, user_song_graph
+from pipeline.walks import generate_walks, read_walks, write_corpus
+
+TRAIN = pl.DataFrame({
+    "user_id": ["u1", "u1", "u1", "u2", "u2"],
+    "session_id": [10, 10, 11, 12, 12],
+    "song_id": ["a", "a", "b", "a", "c"],  # song a twice in session 10: one edge
+})
+
+
+def neighbours(graph: Graph, kind: str, key: str) -> set[tuple[str, str]]:
+    v = graph.index_of(kind)[key]
+    keys = graph.vertices.sort("vertex")
+    return {(keys["kind"][int(n)], keys["key"][int(n)]) for n in graph.indices[graph.indptr[v] : graph.indptr[v + 1]]}
+
+
+def test_user_session_song_edges():
+    g = user_session_song_graph(TRAIN)
+    assert g.n_vertices == 2 + 3 + 3
+    assert g.n_edges == 3 + 4  # user-session: 3; session-song: (10,a) (11,b) (12,a) (12,c)
+    assert g.vertices["kind"].to_list() == [USER] * 2 + [SESSION] * 3 + [SONG] * 3
+    assert neighbours(g, USER, "u1") == {(SESSION, "10"), (SESSION, "11")}
+    assert neighbours(g, SESSION, "12") == {(USER, "u2"), (SONG, "a"), (SONG, "c")}
+    assert neighbours(g, SONG, "a") == {(SESSION, "10"), (SESSION, "12")}
+
+
+def test_user_song_edges():
+    g = user_song_graph(TRAIN)
+    assert g.n_vertices == 5 and g.n_edges == 4
+    assert neighbours(g, SONG, "a") == {(USER, "u1"), (USER, "u2")}
+
+
+def test_save_and_load(tmp_path):
+    g = user_session_song_graph(TRAIN)
+    g.save(tmp_path)
+    back = Graph.load(tmp_path)
+    assert np.array_equal(back.indptr, g.indptr) and np.array_equal(back.indices, g.indices)
+    assert back.vertices.equals(g.vertices)
+
+
+def path_graph(n: int) -> Graph:
+    src, dst = np.arange(n - 1), np.arange(1, n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    adj = [[] for _ in range(n)]
+    for a, b in zip(src, dst):
+        adj[a].append(b)
+        adj[b].append(a)
+    indptr[1:] = np.cumsum([len(x) for x in adj])
+    indices = np.array([v for x in adj for v in sorted(x)], dtype=np.int32)
+    vertices = pl.DataFrame({"vertex": np.arange(n), "kind": ["song"] * n, "key": [str(i) for i in range(n)]})
+    return Graph(indptr, indices, vertices)
+
+
+def test_walks_on_two_vertices_alternate():
+    walks = np.concatenate([w for _, w in generate_walks(path_graph(2), walk_length=5, walks_per_vertex=2)])
+    assert sorted(map(tuple, walks.tolist())) == [(0, 1, 0, 1, 0)] * 2 + [(1, 0, 1, 0, 1)] * 2
+
+
+def test_walks_follow_edges_and_cover_every_start():
+    g = user_session_song_graph(TRAIN)
+    walks = np.concatenate([w for _, w in generate_walks(g, walk_length=7, walks_per_vertex=3, seed=5)])
+    assert walks.shape == (g.n_vertices * 3, 7)
+    assert np.array_equal(np.bincount(walks[:, 0]), np.full(g.n_vertices, 3))
+    assert g.has_edges(walks[:, :-1].ravel(), walks[:, 1:].ravel()).all()
+
+
+def test_isolated_vertex_walk_stops():
+    g = path_graph(1)
+    (_, w), = list(generate_walks(g, walk_length=4, walks_per_vertex=1))
+    assert w.tolist() == [[0, -1, -1, -1]]
+
+
+def test_corpus_is_seeded_and_independent_of_thread_count(tmp_path):
+    g = path_graph(50)
+    stats = write_corpus(g, tmp_path / "a.txt", walk_length=10, walks_per_vertex=4, seed=3, batch_size=17)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        write_corpus(g, tmp_path / "b.txt", walk_length=10, walks_per_vertex=4, seed=3, batch_size=64)
+    finally:
+        numba.set_num_threads(threads)
+    write_corpus(g, tmp_path / "c.txt", walk_length=10, walks_per_vertex=4, seed=4)
+    a, b, c = ((tmp_path / f"{x}.txt").read_bytes() for x in "abc")
+    assert a == b
+    assert a != c
+    walks = read_walks(tmp_path / "a.txt")
+    assert len(walks) == stats.walks == 200 and all(len(w) == 10 for w in walks)
+    assert stats.tokens == 2000
+    assert np.array_equal(stats.vertex_counts, np.bincount(np.concatenate(walks), minlength=50))
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_failed_corpus_leaves_no_file(tmp_path):
+    with pytest.raises(ValueError):
+        write_corpus(path_graph(3), tmp_path / "w.txt", walk_length=0)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,83 @@
+import polars as pl
+import pytest
+from helpers import events
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.sessions import rule_violations, session_table, sessionize
+
+
+def ids(frame, **kw):
+    return sessionize(frame, **kw).collect()["session_id"].to_list()
+
+
+def test_gap_of_exactly_ten_minutes_starts_a_new_session():
+    log = events([(0, "u", "m", "a"), (9.99, "u", "m", "b"), (19.99, "u", "m", "c")])
+    # 9.99 min apart stays together; 10.00 min apart splits
+    assert ids(log) == [0, 0, 1]
+
+
+def test_device_change_starts_a_new_session_unless_disabled():
+    log = events([(0, "u", "mobile", "a"), (3, "u", "desktop", "b"), (6, "u", "desktop", "c")])
+    assert ids(log) == [0, 1, 1]
+    assert ids(log, split_on_device_change=False) == [0, 0, 0]
+
+
+def test_missing_device_never_counts_as_a_change():
+    log = events([(0, "u", None, "a"), (3, "u", None, "b")])
+    assert ids(log) == [0, 0]
+
+
+def test_users_never_share_a_session_and_input_order_does_not_matter():
+    log = events([(5, "v", "m", "x"), (0, "u", "m", "a"), (1, "v", "m", "y"), (2, "u", "m", "b"), (30, "u", "m", "c")])
+    out = sessionize(log).collect()
+    assert out.select("user_id", "song_id", "session_id").rows() == [
+        ("u", "a", 0), ("u", "b", 0), ("u", "c", 1), ("v", "y", 2), ("v", "x", 2)
+    ]
+
+
+def test_custom_gap():
+    log = events([(0, "u", "m", "a"), (4, "u", "m", "b"), (9, "u", "m", "c")])
+    assert ids(log, session_gap_minutes=5) == [0, 0, 1]
+    with pytest.raises(ValueError, match="positive"):
+        ids(log, session_gap_minutes=0)
+
+
+def test_session_table_counts_songs_and_spans():
+    log = events([(0, "u", "m", "a"), (4, "u", "m", "b"), (60, "u", "t", "c")])
+    table = session_table(sessionize(log)).collect()
+    assert table["n_songs"].to_list() == [2, 1]
+    assert table["device"].to_list() == ["m", "t"]
+    assert (table["end"] - table["start"]).dt.total_minutes().to_list() == [4, 0]
+
+
+def test_rule_violations_finds_tampering():
+    log = events([(0, "u", "m", "a"), (4, "u", "m", "b"), (30, "u", "m", "c")])
+    good = sessionize(log).collect()
+    assert rule_violations(good) == {"gap_inside": 0, "device_inside": 0, "user_inside": 0, "merged": 0}
+    merged_all = good.with_columns(pl.lit(0, pl.Int64).alias("session_id"))
+    assert rule_violations(merged_all)["gap_inside"] == 1
+    split_all = good.with_columns(pl.Series("session_id", [0, 1, 2]))
+    assert rule_violations(split_all)["merged"] == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 120), st.sampled_from(["u", "v", "w"]), st.sampled_from(["m", "d", None])),
+        min_size=1, max_size=40,
+        unique_by=lambda t: (t[0], t[1]),  # input order only decides ties at one timestamp
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_every_event_in_one_session_by_the_rule_whatever_the_order(rows, rnd):
+    log = events([(m, u, d, f"s{i}") for i, (m, u, d) in enumerate(rows)])
+    out = sessionize(log).collect()
+    assert out.height == log.height and set(out["song_id"]) == set(log["song_id"])
+    assert not any(rule_violations(out).values())
+    shuffled = log.sample(fraction=1.0, shuffle=True, seed=rnd.randint(0, 10**6))
+    again = sessionize(shuffled).collect()
+    # Same partition of events into sessions (ties at equal timestamps may swap order inside a session).
+    def partition(frame):
+        return sorted(tuple(sorted(g)) for g in frame.group_by("session_id").agg("song_id")["song_id"].to_list())
+    assert partition(out) == partition(again)

@@ -13,7 +13,7 @@ from pipeline import plots as figs
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
 from pipeline.evaluate import DOT, EUCLIDEAN, Space, build_queries, run_experiments
 from pipeline.graph import SESSION, SONG, USER, Graph
-from pipeline.io import read_json, save_npy, write_json
+from pipeline.io import save_npy, write_json
 from pipeline.layout import Layout
 from pipeline.report import metrics_table
 from resources import DataStore, MlflowTracking, PipelineSettings

@@ -5,7 +5,15 @@ import polars as pl
 import scipy.sparse as sp
 
 from pipeline.evaluate import (
-    DOT, EUCLIDEAN, Space, build_queries, nearest, random_ranking, ranked_by_score, recall_precision, reference_sessions,
+    DOT,
+    EUCLIDEAN,
+    Space,
+    build_queries,
+    nearest,
+    random_ranking,
+    ranked_by_score,
+    recall_precision,
+    reference_sessions,
     run_experiments,
 )
 

@@ -1,0 +1,44 @@
+# Two commands: `make demo` installs and runs the whole pipeline; `make test` installs and runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+export LATENT_HOME         ?= $(CURDIR)/.data
+export DAGSTER_HOME        ?= $(LATENT_HOME)/dagster
+export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
+export MLFLOW_DISABLE_TELEMETRY := true
+export DAGSTER_DISABLE_TELEMETRY := true
+
+.PHONY: install demo test ui bench lint clean
+
+install: $(VENV)/.installed
+
+# Pinned install: pyproject names the packages, constraints.txt fixes every version.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: scripts/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp scripts/dagster.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	@mkdir -p $(LATENT_HOME)/mlflow
+	$(BIN)/python -m scripts.demo
+
+test: install
+	$(BIN)/python -m pytest
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	@bash scripts/ui.sh
+
+bench: install
+	$(BIN)/python benchmarks/walks.py
+
+lint: install
+	$(BIN)/ruff check pipeline assets resources tests scripts benchmarks
+
+clean:
+	rm -rf $(LATENT_HOME)

@@ -1,0 +1,121 @@
+"""End to end: every asset and check materialized on a tiny generated log, MLflow run inspected."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from assets.checks import CHECKS
+from assets.definitions import ASSETS, defs, pipeline_job, weekly_schedule
+from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from resources.mlflow_tracking import DAGSTER_RUN_TAG
+
+K = [10, 20, 30]
+EXPECTED_GRAPH = {
+    "raw_events": set(),
+    "sessions": {"raw_events"},
+    "splits": {"sessions"},
+    "graph_uss": {"splits"},
+    "graph_us": {"splits"},
+    "walks_uss": {"graph_uss"},
+    "walks_us": {"graph_us"},
+    "embedding_uss": {"walks_uss"},
+    "embedding_uss_2d": {"walks_uss"},
+    "embedding_us": {"walks_us"},
+    "baselines": {"splits"},
+    "metrics": {"baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us"},
+    "plots": {"metrics", "embedding_uss_2d", "graph_uss"},
+}
+
+
+def test_asset_graph_snapshot():
+    """Catches accidental changes to the asset graph."""
+    graph = defs.resolve_asset_graph()
+    actual = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    assert actual == EXPECTED_GRAPH
+
+
+def test_definitions_load_and_schedule_is_off():
+    dg.Definitions.validate_loadable(defs)
+    assert weekly_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert defs.resolve_job_def(pipeline_job.name) is not None
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    mlflow = MlflowTracking(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "artifacts"))
+    store = DataStore(base_dir=str(root / "store"))
+    result = dg.materialize(
+        [*ASSETS, *CHECKS],
+        resources={
+            "store": store,
+            "source": ListeningLogSource(n_users=30, n_songs=400, n_artists=40),
+            "settings": PipelineSettings(workers=1),
+            "mlflow": mlflow,
+        },
+        run_config=dg.RunConfig(ops={
+            "splits": {"config": {"train_sessions": 30, "test_sessions": 5}},
+            "walks_uss": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
+            "walks_us": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
+            "embedding_uss": {"config": {"dimensions": 16}},
+            "embedding_us": {"config": {"dimensions": 16}},
+            "baselines": {"config": {"factors": 8, "iterations": 5}},
+            "metrics": {"config": {"k_values": K}},
+        }),
+    )
+    return result, store, mlflow
+
+
+def test_every_asset_and_check_succeeds(run):
+    result, _, _ = run
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == set(EXPECTED_GRAPH)
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == len(CHECKS)
+    assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
+
+
+def test_metrics_make_sense(run):
+    _, store, _ = run
+    metrics = pl.read_parquet(store.root() / "metrics" / "metrics.parquet")
+    assert set(metrics["method"]) == {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "popularity", "random"}
+    assert sorted(metrics["k"].unique()) == K
+    assert metrics["recall"].is_between(0, 1).all() and metrics["precision"].is_between(0, 1).all()
+    for experiment, method in (("exp1", "proposed"), ("exp2", "proposed-user")):
+        r = metrics.filter(pl.col("experiment") == experiment).sort("k")
+        ours = r.filter(pl.col("method") == method)["recall"].to_numpy()
+        rand = r.filter(pl.col("method") == "random")["recall"].to_numpy()
+        assert (ours > rand).all(), experiment
+        assert (np.diff(ours) >= 0).all()  # recall@k never falls as k grows
+    table1 = pl.read_parquet(store.root() / "splits" / "table1.parquet")
+    assert table1["set"].to_list() == ["train", "test"] and (table1["events"] > 0).all()
+
+
+def test_figures_written(run):
+    _, store, _ = run
+    names = {p.name for p in (store.root() / "plots").glob("*.png")}
+    assert {"fig7_similar_song_retrieval.png", "fig8_recommendation.png", "fig3a_songs_by_language.png"} <= names
+    assert all((store.root() / "plots" / n).stat().st_size > 5_000 for n in names)
+
+
+def test_mlflow_run_with_nested_method_runs(run):
+    result, _, mlflow = run
+    client = mlflow.client()
+    parent_id = mlflow.run_id(result.run_id)
+    parent = client.get_run(parent_id)
+    assert parent.data.tags[DAGSTER_RUN_TAG] == result.run_id
+    assert parent.data.params["walks_uss.walk_length"] == "20"
+    assert parent.data.params["embedding_uss.hs"] == "1" and parent.data.params["embedding_uss.negative"] == "0"
+    assert float(parent.data.metrics["table1.train.events"]) > 0
+    artifacts = {a.path for a in client.list_artifacts(parent_id)}
+    assert {"fig7_similar_song_retrieval.png", "table1.json", "embedding_uss"} <= artifacts
+    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert {c.data.tags["method"] for c in children} == {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "popularity", "random"}
+    proposed = next(c for c in children if c.data.tags["method"] == "proposed")
+    history = client.get_metric_history(proposed.info.run_id, "exp1_recall_at_k")
+    assert sorted(m.step for m in history) == K

@@ -37,12 +37,39 @@ class Embedding2DConfig(EmbeddingConfig):
     dimensions: int = defaults.DIMENSIONS_2D
 
 
+class ValidationConfig(dg.Config):
+    """Each user's last ``validation_sessions`` train sessions validate; tuning never sees test."""
+
+    validation_sessions: int = defaults.VALIDATION_SESSIONS
+
+
 class ALSConfig(dg.Config):
+    """ALS is tuned on the validation split over this grid, then refit on all of train.
+    A one-point grid fixes the values (the first value of each list is implicit's usual one)."""
+
     factors: int = defaults.ALS_FACTORS
-    regularization: float = defaults.ALS_REGULARIZATION
-    iterations: int = defaults.ALS_ITERATIONS
+    regularization: list[float] = list(defaults.ALS_REGULARIZATION_GRID)
+    confidence_scale: list[float] = list(defaults.ALS_CONFIDENCE_SCALE_GRID)
+    iterations: list[int] = [defaults.ALS_ITERATIONS]
+    tuning_k: int = defaults.TUNING_K
+
+
+class SkipGramTuningConfig(dg.Config):
+    """Off by default (the paper's settings stay the default): when on, grid-searches the
+    user-session-song skip-gram's epochs and learning rate on the validation split and reports how far
+    the paper's settings are from the best; it does not change the embeddings."""
+
+    enabled: bool = False
+    epochs: list[int] = [1, 3, 5]
+    alpha: list[float] = [0.025, 0.05]
+    dimensions: int = defaults.DIMENSIONS
+    walk_length: int = defaults.WALK_LENGTH
+    walks_per_vertex: int = defaults.WALKS_PER_VERTEX
+    tuning_k: int = defaults.TUNING_K
 
 
 class EvaluationConfig(dg.Config):
     k_values: list[int] = list(defaults.K_VALUES)
     max_test_sessions: int = defaults.MAX_TEST_SESSIONS
+    bootstrap_samples: int = defaults.BOOTSTRAP_SAMPLES
+    sknn_neighbours: int = defaults.SKNN_NEIGHBOURS

@@ -6,37 +6,98 @@ import numpy as np
 import polars as pl
 
 from assets._meta import config_params, layout, md_table
-from assets.config import ALSConfig, EvaluationConfig
+from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
 from assets.deepwalk import embedding_us, embedding_uss, embedding_uss_2d, graph_us, graph_uss
 from assets.ingest import splits
 from pipeline import plots as figs
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
-from pipeline.evaluate import DOT, EUCLIDEAN, Space, build_queries, run_experiments
+from pipeline.embed import SkipGramParams
+from pipeline.evaluate import DOT, EUCLIDEAN, MEASURES, Space, build_queries, ordering_verdicts, run_experiments
 from pipeline.graph import SESSION, SONG, USER, Graph
-from pipeline.io import save_npy, write_json
+from pipeline.io import read_json, save_npy, write_json
 from pipeline.layout import Layout
 from pipeline.report import metrics_table
+from pipeline.sknn import SessionKNN
+from pipeline.splits import validation_split as split_validation
+from pipeline.tuning import at_grid_edge, tune_als, tune_skipgram
 from resources import DataStore, MlflowTracking, PipelineSettings
 
 GROUP = "evaluation"
 
 
-@dg.asset(group_name=GROUP, deps=[splits], description="Popularity (train play counts) and ALS matrix factorisation "
-          "(implicit, confidence 1+log(1+plays)) on the train user-song matrix.")
-def baselines(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
-              mlflow: MlflowTracking) -> dg.MaterializeResult:
+@dg.asset(group_name=GROUP, deps=[splits], description="Validation carved out of train the real-life way: each user's "
+          "last train sessions validate, the earlier ones fit. Tuning uses it; test is never seen.")
+def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    fit, val, counts = split_validation(pl.read_parquet(paths.split("train.parquet")), config.validation_sessions)
+    fit.write_parquet(paths.stage("validation_split") / "fit.parquet")
+    val.write_parquet(paths.stage("validation_split") / "validation.parquet")
+    mlflow.log(mlflow.run_id(context.run_id), params=config_params("validation", config), metrics={f"validation.{k}": v for k, v in counts.items()})
+    return dg.MaterializeResult(metadata=counts)
+
+
+@dg.asset(group_name=GROUP, deps=[validation_split], description="ALS grid search (regularization, confidence scaling, "
+          "iterations) on the validation split; the best point is what `baselines` refits on all of train.")
+def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
+               mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    folder = paths.stage("validation_split")
+    best, grid = tune_als(
+        pl.read_parquet(folder / "fit.parquet"), pl.read_parquet(folder / "validation.parquet"),
+        ALSParams(factors=config.factors, seed=settings.seed),
+        config.regularization, config.confidence_scale, config.iterations, k=config.tuning_k, progress=context.log.info,
+    )
+    out = paths.stage("als_tuning")
+    grid.write_csv(out / "grid.csv")
+    write_json(out / "best.json", best.as_record())
+    mlflow.log(mlflow.run_id(context.run_id), params={**config_params("als_grid", config), **{f"als.{k}": v for k, v in best.as_record().items()}},
+               artifacts=[out / "grid.csv"], artifact_dir="als_tuning")
+    edge = at_grid_edge(grid, {"regularization": config.regularization, "confidence_scale": config.confidence_scale,
+                               "iterations": config.iterations})
+    if edge:
+        context.log.warning(f"ALS: the best {', '.join(edge)} is at the edge of the grid; consider widening it")
+    return dg.MaterializeResult(metadata={"chosen": str(best.as_record()), "best at the grid's edge": ", ".join(edge) or "none",
+                                          "grid (validation)": md_table(grid.drop("seed", "factors"))})
+
+
+@dg.asset(group_name=GROUP, deps=[validation_split], description="Optional: grid search of the skip-gram's epochs and "
+          "learning rate on the validation split, to see how far the paper's settings are from tuned ones. Off by default.")
+def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningConfig, store: DataStore,
+                    settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    out = paths.stage("skipgram_tuning")
+    if not config.enabled:
+        write_json(out / "result.json", {"enabled": False})
+        return dg.MaterializeResult(metadata={"enabled": False, "note": "set enabled: true in this asset's config to run the grid"})
+    folder = paths.stage("validation_split")
+    base = SkipGramParams(dimensions=config.dimensions, workers=settings.workers, seed=settings.seed)
+    best, grid = tune_skipgram(
+        pl.read_parquet(folder / "fit.parquet"), pl.read_parquet(folder / "validation.parquet"), base, config.epochs, config.alpha,
+        out, config.walk_length, config.walks_per_vertex, k=config.tuning_k, progress=context.log.info,
+    )
+    grid.write_csv(out / "grid.csv")
+    paper = grid.filter((pl.col("epochs") == base.epochs) & (pl.col("alpha") == base.alpha))
+    result = {"enabled": True, "best": {"epochs": best.epochs, "alpha": best.alpha}, "best_score": grid["score"].max(),
+              "paper_score": paper["score"].item() if paper.height else None}
+    write_json(out / "result.json", result)
+    mlflow.log(mlflow.run_id(context.run_id), params=config_params("skipgram_grid", config), artifacts=[out / "grid.csv"], artifact_dir="skipgram_tuning")
+    return dg.MaterializeResult(metadata={**{k: str(v) for k, v in result.items()}, "grid (validation)": md_table(grid)})
+
+
+@dg.asset(group_name=GROUP, deps=[splits, als_tuning], description="Popularity (train play counts) and ALS matrix factorisation "
+          "(implicit, confidence 1+c*log(1+plays), settings chosen on validation) refit on the whole train set.")
+def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings) -> dg.MaterializeResult:
     paths = layout(store)
     train = pl.read_parquet(paths.split("train.parquet"))
     users, songs = catalogue(train)
     plays = user_song_matrix(train, users, songs)
-    params = ALSParams(factors=config.factors, regularization=config.regularization, iterations=config.iterations, seed=settings.seed)
+    params = ALSParams(**{**read_json(paths.stage("als_tuning") / "best.json"), "seed": settings.seed})
     user_factors, item_factors = fit_als(plays, params)
     out = paths.baselines
     save_npy(out / "popularity.npy", play_counts(train, songs))
     save_npy(out / "als_user_factors.npy", user_factors)
     save_npy(out / "als_item_factors.npy", item_factors)
     write_json(out / "params.json", params.as_record())
-    mlflow.log(mlflow.run_id(context.run_id), params=config_params("als", config))
     return dg.MaterializeResult(metadata={"users": len(users), "songs": len(songs), "user-song pairs": plays.nnz, **params.as_record()})
 
 
@@ -70,29 +131,37 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     users, songs = catalogue(train)
     queries = build_queries(pl.read_parquet(paths.split("test.parquet")), songs, config.max_test_sessions, settings.seed)
     train_sessions = train.group_by("session_id").agg(pl.col("user_id").first(), pl.col("device").first(), pl.col("timestamp").min().alias("start"))
+    popularity = np.load(paths.baselines / "popularity.npy")
     table, notes = run_experiments(
-        queries, _load_spaces(paths, users, songs), np.load(paths.baselines / "popularity.npy"),
+        queries, _load_spaces(paths, users, songs), popularity,
         train_sessions=train_sessions.with_columns(pl.col("session_id").cast(pl.String)),
-        device_space="proposed", k_values=config.k_values, seed=settings.seed,
+        device_space="proposed", sknn=SessionKNN.from_train(train, songs, popularity, config.sknn_neighbours),
+        k_values=config.k_values, seed=settings.seed, bootstrap_samples=config.bootstrap_samples,
     )
+    verdicts = ordering_verdicts(table)
     table.write_parquet(paths.metrics / "metrics.parquet")
     table.write_csv(paths.metrics / "metrics.csv")
+    verdicts.write_parquet(paths.metrics / "verdicts.parquet")
     write_json(paths.metrics / "notes.json", notes)
 
     parent = mlflow.run_id(context.run_id)
     mlflow.log(parent, params=config_params("evaluation", config), metrics={f"evaluation.{k}": v for k, v in notes.items()},
-               artifacts=[paths.metrics / "metrics.csv"])
+               artifacts=[paths.metrics / "metrics.csv"], dicts={"ordering_verdicts.json": verdicts.to_dicts()})
     for method in table["method"].unique(maintain_order=True).to_list():
         rows = table.filter(pl.col("method") == method)
+        logged = [m for m in rows.columns if m not in ("experiment", "method", "k", "queries")]
         mlflow.log(mlflow.method_run_id(context.run_id, method), step_metrics=[
-            (f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows.iter_rows(named=True) for m in ("recall", "precision")
-        ] + [(f"{r['experiment']}_{m}_at_{r['k']}", r[m], 0) for r in rows.iter_rows(named=True) for m in ("recall", "precision")])
+            (f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows.iter_rows(named=True) for m in logged
+        ] + [(f"{r['experiment']}_{m}_at_{r['k']}", r[m], 0) for r in rows.iter_rows(named=True) for m in MEASURES])
     return dg.MaterializeResult(metadata={
         **notes,
         "Exp 1 recall@k": md_table(metrics_table(table, "recall", "exp1")),
         "Exp 1 precision@k": md_table(metrics_table(table, "precision", "exp1")),
         "Exp 2 recall@k": md_table(metrics_table(table, "recall", "exp2")),
         "Exp 2 precision@k": md_table(metrics_table(table, "precision", "exp2")),
+        "Exp 1 NDCG@k": md_table(metrics_table(table, "ndcg", "exp1")),
+        "Exp 2 NDCG@k": md_table(metrics_table(table, "ndcg", "exp2")),
+        "paper's orderings (95 % intervals)": md_table(verdicts),
     })
 
 

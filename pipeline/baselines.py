@@ -23,13 +23,13 @@ def play_counts(train: pl.DataFrame, songs: list[str]) -> np.ndarray:
     return lookup["len"].fill_null(0).to_numpy().astype(np.int64)
 
 
-def confidence(play_count: np.ndarray | sp.csr_matrix):
-    """Implicit-feedback confidence 1 + log(1 + play count) (log damps heavy repeat listening)."""
+def confidence(play_count: np.ndarray | sp.csr_matrix, scale: float = 1.0):
+    """Implicit-feedback confidence 1 + scale * log(1 + play count) (log damps heavy repeat listening)."""
     if sp.issparse(play_count):
         out = play_count.astype(np.float32).copy()
-        out.data = 1.0 + np.log1p(out.data)
+        out.data = 1.0 + scale * np.log1p(out.data)
         return out
-    return 1.0 + np.log1p(np.asarray(play_count, dtype=np.float64))
+    return 1.0 + scale * np.log1p(np.asarray(play_count, dtype=np.float64))
 
 
 def user_song_matrix(train: pl.DataFrame, users: list[str], songs: list[str]) -> sp.csr_matrix:
@@ -48,6 +48,7 @@ class ALSParams:
     factors: int = defaults.ALS_FACTORS
     regularization: float = defaults.ALS_REGULARIZATION
     iterations: int = defaults.ALS_ITERATIONS
+    confidence_scale: float = 1.0  # c in 1 + c * log(1 + plays)
     seed: int = defaults.SEED
 
     def as_record(self) -> dict:
@@ -55,7 +56,7 @@ class ALSParams:
 
 
 def fit_als(plays: sp.csr_matrix, params: ALSParams) -> tuple[np.ndarray, np.ndarray]:
-    """ALS (Hu, Koren & Volinsky 2008) with implicit on confidence 1+log(1+plays).
+    """ALS (Hu, Koren & Volinsky 2008) with implicit on confidence 1 + c * log(1 + plays).
 
     Returns (user_factors, item_factors) as float32 arrays.
     """
@@ -71,7 +72,7 @@ def fit_als(plays: sp.csr_matrix, params: ALSParams) -> tuple[np.ndarray, np.nda
             random_state=params.seed,
             num_threads=os.cpu_count() or 1,
         )
-        model.fit(confidence(plays), show_progress=False)
+        model.fit(confidence(plays, params.confidence_scale), show_progress=False)
     return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
 
 

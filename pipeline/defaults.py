@@ -35,11 +35,21 @@ ALPHA = 0.025  # gensim's and word2vec's initial learning rate
 MIN_ALPHA = 0.0001  # linearly decayed to this
 
 # --- Baselines (Section 4.2) ---
-# The paper gives no ALS settings: d matches DeepWalk; the rest are implicit's usual values.
+# The paper gives no ALS settings: d matches DeepWalk; regularization and confidence scaling are
+# tuned on a validation split over these grids (first values: implicit's usual ones).
 ALS_FACTORS = DIMENSIONS
 ALS_REGULARIZATION = 0.01
 ALS_ITERATIONS = 15
+ALS_REGULARIZATION_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+ALS_CONFIDENCE_SCALE_GRID = (1.0, 5.0, 20.0)
+# Not in the paper: session-kNN (Ludewig & Jannach), the number of neighbour sessions.
+SKNN_NEIGHBOURS = 100
+
+# --- Tuning (ours; the paper tunes nothing) ---
+VALIDATION_SESSIONS = 20  # each user's last 20 train sessions validate (as test takes 20)
+TUNING_K = 20  # grid points are ranked by mean recall@20 of both experiments on validation
 
 # --- Evaluation (Section 4.3) ---
 K_VALUES = tuple(range(10, 55, 5))  # k = 10, 15, ..., 50
 MAX_TEST_SESSIONS = 200_000  # metrics are averaged over up to this many sampled test sessions
+BOOTSTRAP_SAMPLES = 1000  # resamples of test sessions for the 95 % intervals (ours)

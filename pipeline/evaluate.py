@@ -144,40 +144,112 @@ def random_ranking(n_items: int, n_queries: int, k: int, seed: int, exclude: np.
     return out
 
 
-def recall_precision(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.K_VALUES) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per-query recall@k and precision@k for each k; queries with no relevant song get NaN."""
+MEASURES = ("recall", "precision", "ndcg", "hit_rate")
+
+
+def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.K_VALUES) -> dict[str, dict[int, np.ndarray]]:
+    """Per-query recall, precision, NDCG and hit rate at each k (NaN for a query with no relevant song).
+
+    recall@k = hits in the top k / relevant songs; precision@k = hits / k; hit rate@k = 1 if any
+    hit; NDCG@k = sum of 1/log2(rank+1) over hits, divided by its best possible value.
+    """
     n_q, n_items = relevant.shape
     rel_rows = np.repeat(np.arange(n_q, dtype=np.int64), np.diff(relevant.indptr))
     rel_keys = rel_rows * n_items + relevant.indices
     top_keys = np.arange(n_q, dtype=np.int64)[:, None] * n_items + top
     hits = np.isin(top_keys, rel_keys)
     cum = np.cumsum(hits, axis=1)
-    n_rel = np.diff(relevant.indptr).astype(np.float64)
+    discount = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    dcg = np.cumsum(hits * discount, axis=1)
+    ideal = np.cumsum(discount)
+    n_rel = np.diff(relevant.indptr).astype(np.int64)
+    valid = n_rel > 0
+    out: dict[str, dict[int, np.ndarray]] = {m: {} for m in MEASURES}
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = {}
         for k in k_values:
-            h = cum[:, min(k, top.shape[1]) - 1].astype(np.float64)
-            recall = np.where(n_rel > 0, h / n_rel, np.nan)
-            precision = np.where(n_rel > 0, h / k, np.nan)
-            out[k] = (recall, precision)
+            col = min(k, top.shape[1]) - 1
+            h = cum[:, col].astype(np.float64)
+            out["recall"][k] = np.where(valid, h / n_rel, np.nan)
+            out["precision"][k] = np.where(valid, h / k, np.nan)
+            out["hit_rate"][k] = np.where(valid, (h > 0).astype(np.float64), np.nan)
+            best = ideal[np.minimum(n_rel, col + 1) - 1]
+            out["ndcg"][k] = np.where(valid, dcg[:, col] / best, np.nan)
     return out
 
 
-def summarize(experiment: str, method: str, per_query: dict[int, tuple[np.ndarray, np.ndarray]]) -> list[dict]:
+def bootstrap_intervals(
+    per_query: np.ndarray, samples: int, seed: int, level: float = 0.95, chunk: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals of the mean of each row of ``per_query`` (rows x queries, no NaN).
+
+    Poisson bootstrap (each query drawn Poisson(1) times per resample), seeded, and the same
+    resamples for every row: rows (methods at one k) are compared on the same draws of queries.
+    """
+    rows, n = per_query.shape
+    if samples <= 0 or n == 0:
+        nan = np.full(rows, np.nan)
+        return nan, nan
+    rng = np.random.default_rng([seed, 13])
+    means = np.empty((samples, rows))
+    for b in range(0, samples, chunk):
+        w = rng.poisson(1.0, size=(min(chunk, samples - b), n)).astype(np.float64)
+        means[b : b + len(w)] = (w @ per_query.T) / np.maximum(w.sum(axis=1, keepdims=True), 1.0)
+    alpha = (1.0 - level) / 2
+    return np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
+
+
+def summarize(per_method: dict[str, dict[str, dict[int, np.ndarray]]], experiment: str, bootstrap_samples: int, seed: int) -> list[dict]:
+    """Mean of every measure at every k for each method, with bootstrap intervals on recall and precision."""
+    methods = list(per_method)
+    any_method = per_method[methods[0]]
     rows = []
-    for k, (recall, precision) in per_query.items():
-        valid = ~np.isnan(recall)
-        rows.append(
-            {
-                "experiment": experiment,
-                "method": method,
-                "k": k,
-                "recall": float(recall[valid].mean()) if valid.any() else float("nan"),
-                "precision": float(precision[valid].mean()) if valid.any() else float("nan"),
-                "queries": int(valid.sum()),
-            }
-        )
+    for k in any_method["recall"]:
+        valid = ~np.isnan(any_method["recall"][k])
+        intervals = {}
+        for measure in ("recall", "precision"):
+            matrix = np.stack([per_method[m][measure][k][valid] for m in methods])
+            intervals[measure] = bootstrap_intervals(matrix, bootstrap_samples, seed)
+        for i, method in enumerate(methods):
+            row = {"experiment": experiment, "method": method, "k": k}
+            for measure in MEASURES:
+                row[measure] = float(np.mean(per_method[method][measure][k][valid])) if valid.any() else float("nan")
+                if measure in intervals:
+                    row[f"{measure}_lo"] = float(intervals[measure][0][i])
+                    row[f"{measure}_hi"] = float(intervals[measure][1][i])
+            row["queries"] = int(valid.sum())
+            rows.append(row)
     return rows
+
+
+# The paper's orderings (Section 4.3): (experiment, better, worse, smallest k it is claimed for).
+PAPER_ORDERINGS = (
+    ("exp1", "proposed", "U-S", 0),
+    ("exp1", "proposed", "MF", 0),
+    ("exp1", "U-S", "MF", 0),
+    ("exp1", "popularity", "random", 0),
+    ("exp2", "proposed-device", "proposed-user", 0),
+    ("exp2", "proposed-user", "MF", 21),
+)
+
+
+def ordering_verdicts(metrics: pl.DataFrame, orderings=PAPER_ORDERINGS, measure: str = "recall") -> pl.DataFrame:
+    """For each ordering, at how many k its intervals separate in the claimed or the opposite direction."""
+    rows = []
+    for experiment, better, worse, k_min in orderings:
+        data = metrics.filter((pl.col("experiment") == experiment) & (pl.col("k") >= k_min))
+        a = data.filter(pl.col("method") == better).sort("k")
+        b = data.filter(pl.col("method") == worse).sort("k")
+        if a.is_empty() or b.is_empty():
+            continue
+        holds = int((a[f"{measure}_lo"] > b[f"{measure}_hi"]).sum())
+        reversed_ = int((b[f"{measure}_lo"] > a[f"{measure}_hi"]).sum())
+        n = a.height
+        verdict = "holds" if holds == n else "reversed" if reversed_ == n else "not separable" if holds == reversed_ == 0 else "mixed"
+        rows.append({
+            "experiment": experiment, "ordering": f"{better} > {worse}", "k": f">= {max(k_min, int(a['k'].min()))}",
+            "k_separated_as_claimed": holds, "k_separated_reversed": reversed_, "k_total": n, "verdict": verdict,
+        })
+    return pl.DataFrame(rows)
 
 
 def reference_sessions(train_sessions: pl.DataFrame, queries: pl.DataFrame) -> pl.Series:
@@ -210,23 +282,30 @@ def run_experiments(
     play_counts: np.ndarray,
     train_sessions: pl.DataFrame | None = None,
     device_space: str | None = None,
+    sknn=None,
     k_values=defaults.K_VALUES,
     seed: int = defaults.SEED,
+    bootstrap_samples: int = 1000,
 ) -> tuple[pl.DataFrame, dict]:
-    """Both experiments for every space, plus popularity and random. Returns the metrics and notes.
+    """Both experiments for every space, plus SKNN (when given), popularity and random.
 
-    ``device_space`` names the space whose session vectors give ``<name>-device`` in Experiment 2.
+    ``device_space`` names the space whose session vectors give ``<name>-device`` in Experiment 2;
+    the same reference sessions give ``SKNN-device``. Returns the metrics (every measure at every
+    k, bootstrap intervals on recall and precision) and notes.
     """
     k_max = max(k_values)
     n_songs = len(play_counts)
     query_song = queries.sessions["query_song"].to_numpy()
     users = queries.sessions["user_id"].to_list()
-    rows: list[dict] = []
+    per_query: dict[str, dict[str, dict]] = {"exp1": {}, "exp2": {}}
     notes: dict = {"test_sessions": queries.n_sessions_total, "sampled_sessions": queries.n}
+    ref = reference_sessions(train_sessions, queries.sessions).to_list() if train_sessions is not None else None
+    if ref is not None:
+        notes["device_reference_fallbacks"] = sum(r is None for r in ref)
 
     def score(experiment: str, method: str, top: np.ndarray) -> None:
         relevant = queries.exp1_relevant if experiment == "exp1" else queries.exp2_relevant
-        rows.extend(summarize(experiment, method, recall_precision(top, relevant, k_values)))
+        per_query[experiment][method] = ranking_metrics(top, relevant, k_values)
 
     for space in spaces:
         score("exp1", space.name, nearest(space.songs[query_song], space.songs, k_max, space.metric, exclude=query_song))
@@ -234,17 +313,22 @@ def run_experiments(
             user_vectors = np.stack([space.users[u] for u in users])
             name = f"{space.name}-user" if space.name == device_space else space.name
             score("exp2", name, nearest(user_vectors, space.songs, k_max, space.metric))
-        if space.name == device_space and space.sessions is not None and train_sessions is not None:
-            ref = reference_sessions(train_sessions, queries.sessions)
-            vectors = np.stack(
-                [space.sessions[str(r)] if r is not None else space.users[u] for r, u in zip(ref.to_list(), users)]
-            )
-            notes["device_reference_fallbacks"] = int(ref.null_count())
+        if space.name == device_space and space.sessions is not None and ref is not None:
+            vectors = np.stack([space.sessions[str(r)] if r is not None else space.users[u] for r, u in zip(ref, users)])
             score("exp2", f"{space.name}-device", nearest(vectors, space.songs, k_max, space.metric))
+
+    if sknn is not None:
+        one_song = sp.csr_matrix((np.ones(queries.n, np.float32), (np.arange(queries.n), query_song)), shape=(queries.n, n_songs))
+        score("exp1", "SKNN", sknn.rank(one_song, k_max, exclude=query_song))
+        score("exp2", "SKNN-user", sknn.rank(sknn.query_sets(users), k_max))
+        if ref is not None:
+            score("exp2", "SKNN-device", sknn.rank(sknn.query_sets(users, ref), k_max))
 
     score("exp1", "popularity", ranked_by_score(play_counts, queries.n, k_max, exclude=query_song))
     score("exp2", "popularity", ranked_by_score(play_counts, queries.n, k_max))
     score("exp1", "random", random_ranking(n_songs, queries.n, k_max, seed, exclude=query_song))
     score("exp2", "random", random_ranking(n_songs, queries.n, k_max, seed))
     notes["exp1_queries_without_relevant_songs"] = int((np.diff(queries.exp1_relevant.indptr) == 0).sum())
+    notes["bootstrap_samples"] = bootstrap_samples
+    rows = [r for exp, methods in per_query.items() for r in summarize(methods, exp, bootstrap_samples, seed)]
     return pl.DataFrame(rows), notes

@@ -28,13 +28,15 @@ def metrics_figure(metrics: pl.DataFrame, experiment: str):
     for method in data["method"].unique(maintain_order=True).to_list():
         m = data.filter(pl.col("method") == method).sort("k")
         for ax, measure in zip(axes, ("recall", "precision")):
-            ax.plot(m["k"], m[measure], marker="o", ms=3, label=method)
+            (line,) = ax.plot(m["k"], m[measure], marker="o", ms=3, label=method)
+            if f"{measure}_lo" in m.columns and m[f"{measure}_lo"].is_not_nan().all():
+                ax.fill_between(m["k"], m[f"{measure}_lo"], m[f"{measure}_hi"], color=line.get_color(), alpha=0.2, lw=0)
     for ax, measure in zip(axes, ("recall", "precision")):
         ax.set_xlabel("k")
         ax.set_ylabel(f"{measure}@k")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(EXPERIMENT_TITLES.get(experiment, experiment))
+    fig.suptitle(EXPERIMENT_TITLES.get(experiment, experiment) + " — bands: 95 % bootstrap intervals")
     fig.tight_layout()
     return fig
 

@@ -32,6 +32,15 @@ def render(store: Path) -> str:
         for experiment, title in (("exp1", "Experiment 1: similar-song retrieval"), ("exp2", "Experiment 2: recommendation")):
             for measure in ("recall", "precision"):
                 lines += [f"{title}: {measure}@k", str(metrics_table(metrics, measure, experiment)), ""]
+        verdicts = store / "metrics" / "verdicts.parquet"
+        if verdicts.exists():
+            lines += ["The paper's orderings, judged by non-overlapping 95 % bootstrap intervals of recall@k",
+                      str(pl.read_parquet(verdicts)), ""]
+        grid = store / "als_tuning" / "grid.csv"
+        if grid.exists():
+            best = pl.read_csv(grid).row(0, named=True)
+            lines += [f"ALS chosen on validation: regularization={best['regularization']}, confidence_scale={best['confidence_scale']}, "
+                      f"iterations={best['iterations']} (validation score {best['score']:.4f})", ""]
     notes = store / "metrics" / "notes.json"
     if notes.exists():
         lines.append("Evaluation notes: " + ", ".join(f"{k}={v}" for k, v in read_json(notes).items()))

@@ -117,3 +117,31 @@ def real_life_split(
     counts["test_sessions_emptied_by_cold_start"] = test_all["session_id"].n_unique() - test["session_id"].n_unique()
     sort = ["user_id", "timestamp", "session_id"]
     return SplitResult(train=train.sort(sort, maintain_order=True), test=test.sort(sort, maintain_order=True), counts=counts)
+
+
+def validation_split(train: pl.DataFrame, validation_sessions: int) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Carve validation out of train the same real-life way: each user's last ``validation_sessions``
+    train sessions validate, the earlier ones fit. Validation events whose song never occurs in the
+    fit part are dropped (counted), as cold-start test events are.
+    """
+    if validation_sessions < 1:
+        raise ValueError("validation_sessions must be at least 1")
+    ranked = train.group_by("session_id").agg(pl.col("user_id").first(), pl.col("timestamp").min().alias("start")).with_columns(
+        pl.col("start").rank("ordinal", descending=True).over("user_id").alias("_rank"),
+        pl.len().over("user_id").alias("_n"),
+    )
+    too_few = ranked.filter(pl.col("_n") <= validation_sessions)["user_id"].n_unique()
+    if too_few == ranked["user_id"].n_unique():
+        raise ValueError(f"no user has more than {validation_sessions} train sessions to leave for validation")
+    val_ids = ranked.filter((pl.col("_rank") <= validation_sessions) & (pl.col("_n") > validation_sessions)).select("session_id")
+    fit = train.join(val_ids, on="session_id", how="anti")
+    val_all = train.join(val_ids, on="session_id", how="semi")
+    val = val_all.join(fit.select(pl.col("song_id").unique()), on="song_id", how="semi")
+    counts = {
+        "fit_events": fit.height,
+        "validation_events": val.height,
+        "validation_sessions": val["session_id"].n_unique(),
+        "validation_events_dropped_cold_start": val_all.height - val.height,
+        "users_too_short_to_validate": too_few,
+    }
+    return fit, val, counts

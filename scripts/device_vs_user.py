@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.baselines import catalogue
-from pipeline.evaluate import EUCLIDEAN, build_queries, nearest, recall_precision, reference_sessions
+from pipeline.evaluate import EUCLIDEAN, build_queries, nearest, ranking_metrics, reference_sessions
 from pipeline.graph import SESSION, SONG, USER, Graph
 from pipeline.io import default_data_dir
 from pipeline.layout import Layout
@@ -38,7 +38,7 @@ def main() -> None:
     truth = queries.sessions.join(pl.read_parquet(paths.truth / "users.parquet"), on="user_id", how="left")
     group = np.where(truth["kind"] == "single", "single taste", "dynamic, " + truth["dependence"].to_numpy())
     recall = {
-        name: recall_precision(nearest(q, song_vectors, args.k, EUCLIDEAN), queries.exp2_relevant, (args.k,))[args.k][0]
+        name: ranking_metrics(nearest(q, song_vectors, args.k, EUCLIDEAN), queries.exp2_relevant, (args.k,))["recall"][args.k]
         for name, q in (("user", user_q), ("device", device_q))
     }
     print(f"Experiment 2, recall@{args.k}, by planted user group")

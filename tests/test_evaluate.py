@@ -8,14 +8,17 @@ from pipeline.evaluate import (
     DOT,
     EUCLIDEAN,
     Space,
+    bootstrap_intervals,
     build_queries,
     nearest,
+    ordering_verdicts,
     random_ranking,
     ranked_by_score,
-    recall_precision,
+    ranking_metrics,
     reference_sessions,
     run_experiments,
 )
+from pipeline.sknn import SessionKNN
 
 T = datetime(2016, 6, 2, tzinfo=timezone.utc)
 
@@ -23,11 +26,60 @@ T = datetime(2016, 6, 2, tzinfo=timezone.utc)
 def test_recall_and_precision_worked_example():
     top = np.array([[1, 2, 3], [0, 1, 2]])
     relevant = sp.csr_matrix(np.array([[0, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0]], dtype=bool))
-    out = recall_precision(top, relevant, k_values=(1, 2, 3))
-    # query 0: relevant {2, 5}; hits at ranks 2 -> recall@1 0, @2 1/2, @3 1/2; precision 0, 1/2, 1/3
-    assert [out[k][0][0] for k in (1, 2, 3)] == [0.0, 0.5, 0.5]
-    assert np.allclose([out[k][1][0] for k in (1, 2, 3)], [0.0, 0.5, 1 / 3])
-    assert np.isnan(out[1][0][1])  # no relevant song: left out of the average
+    out = ranking_metrics(top, relevant, k_values=(1, 2, 3))
+    # query 0: relevant {2, 5}; one hit, at rank 2 -> recall@1 0, @2 1/2, @3 1/2; precision 0, 1/2, 1/3
+    assert [out["recall"][k][0] for k in (1, 2, 3)] == [0.0, 0.5, 0.5]
+    assert np.allclose([out["precision"][k][0] for k in (1, 2, 3)], [0.0, 0.5, 1 / 3])
+    assert [out["hit_rate"][k][0] for k in (1, 2, 3)] == [0.0, 1.0, 1.0]
+    # NDCG@3: DCG = 1/log2(3); ideal with two relevant songs = 1 + 1/log2(3)
+    assert out["ndcg"][3][0] == np.float64(1 / np.log2(3)) / (1 + 1 / np.log2(3))
+    assert out["ndcg"][1][0] == 0.0
+    assert np.isnan(out["recall"][1][1])  # no relevant song: left out of the average
+
+
+def test_ndcg_is_one_for_a_perfect_ranking():
+    relevant = sp.csr_matrix(np.array([[1, 1, 0, 0]], dtype=bool))
+    out = ranking_metrics(np.array([[0, 1, 2]]), relevant, k_values=(1, 3))
+    assert out["ndcg"][1][0] == 1.0 and out["ndcg"][3][0] == 1.0
+
+
+def test_bootstrap_intervals_are_seeded_and_cover_the_mean():
+    rng = np.random.default_rng(0)
+    values = np.stack([rng.random(400), rng.random(400) * 0.1])
+    lo, hi = bootstrap_intervals(values, 500, seed=1)
+    assert np.array_equal((lo, hi), bootstrap_intervals(values, 500, seed=1))
+    assert (lo < values.mean(axis=1)).all() and (values.mean(axis=1) < hi).all()
+    assert hi[1] < lo[0]  # clearly different means separate
+    wide = bootstrap_intervals(values[:, :40], 500, seed=1)
+    assert (wide[1] - wide[0] > hi - lo).all()  # fewer queries, wider intervals
+
+
+def test_ordering_verdicts():
+    rows = []
+    for k, (a, b) in {10: ((0.5, 0.6), (0.1, 0.2)), 20: ((0.5, 0.6), (0.55, 0.7))}.items():
+        rows += [{"experiment": "exp1", "method": "proposed", "k": k, "recall_lo": a[0], "recall_hi": a[1]},
+                 {"experiment": "exp1", "method": "U-S", "k": k, "recall_lo": b[0], "recall_hi": b[1]},
+                 {"experiment": "exp1", "method": "MF", "k": k, "recall_lo": 0.7, "recall_hi": 0.8}]
+    verdicts = ordering_verdicts(pl.DataFrame(rows), orderings=(("exp1", "proposed", "U-S", 0), ("exp1", "proposed", "MF", 0)))
+    assert verdicts.select("ordering", "k_separated_as_claimed", "verdict").rows() == [
+        ("proposed > U-S", 1, "mixed"), ("proposed > MF", 0, "reversed")
+    ]
+
+
+def test_session_knn_scores_songs_of_similar_sessions():
+    train = pl.DataFrame({
+        "session_id": [1, 1, 1, 2, 2, 3, 3],
+        "user_id": ["u", "u", "u", "u", "u", "v", "v"],
+        "song_id": ["a", "b", "c", "a", "b", "d", "e"],
+    })
+    songs = ["a", "b", "c", "d", "e"]
+    model = SessionKNN.from_train(train, songs, popularity=np.array([1, 1, 1, 5, 1]), neighbours=1)
+    # Query {a}: the single nearest session is 2 ({a, b}: cos 1/sqrt2 beats {a,b,c}'s 1/sqrt3).
+    query = sp.csr_matrix(np.array([[1, 0, 0, 0, 0]], dtype=np.float32))
+    top = model.rank(query, 2, exclude=np.array([0]))
+    assert top.tolist() == [[1, 3]]  # b from the neighbour, then the tie broken by popularity (d)
+    assert model.query_sets(["v"]).toarray().tolist() == [[0, 0, 0, 1, 1]]
+    assert model.query_sets(["u"], ["2"]).toarray().tolist() == [[1, 1, 0, 0, 0]]
 
 
 def test_distance_choice_changes_the_answer():
@@ -86,7 +138,9 @@ def test_run_experiments_on_a_space_that_knows_the_answer():
     q = build_queries(test, ["s0", "s1", "s2", "s3"])
     space = Space("proposed", EUCLIDEAN, songs, users={"u": np.array([5.0, 5.0])}, sessions={"9": np.array([0.0, 0.0])})
     train_sessions = pl.DataFrame({"session_id": ["9"], "user_id": ["u"], "device": ["m"], "start": [T - timedelta(days=1)]})
-    table, notes = run_experiments(q, [space], np.array([1, 1, 9, 8]), train_sessions, device_space="proposed", k_values=(1, 2))
+    table, notes = run_experiments(
+        q, [space], np.array([1, 1, 9, 8]), train_sessions, device_space="proposed", k_values=(1, 2), bootstrap_samples=20
+    )
     get = {(r["experiment"], r["method"], r["k"]): r["recall"] for r in table.iter_rows(named=True)}
     assert get[("exp1", "proposed", 1)] == 1.0  # song 1 is nearest song 0
     assert get[("exp1", "popularity", 1)] == 0.0  # the most popular is song 2

@@ -11,6 +11,7 @@ from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSet
 from resources.mlflow_tracking import DAGSTER_RUN_TAG
 
 K = [10, 20, 30]
+METHODS = {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "SKNN", "SKNN-user", "SKNN-device", "popularity", "random"}
 EXPECTED_GRAPH = {
     "raw_events": set(),
     "sessions": {"raw_events"},
@@ -22,7 +23,10 @@ EXPECTED_GRAPH = {
     "embedding_uss": {"walks_uss"},
     "embedding_uss_2d": {"walks_uss"},
     "embedding_us": {"walks_us"},
-    "baselines": {"splits"},
+    "validation_split": {"splits"},
+    "als_tuning": {"validation_split"},
+    "skipgram_tuning": {"validation_split"},
+    "baselines": {"splits", "als_tuning"},
     "metrics": {"baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us"},
     "plots": {"metrics", "embedding_uss_2d", "graph_uss"},
 }
@@ -63,8 +67,11 @@ def run(tmp_path_factory):
             "walks_us": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
             "embedding_uss": {"config": {"dimensions": 16}},
             "embedding_us": {"config": {"dimensions": 16}},
-            "baselines": {"config": {"factors": 8, "iterations": 5}},
-            "metrics": {"config": {"k_values": K}},
+            "validation_split": {"config": {"validation_sessions": 8}},
+            "als_tuning": {"config": {"factors": 8, "iterations": [5], "regularization": [0.01, 10.0], "confidence_scale": [1.0, 5.0]}},
+            "skipgram_tuning": {"config": {"enabled": True, "epochs": [1, 2], "alpha": [0.025], "dimensions": 8,
+                                           "walk_length": 10, "walks_per_vertex": 2}},
+            "metrics": {"config": {"k_values": K, "bootstrap_samples": 200}},
         }),
     )
     return result, store, mlflow
@@ -83,7 +90,11 @@ def test_every_asset_and_check_succeeds(run):
 def test_metrics_make_sense(run):
     _, store, _ = run
     metrics = pl.read_parquet(store.root() / "metrics" / "metrics.parquet")
-    assert set(metrics["method"]) == {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "popularity", "random"}
+    assert set(metrics["method"]) == METHODS
+    assert (metrics["recall_lo"] <= metrics["recall"]).all() and (metrics["recall"] <= metrics["recall_hi"]).all()
+    assert metrics["ndcg"].is_between(0, 1).all() and (metrics["hit_rate"] >= metrics["recall"] - 1e-12).all()
+    verdicts = pl.read_parquet(store.root() / "metrics" / "verdicts.parquet")
+    assert verdicts.height == 6 and set(verdicts["verdict"]) <= {"holds", "reversed", "not separable", "mixed"}
     assert sorted(metrics["k"].unique()) == K
     assert metrics["recall"].is_between(0, 1).all() and metrics["precision"].is_between(0, 1).all()
     for experiment, method in (("exp1", "proposed"), ("exp2", "proposed-user")):
@@ -115,7 +126,19 @@ def test_mlflow_run_with_nested_method_runs(run):
     artifacts = {a.path for a in client.list_artifacts(parent_id)}
     assert {"fig7_similar_song_retrieval.png", "table1.json", "embedding_uss"} <= artifacts
     children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
-    assert {c.data.tags["method"] for c in children} == {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "popularity", "random"}
+    assert {c.data.tags["method"] for c in children} == METHODS
     proposed = next(c for c in children if c.data.tags["method"] == "proposed")
     history = client.get_metric_history(proposed.info.run_id, "exp1_recall_at_k")
     assert sorted(m.step for m in history) == K
+
+
+def test_tuning_ran_on_validation(run):
+    _, store, _ = run
+    grid = pl.read_csv(store.root() / "als_tuning" / "grid.csv")
+    assert grid.height == 4 and grid["score"].is_sorted(descending=True)
+    import json
+
+    best = json.loads((store.root() / "baselines" / "params.json").read_text())
+    assert (best["regularization"], best["confidence_scale"]) == (grid["regularization"][0], grid["confidence_scale"][0])
+    result = json.loads((store.root() / "skipgram_tuning" / "result.json").read_text())
+    assert result["enabled"] and result["best"]["epochs"] in (1, 2) and result["paper_score"] is not None

@@ -84,3 +84,19 @@ def test_a_session_straddling_the_cutoff_belongs_to_neither_side():
 def test_bad_cutoff_is_named():
     with pytest.raises(ValueError, match="not an ISO date"):
         split([("a", 0, 1, ["x", "y"])], cutoff="June first")
+
+
+def test_validation_takes_each_users_last_train_sessions():
+    from pipeline.splits import validation_split
+
+    train = log([
+        ("a", 0, 1, ["x", "y"]), ("a", 1, 2, ["x", "z"]), ("a", 2, 3, ["y", "new"]),  # last one validates
+        ("b", 3, 1, ["x", "y"]),  # b has too few sessions: all fit, none validate
+    ])
+    fit, val, counts = validation_split(train, validation_sessions=1)
+    assert sorted(fit["session_id"].unique()) == [0, 1, 3]
+    assert val["session_id"].unique().to_list() == [2]
+    assert val["song_id"].to_list() == ["y"]  # "new" never occurs in fit: dropped like a cold-start test event
+    assert counts["validation_events_dropped_cold_start"] == 1 and counts["users_too_short_to_validate"] == 1
+    with pytest.raises(ValueError, match="no user"):
+        validation_split(train, validation_sessions=5)

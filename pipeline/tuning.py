@@ -1,0 +1,115 @@
+"""Tuning on a validation split, never on test (issue: no straw men).
+
+Each grid point is trained on the fit part and scored on the validation part by the mean of
+Experiment 1 and Experiment 2 recall@k; the best point is then retrained on the whole train set
+by the caller.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import polars as pl
+
+from pipeline import defaults
+from pipeline.baselines import ALSParams, catalogue, fit_als, user_song_matrix
+from pipeline.embed import SkipGramParams, train_skipgram
+from pipeline.evaluate import DOT, EUCLIDEAN, Space, build_queries, run_experiments
+from pipeline.graph import SONG, USER, user_session_song_graph
+from pipeline.walks import write_corpus
+
+
+def _validation_score(queries, space: Space, popularity: np.ndarray, k: int, seed: int) -> dict:
+    table, _ = run_experiments(queries, [space], popularity, k_values=(k,), seed=seed, bootstrap_samples=0)
+    mine = table.filter(pl.col("method") == space.name)
+    r1 = mine.filter(pl.col("experiment") == "exp1")["recall"].item()
+    r2 = mine.filter(pl.col("experiment") == "exp2")["recall"].item()
+    return {f"exp1_recall@{k}": r1, f"exp2_recall@{k}": r2, "score": (r1 + r2) / 2}
+
+
+def at_grid_edge(grid: pl.DataFrame, axes: dict[str, list]) -> list[str]:
+    """The axes whose best value (first row) is the smallest or largest tried: widen the grid there."""
+    best = grid.row(0, named=True)
+    return [name for name, values in axes.items() if len(set(values)) > 1 and best[name] in (min(values), max(values))]
+
+
+def _grid(base, **axes) -> list:
+    names = list(axes)
+    return [replace(base, **dict(zip(names, values))) for values in itertools.product(*(axes[n] for n in names))]
+
+
+def tune_als(
+    fit: pl.DataFrame,
+    val: pl.DataFrame,
+    base: ALSParams,
+    regularization: list[float],
+    confidence_scale: list[float],
+    iterations: list[int],
+    k: int = 20,
+    max_queries: int = 20_000,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[ALSParams, pl.DataFrame]:
+    """Grid search of ALS on the validation split; returns the best params and every point's score."""
+    users, songs = catalogue(fit)
+    plays = user_song_matrix(fit, users, songs)
+    popularity = np.asarray(plays.sum(axis=0)).ravel()
+    queries = build_queries(val, songs, max_queries, base.seed)
+    rows = []
+    for params in _grid(base, regularization=regularization, confidence_scale=confidence_scale, iterations=iterations):
+        t = time.perf_counter()
+        user_factors, item_factors = fit_als(plays, params)
+        space = Space("MF", DOT, item_factors, users=dict(zip(users, user_factors)))
+        rows.append({**params.as_record(), **_validation_score(queries, space, popularity, k, base.seed), "seconds": time.perf_counter() - t})
+        if progress:
+            progress(f"ALS grid {len(rows)}: reg={params.regularization} c={params.confidence_scale} it={params.iterations} -> {rows[-1]['score']:.4f}")
+    table = pl.DataFrame(rows).sort("score", descending=True, maintain_order=True)
+    best = table.row(0, named=True)
+    return replace(base, regularization=best["regularization"], confidence_scale=best["confidence_scale"], iterations=best["iterations"]), table
+
+
+def tune_skipgram(
+    fit: pl.DataFrame,
+    val: pl.DataFrame,
+    base: SkipGramParams,
+    epochs: list[int],
+    alpha: list[float],
+    workdir: Path,
+    walk_length: int = defaults.WALK_LENGTH,
+    walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
+    k: int = 20,
+    max_queries: int = 20_000,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[SkipGramParams, pl.DataFrame]:
+    """Grid search of the skip-gram's epochs and learning rate for the user-session-song space.
+
+    Walks the fit part's network once, trains at each grid point, scores on validation.
+    """
+    graph = user_session_song_graph(fit)
+    corpus = workdir / "validation_corpus.txt"
+    stats = write_corpus(graph, corpus, walk_length, walks_per_vertex, base.seed)
+    _, songs = catalogue(fit)
+    song_vertices = graph.vertices.filter(pl.col("kind") == SONG)
+    user_block = graph.vertices.filter(pl.col("kind") == USER)
+    popularity = fit.group_by("song_id").len().join(pl.DataFrame({"song_id": songs}), on="song_id", how="right")["len"].fill_null(0).to_numpy()
+    queries = build_queries(val, songs, max_queries, base.seed)
+    rows = []
+    try:
+        for params in _grid(base, epochs=epochs, alpha=alpha):
+            t = time.perf_counter()
+            _, vectors, _ = train_skipgram(corpus, stats.vertex_counts, params)
+            space = Space("proposed", EUCLIDEAN, vectors[song_vertices["vertex"].to_numpy()],
+                          users=dict(zip(user_block["key"].to_list(), vectors[user_block["vertex"].to_numpy()])))
+            rows.append({"epochs": params.epochs, "alpha": params.alpha, **_validation_score(queries, space, popularity, k, base.seed),
+                         "seconds": time.perf_counter() - t})
+            if progress:
+                progress(f"skip-gram grid {len(rows)}: epochs={params.epochs} alpha={params.alpha} -> {rows[-1]['score']:.4f}")
+    finally:
+        corpus.unlink(missing_ok=True)
+    table = pl.DataFrame(rows).sort("score", descending=True, maintain_order=True)
+    best = table.row(0, named=True)
+    return replace(base, epochs=best["epochs"], alpha=best["alpha"]), table

@@ -18,6 +18,17 @@ from resources import DataStore
 WALKS_CHECKED = 5_000
 
 
+@dg.asset_check(asset="raw_events", description="Every input row is accepted or quarantined: accepted + quarantined = read, "
+                "and the files hold what the counts say.")
+def raw_events_reconcile(store: DataStore) -> dg.AssetCheckResult:
+    folder = layout(store).stage("raw_events")
+    summary = read_json(folder / "summary.json")
+    accepted = pl.scan_parquet(folder / "events.parquet").select(pl.len()).collect().item()
+    quarantined = pl.scan_parquet(folder / "quarantine.parquet").select(pl.len()).collect().item()
+    ok = summary["read"] == summary["accepted"] + summary["quarantined"] and (accepted, quarantined) == (summary["accepted"], summary["quarantined"])
+    return dg.AssetCheckResult(passed=ok, metadata={"read": summary["read"], "accepted (file)": accepted, "quarantined (file)": quarantined})
+
+
 @dg.asset_check(asset=sessions, description="Consecutive events of a session are closer than the gap on one device; "
                 "consecutive sessions of a user are not.")
 def sessions_obey_rule(store: DataStore) -> dg.AssetCheckResult:
@@ -79,6 +90,7 @@ def _embedding_check(embedding_asset, network: str):
 
 
 CHECKS = [
+    raw_events_reconcile,
     sessions_obey_rule,
     no_cold_start_songs_in_test,
     split_sides_of_cutoff,

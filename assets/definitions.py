@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import checks, deepwalk, evaluation, ingest
+from assets.sensors import make_new_files_sensor
 from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
 ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation])
@@ -24,6 +25,8 @@ weekly_schedule = dg.ScheduleDefinition(
     description="Rebuilds the whole latent space weekly. Off by default: switch it on in the UI (Automation).",
 )
 
+new_files_sensor = make_new_files_sensor(pipeline_job)
+
 
 def default_resources() -> dict:
     return {
@@ -39,5 +42,6 @@ defs = dg.Definitions(
     asset_checks=checks.CHECKS,
     jobs=[pipeline_job],
     schedules=[weekly_schedule],
+    sensors=[new_files_sensor],
     resources=default_resources(),
 )

@@ -182,12 +182,14 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
     figures = {
         "fig7_similar_song_retrieval.png": figs.metrics_figure(table, "exp1"),
         "fig8_recommendation.png": figs.metrics_figure(table, "exp2"),
-        "fig3a_songs_by_language.png": figs.song_map(coords[tags["vertex"].to_numpy()], tags["language"].to_list(),
-                                                     "Songs in the 2-D space, by language", seed=settings.seed),
-        "fig3b_songs_by_genre.png": figs.song_map(coords[tags["vertex"].to_numpy()], tags["genre"].to_list(),
-                                                  "Songs in the 2-D space, by genre", seed=settings.seed),
     }
     metadata = {}
+    xy = coords[tags["vertex"].to_numpy()]
+    for name, tag in (("fig3a_songs_by_language.png", "language"), ("fig3b_songs_by_genre.png", "genre")):
+        if tags[tag].is_null().all():
+            metadata[name.removesuffix(".png")] = f"not drawn: the log has no {tag} tags"
+            continue
+        figures[name] = figs.song_map(xy, tags[tag].fill_null("unknown").to_list(), f"Songs in the 2-D space, by {tag}", seed=settings.seed)
     for name, fig in figures.items():
         path = figs.save_png(fig, paths.plots / name)
         metadata[name.removesuffix(".png")] = dg.MetadataValue.md(figs.thumbnail_markdown(fig))

@@ -14,28 +14,45 @@ from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSet
 GROUP = "data"
 
 
-@dg.asset(group_name=GROUP, description="The listening log (timestamp, user, device, song, artist, genre, language), as Parquet.")
+@dg.multi_asset(
+    group_name=GROUP,
+    specs=[
+        dg.AssetSpec("raw_events", group_name=GROUP, description="The listening log in the canonical schema (timestamp, user, "
+                     "device, song, artist, genre, language), as Parquet: the seeded synthetic log or an imported real one."),
+        dg.AssetSpec("quarantine", group_name=GROUP, description="Input rows that were not accepted, each with its file, row "
+                     "and reason. Accepted + quarantined = read."),
+    ],
+)
 def raw_events(
     context: dg.AssetExecutionContext,
     source: ListeningLogSource,
     store: DataStore,
     settings: PipelineSettings,
     mlflow: MlflowTracking,
-) -> dg.MaterializeResult:
+):
     paths = layout(store)
-    summary = source.write_events(paths.events, paths.truth, seed=settings.seed, log=context.log.info)
+    summary = source.write_events(paths.stage("raw_events"), seed=settings.seed, log=context.log.info)
     preview = pl.read_parquet(paths.events, n_rows=5)
+    quarantine = pl.read_parquet(paths.stage("raw_events") / "quarantine.parquet")
+    counts = {k: summary[k] for k in ("read", "accepted", "quarantined")}
     mlflow.log(
         mlflow.run_id(context.run_id),
-        params={**{f"source.{k}": v for k, v in source.model_dump().items()}, "seed": settings.seed, "workers": settings.workers},
-        metrics={f"raw.{k}": v for k, v in summary.items() if isinstance(v, int)},
+        params={**{f"source.{k}": v for k, v in source.model_dump().items() if k != "pseudonymise_salt"}, "seed": settings.seed,
+                "workers": settings.workers},
+        metrics={f"raw.{k}": v for k, v in counts.items()},
     )
-    return dg.MaterializeResult(
-        metadata={**summary, "path": str(paths.events), "preview": md_table(preview)}
-    )
+    yield dg.MaterializeResult(asset_key="raw_events", metadata={
+        **counts, "source": summary["source"], "path": str(paths.events), "preview": md_table(preview),
+        "device": "present" if summary["has_device"] else "absent: sessions are cut by the time gap alone",
+    })
+    reasons = pl.DataFrame({"reason": list(summary["reasons"]), "rows": list(summary["reasons"].values())}, schema={"reason": pl.String, "rows": pl.Int64})
+    yield dg.MaterializeResult(asset_key="quarantine", metadata={
+        "quarantined": quarantine.height, "reasons": md_table(reasons.sort("rows", descending=True)),
+        "first rows": md_table(quarantine.head(10)), "path": str(paths.stage("raw_events") / "quarantine.parquet"),
+    })
 
 
-@dg.asset(group_name=GROUP, deps=[raw_events], description="Events cut into sessions: a new session after a gap of "
+@dg.asset(group_name=GROUP, deps=["raw_events"], description="Events cut into sessions: a new session after a gap of "
           "session_gap_minutes or more, or on a device change.")
 def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
@@ -44,7 +61,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
     table = session_table(pl.scan_parquet(paths.sessionized)).collect()
     table.write_parquet(paths.sessions)
     write_json(paths.stage("sessions") / "config.json", config.model_dump())
-    has_device = pl.scan_parquet(paths.events).select(pl.col("device").is_not_null().any()).collect().item()
+    has_device = bool(pl.scan_parquet(paths.events).select(pl.col("device").is_not_null().any()).collect().item())
     lengths = table["n_songs"]
     mlflow.log(mlflow.run_id(context.run_id), params=config_params("sessions", config), metrics={"sessions.count": table.height})
     return dg.MaterializeResult(

@@ -1,18 +1,30 @@
-"""Where listening events come from. Today: the seeded synthetic log (``kind: synthetic``)."""
-
+"""Where listening events come from: the seeded synthetic log, or a real log in a known format."""
 
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from pipeline import defaults
+from pipeline.importers import FORMATS, QUARANTINE_SCHEMA, import_log, resolve_files
+from pipeline.io import write_json
 from pipeline.synthetic import SyntheticConfig, generate
+
+SYNTHETIC = "synthetic"
 
 
 class ListeningLogSource(dg.ConfigurableResource):
-    """The listening log. ``synthetic`` generates a seeded log of the configured size."""
+    """The listening log.
 
-    kind: str = "synthetic"
+    ``format``: ``synthetic`` (default: a seeded log of the configured size), or a real log at
+    ``path`` (a file, a folder or a glob) in one of ``canonical``, ``lastfm-1k``, ``spotify``,
+    ``listenbrainz``, or ``auto`` (told by the file names; refuses to guess when unsure).
+    ``pseudonymise_salt``: when set, user ids are replaced by a salted hash.
+    """
+
+    format: str = SYNTHETIC
+    path: str = ""
+    pseudonymise_salt: str = ""
     n_users: int = SyntheticConfig.n_users
     n_songs: int = SyntheticConfig.n_songs
     n_artists: int = SyntheticConfig.n_artists
@@ -31,9 +43,25 @@ class ListeningLogSource(dg.ConfigurableResource):
             seed=seed,
         )
 
-    def write_events(self, events_path: Path, truth_dir: Path, seed: int = defaults.SEED, log=None) -> dict:
-        """Write the log as canonical Parquet; return counts and a description of the source."""
-        if self.kind != "synthetic":
-            raise ValueError(f"unknown listening-log source kind {self.kind!r}; supported: 'synthetic'")
-        summary = generate(self.synthetic_config(seed), events_path, truth_dir, log=log)
-        return {**summary, "source": "synthetic", "seed": seed}
+    def files(self) -> list[Path]:
+        """The input files of a real log (none for the synthetic one)."""
+        return [] if self.format == SYNTHETIC else resolve_files(self.path)
+
+    def write_events(self, folder: Path, seed: int = defaults.SEED, log=None) -> dict:
+        """Write ``events.parquet`` (canonical) and ``quarantine.parquet`` to ``folder``; return the counts.
+
+        The counts reconcile: read = accepted + quarantined.
+        """
+        events, quarantine = folder / "events.parquet", folder / "quarantine.parquet"
+        if self.format == SYNTHETIC:
+            summary = generate(self.synthetic_config(seed), events, folder / "truth", log=log)
+            pl.DataFrame(schema=QUARANTINE_SCHEMA).write_parquet(quarantine)
+            result = {"source": SYNTHETIC, "seed": seed, "read": summary["events"], "accepted": summary["events"],
+                      "quarantined": 0, "reasons": {}, "has_device": True, **summary}
+        elif self.format in (*FORMATS, "auto"):
+            report = import_log(self.path, self.format, events, quarantine, salt=self.pseudonymise_salt, log=log)
+            result = {"source": self.format, "path": self.path, "pseudonymised": bool(self.pseudonymise_salt), **report.as_dict()}
+        else:
+            raise ValueError(f"unknown listening-log format {self.format!r}; supported: {SYNTHETIC}, {', '.join(FORMATS)}, auto")
+        write_json(folder / "summary.json", result)
+        return result

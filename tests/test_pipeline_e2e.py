@@ -14,6 +14,7 @@ K = [10, 20, 30]
 METHODS = {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "SKNN", "SKNN-user", "SKNN-device", "popularity", "random"}
 EXPECTED_GRAPH = {
     "raw_events": set(),
+    "quarantine": set(),
     "sessions": {"raw_events"},
     "splits": {"sessions"},
     "graph_uss": {"splits"},
@@ -48,33 +49,38 @@ def test_definitions_load_and_schedule_is_off():
     assert defs.resolve_job_def(pipeline_job.name) is not None
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
+SMALL_RUN = {
+    "splits": {"config": {"train_sessions": 30, "test_sessions": 5}},
+    "walks_uss": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
+    "walks_us": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
+    "embedding_uss": {"config": {"dimensions": 16}},
+    "embedding_us": {"config": {"dimensions": 16}},
+    "validation_split": {"config": {"validation_sessions": 8}},
+    "als_tuning": {"config": {"factors": 8, "iterations": [5], "regularization": [0.01, 10.0], "confidence_scale": [1.0, 5.0]}},
+    "metrics": {"config": {"k_values": K, "bootstrap_samples": 200}},
+}
+
+
+def materialize_all(root, source: ListeningLogSource, **ops):
+    """Every asset and check of the pipeline, small settings, everything under ``root``."""
     mlflow = MlflowTracking(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "artifacts"))
     store = DataStore(base_dir=str(root / "store"))
     result = dg.materialize(
         [*ASSETS, *CHECKS],
-        resources={
-            "store": store,
-            "source": ListeningLogSource(n_users=30, n_songs=400, n_artists=40),
-            "settings": PipelineSettings(workers=1),
-            "mlflow": mlflow,
-        },
-        run_config=dg.RunConfig(ops={
-            "splits": {"config": {"train_sessions": 30, "test_sessions": 5}},
-            "walks_uss": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
-            "walks_us": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
-            "embedding_uss": {"config": {"dimensions": 16}},
-            "embedding_us": {"config": {"dimensions": 16}},
-            "validation_split": {"config": {"validation_sessions": 8}},
-            "als_tuning": {"config": {"factors": 8, "iterations": [5], "regularization": [0.01, 10.0], "confidence_scale": [1.0, 5.0]}},
-            "skipgram_tuning": {"config": {"enabled": True, "epochs": [1, 2], "alpha": [0.025], "dimensions": 8,
-                                           "walk_length": 10, "walks_per_vertex": 2}},
-            "metrics": {"config": {"k_values": K, "bootstrap_samples": 200}},
-        }),
+        resources={"store": store, "source": source, "settings": PipelineSettings(workers=1), "mlflow": mlflow},
+        run_config=dg.RunConfig(ops={**SMALL_RUN, **ops}),
     )
     return result, store, mlflow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return materialize_all(
+        tmp_path_factory.mktemp("e2e"),
+        ListeningLogSource(n_users=30, n_songs=400, n_artists=40),
+        skipgram_tuning={"config": {"enabled": True, "epochs": [1, 2], "alpha": [0.025], "dimensions": 8,
+                                    "walk_length": 10, "walks_per_vertex": 2}},
+    )
 
 
 def test_every_asset_and_check_succeeds(run):

@@ -1,0 +1,41 @@
+"""A sensor that notices new files of a real log and requests a pipeline run."""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from resources import ListeningLogSource
+from resources.source import SYNTHETIC
+
+
+def file_stamp(path) -> str:
+    stat = path.stat()
+    return f"{path}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def make_new_files_sensor(job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="new_listening_log_files",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Requests a run of the whole pipeline when files appear (or change) under the source's path. "
+        "The cursor remembers the files already taken, so none is taken twice.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, source: ListeningLogSource):
+        if source.format == SYNTHETIC:
+            return dg.SkipReason("the source is the synthetic log: there are no files to watch")
+        try:
+            stamps = sorted(file_stamp(p) for p in source.files())
+        except ValueError as exc:
+            return dg.SkipReason(str(exc))
+        seen = set(json.loads(context.cursor)) if context.cursor else set()
+        new = [s for s in stamps if s not in seen]
+        if not new:
+            return dg.SkipReason(f"no new files ({len(stamps)} already taken)")
+        context.update_cursor(json.dumps(sorted(seen | set(new))))
+        run_key = hashlib.sha1("\n".join(new).encode()).hexdigest()[:16]
+        return dg.RunRequest(run_key=run_key, tags={"new_files": str(len(new))})
+
+    return _sensor

@@ -1,0 +1,138 @@
+"""Each format with good and malformed rows: every row is accepted or quarantined with its reason."""
+
+import json
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+
+from pipeline.importers import LogInputError, detect_format, device_family, import_log, parse_timestamp, pseudonymise
+
+
+def run(tmp_path, pattern, fmt, **kw):
+    report = import_log(str(pattern), fmt, tmp_path / "out" / "events.parquet", tmp_path / "out" / "quarantine.parquet", **kw)
+    events = pl.read_parquet(tmp_path / "out" / "events.parquet")
+    quarantine = pl.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    assert report.read == report.accepted + report.quarantined == events.height + quarantine.height
+    return report, events, quarantine
+
+
+def reasons(quarantine):
+    return dict(zip(quarantine["row"].to_list(), quarantine["reason"].to_list()))
+
+
+def test_lastfm_1k(tmp_path):
+    path = tmp_path / "userid-timestamp-artid-artname-traid-traname.tsv"
+    rows = [
+        "user_000001\t2009-05-04T23:08:57Z\tf1b1cf71\tDeep Dish\t\tFuck Me Im Famous",
+        "user_000001\t2009-05-04T13:54:10Z\ta7f7df4a\tUnderworld\tmbid-1\tBorn Slippy",
+        "user_000001\tnot-a-time\ta\tArtist\tmbid-2\tSong",  # 3: bad timestamp
+        "user_000001\t2009-05-04T13:54:10Z\ta7f7df4a\tUnderworld",  # 4: 4 columns
+        "\t2009-05-04T13:54:10Z\ta\tArtist\tmbid-3\tSong",  # 5: no user
+        "user_000002\t2009-05-04T13:54:10Z\ta\tArtist\t\t",  # 6: no song at all
+        "user_000001\t2009-05-04T13:54:10Z\ta7f7df4a\tUnderworld\tmbid-1\tBorn Slippy",  # 7: duplicate of 2
+    ]
+    path.write_bytes("\n".join(rows).encode() + b"\nuser_000003\t2009-05-04T13:54:10Z\ta\t\xff\xfe\tm\tt\n")  # 8: not UTF-8
+    report, events, quarantine = run(tmp_path, path, "lastfm-1k")
+    assert report.read == 8 and report.accepted == 2
+    assert events["song_id"].to_list() == ["Deep Dish – Fuck Me Im Famous", "mbid-1"]  # input order kept
+    assert events["timestamp"][0] == datetime(2009, 5, 4, 23, 8, 57, tzinfo=timezone.utc)
+    got = reasons(quarantine)
+    assert got[3].startswith("unparsable timestamp") and got[4] == "wrong column count (expected 6, got 4)"
+    assert got[5] == "missing user" and got[6] == "missing song"
+    assert got[7] == "exact duplicate of an earlier row" and got[8] == "bad encoding (not UTF-8)"
+    assert not report.has_device
+
+
+def test_spotify_extended_history(tmp_path):
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    records = [
+        {"ts": "2023-01-01T10:03:00Z", "platform": "Android OS 13 API 33 (samsung, SM-G991B)", "ms_played": 180000,
+         "spotify_track_uri": "spotify:track:1", "master_metadata_album_artist_name": "A", "master_metadata_track_name": "x"},
+        {"ts": "2023-01-01T10:06:00Z", "platform": "OS X 13.0 [x86 8]", "ms_played": 60000, "spotify_track_uri": "spotify:track:2"},
+        {"ts": "2023-01-01T11:00:00Z", "platform": "ios", "ms_played": 1000, "spotify_track_uri": None,
+         "spotify_episode_uri": "spotify:episode:9", "episode_name": "A podcast"},
+        {"ts": "yesterday", "ms_played": 1, "spotify_track_uri": "spotify:track:3"},
+        {"ts": "2023-01-01T12:00:00Z", "ms_played": -5, "spotify_track_uri": "spotify:track:3"},
+        {"ts": "2023-01-01T12:00:00Z", "ms_played": 5, "spotify_track_uri": None, "audiobook_title": "A book"},
+    ]
+    (folder / "Streaming_History_Audio_2023.json").write_text(json.dumps(records))
+    (folder / "Streaming_History_Audio_2024.json").write_text("[{broken")
+    report, events, quarantine = run(tmp_path, folder, "auto")
+    assert report.accepted == 2 and report.quarantined == 5
+    assert events["user_id"].unique().to_list() == ["alice"]  # no username: the folder's name
+    assert events["timestamp"][0] == datetime(2023, 1, 1, 10, 0, tzinfo=timezone.utc)  # ts - ms_played
+    assert events["device"].to_list() == ["mobile", "desktop"]
+    assert sorted(quarantine["reason"].str.split(" (").list.first().to_list()) == sorted(
+        ["not a song", "unparsable timestamp", "bad ms_played", "not a song", "invalid JSON file"])
+
+
+def test_listenbrainz(tmp_path):
+    path = tmp_path / "listens.jsonl"
+    good = {"listened_at": 1600000000, "user_name": "bob",
+            "track_metadata": {"artist_name": "A", "track_name": "T", "additional_info": {"recording_mbid": "rec-1"}}}
+    no_mbid = {"listened_at": 1600000300, "user_name": "bob", "track_metadata": {"artist_name": "A", "track_name": "U"}}
+    lines = [json.dumps(good), json.dumps(no_mbid), "{not json", json.dumps([1, 2]),
+             json.dumps({"listened_at": 1600000600, "track_metadata": {"track_name": "V"}}), ""]
+    path.write_text("\n".join(lines) + "\n")
+    report, events, quarantine = run(tmp_path, path, "listenbrainz")
+    assert events["song_id"].to_list() == ["rec-1", "A – U"]
+    assert events["timestamp"][0] == datetime.fromtimestamp(1600000000, tz=timezone.utc)
+    assert reasons(quarantine) == {3: "invalid JSON (Expecting property name enclosed in double quotes)",
+                                   4: "not a JSON object", 5: "missing user", 6: "empty line"}
+
+
+def test_canonical_csv_and_parquet(tmp_path):
+    csv = tmp_path / "log.csv"
+    csv.write_text(
+        "timestamp,user_id,device,song_id,artist,genre,language\n"
+        "2016-01-01T10:00:00+08:00,u1,mobile,s1,a,Pop,Mandarin\n"
+        "1451613600,u1,,s2,,,\n"
+        "2016-01-01T10:00:00,u1,mobile,s1\n"
+        "2016-13-01T00:00:00,u2,mobile,s1,a,Pop,Mandarin\n"
+    )
+    report, events, quarantine = run(tmp_path, csv, "canonical")
+    assert events["timestamp"].to_list() == [datetime(2016, 1, 1, 2, 0, tzinfo=timezone.utc), datetime(2016, 1, 1, 2, 0, tzinfo=timezone.utc)]
+    assert events["device"].to_list() == ["mobile", None]
+    assert reasons(quarantine) == {4: "wrong column count (expected 7, got 4)", 5: "unparsable timestamp ('2016-13-01T00:00:00')"}
+    pq = tmp_path / "log.parquet"
+    events.write_parquet(pq)
+    report2, events2, _ = run(tmp_path, pq, "canonical")
+    assert events2.equals(events) and report2.quarantined == 0
+
+
+def test_clear_errors_for_bad_sources(tmp_path):
+    with pytest.raises(LogInputError, match="no input files"):
+        import_log(str(tmp_path / "nothing*.csv"), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet")
+    (tmp_path / "a.csv").write_text("when,who\n1,2\n")
+    with pytest.raises(LogInputError, match=r"a.csv, row 1 \(header\): missing column\(s\) timestamp, user_id, song_id"):
+        import_log(str(tmp_path / "a.csv"), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet")
+    (tmp_path / "empty.tsv").write_text("")
+    with pytest.raises(LogInputError, match="no usable events.*the input is empty"):
+        import_log(str(tmp_path / "empty.tsv"), "lastfm-1k", tmp_path / "e.parquet", tmp_path / "q.parquet")
+    with pytest.raises(LogInputError, match="unknown format"):
+        import_log(str(tmp_path / "a.csv"), "itunes", tmp_path / "e.parquet", tmp_path / "q.parquet")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(LogInputError, match="cannot tell the format"):
+        detect_format([tmp_path / "notes.txt"])
+    with pytest.raises(LogInputError, match="mixes formats"):
+        detect_format([tmp_path / "a.csv", tmp_path / "empty.tsv"])
+    assert not (tmp_path / "e.parquet").exists()
+
+
+def test_pseudonymised_users_are_stable_and_salted(tmp_path):
+    path = tmp_path / "l.tsv"
+    path.write_text("alice\t2009-05-04T23:08:57Z\t\tA\tm1\tT\nalice\t2009-05-04T23:18:57Z\t\tA\tm2\tT\n")
+    _, events, _ = run(tmp_path, path, "lastfm-1k", salt="pepper")
+    assert events["user_id"].to_list() == [pseudonymise("alice", "pepper")] * 2
+    assert pseudonymise("alice", "pepper") != pseudonymise("alice", "salt") and "alice" not in events["user_id"][0]
+
+
+def test_parsers():
+    assert parse_timestamp("2016-06-01") == datetime(2016, 6, 1, tzinfo=timezone.utc)
+    assert parse_timestamp("2016-06-01T08:00:00+08:00") == datetime(2016, 6, 1, tzinfo=timezone.utc)
+    assert parse_timestamp(0) == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert parse_timestamp("soon") is None and parse_timestamp(float("nan")) is None and parse_timestamp("") is None
+    assert [device_family(p) for p in ("Android OS 9", "iOS 16.1 (iPad13,1)", "web_player windows 10", "Windows 10", None, "zune")] == [
+        "mobile", "tablet", "web", "desktop", None, "other"]

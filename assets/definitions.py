@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import checks, deepwalk, evaluation, ingest
+from assets import analysis, checks, deepwalk, evaluation, ingest
 from assets.sensors import make_new_files_sensor
 from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
-ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation])
+ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation, analysis])
 
 pipeline_job = dg.define_asset_job(
     "latent_space_pipeline",

@@ -7,9 +7,8 @@ import polars as pl
 
 from assets._meta import config_params, layout, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
-from assets.deepwalk import embedding_us, embedding_uss, embedding_uss_2d, graph_us, graph_uss
+from assets.deepwalk import embedding_us, embedding_uss, graph_us, graph_uss
 from assets.ingest import splits
-from pipeline import plots as figs
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
 from pipeline.embed import SkipGramParams
 from pipeline.evaluate import DOT, EUCLIDEAN, MEASURES, Space, build_queries, ordering_verdicts, run_experiments
@@ -163,38 +162,3 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
         "Exp 2 NDCG@k": md_table(metrics_table(table, "ndcg", "exp2")),
         "paper's orderings (95 % intervals)": md_table(verdicts),
     })
-
-
-@dg.asset(group_name=GROUP, deps=[metrics, embedding_uss_2d, graph_uss],
-          description="Fig 7 and Fig 8 (recall and precision against k) and the 2-D map of songs coloured by language and genre.")
-def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    paths = layout(store)
-    table = pl.read_parquet(paths.metrics / "metrics.parquet")
-    graph = Graph.load(paths.graph("uss"))
-    coords = np.load(paths.embedding("embedding_uss_2d") / "vectors.npy")
-    songs = graph.vertices.filter(pl.col("kind") == SONG)
-    tags = (
-        pl.read_parquet(paths.split("train.parquet"), columns=["song_id", "language", "genre"])
-        .unique("song_id", keep="first")
-        .join(songs.select(pl.col("key").alias("song_id"), "vertex"), on="song_id")
-        .sort("vertex")
-    )
-    figures = {
-        "fig7_similar_song_retrieval.png": figs.metrics_figure(table, "exp1"),
-        "fig8_recommendation.png": figs.metrics_figure(table, "exp2"),
-    }
-    metadata = {}
-    xy = coords[tags["vertex"].to_numpy()]
-    for name, tag in (("fig3a_songs_by_language.png", "language"), ("fig3b_songs_by_genre.png", "genre")):
-        if tags[tag].is_null().all():
-            metadata[name.removesuffix(".png")] = f"not drawn: the log has no {tag} tags"
-            continue
-        figures[name] = figs.song_map(xy, tags[tag].fill_null("unknown").to_list(), f"Songs in the 2-D space, by {tag}", seed=settings.seed)
-    for name, fig in figures.items():
-        path = figs.save_png(fig, paths.plots / name)
-        metadata[name.removesuffix(".png")] = dg.MetadataValue.md(figs.thumbnail_markdown(fig))
-        metadata[f"{name} path"] = str(path)
-    mlflow.log(mlflow.run_id(context.run_id), figures=figures)
-    for fig in figures.values():
-        figs.close(fig)
-    return dg.MaterializeResult(metadata=metadata)

@@ -78,3 +78,67 @@ def thumbnail_markdown(fig, dpi: int = 50) -> str:
 
 def close(fig) -> None:
     plt.close(fig)
+
+
+def popularity_levels(play_counts: np.ndarray, levels: int = 5) -> np.ndarray:
+    """Level 1..levels: log(1 + train play count) cut into equal-width bins (the paper's Fig 3c)."""
+    logc = np.log1p(np.asarray(play_counts, dtype=np.float64))
+    edges = np.linspace(logc.min(), logc.max() + 1e-9, levels + 1)
+    return np.clip(np.searchsorted(edges, logc, side="right"), 1, levels)
+
+
+def popularity_map(coords: np.ndarray, levels: np.ndarray, title: str, max_points: int = 25_000, seed: int = 0):
+    """Songs coloured by popularity level, popular songs drawn over unpopular ones."""
+    if len(coords) > max_points:
+        keep = np.random.default_rng(seed).choice(len(coords), size=max_points, replace=False)
+        coords, levels = coords[keep], levels[keep]
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    cmap = plt.get_cmap("viridis")
+    top = int(levels.max())
+    for level in range(1, top + 1):
+        sel = levels == level
+        ax.scatter(coords[sel, 0], coords[sel, 1], s=3 + 2 * level, alpha=0.7, color=cmap((level - 1) / max(top - 1, 1)),
+                   label=f"level {level} ({100 * sel.mean():.0f}%)")
+    ax.legend(markerscale=2, fontsize=8, loc="best", title="popularity")
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def users_map(panels: list[dict], title: str, ncols: int = 3, colour_by: str | None = None):
+    """Users (red), their sessions (blue, or coloured by device / hour) and songs (grey), one panel each.
+
+    A panel: title, user (x, y) or several users (n x 2), sessions (n x 2), songs (m x 2), and for colour_by "device" a list of
+    device names, for "hour" an array of hours.
+    """
+    n = len(panels)
+    ncols = min(ncols, n) or 1
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.8 * nrows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    for ax, p in zip(axes.ravel(), panels):
+        ax.scatter(p["songs"][:, 0], p["songs"][:, 1], s=4, color="0.7", label="songs", zorder=1)
+        if colour_by == "device":
+            names = sorted(set(p["devices"]))
+            cmap = plt.get_cmap("tab10")
+            for i, name in enumerate(names):
+                sel = np.array([d == name for d in p["devices"]])
+                ax.scatter(p["sessions"][sel, 0], p["sessions"][sel, 1], s=14, color=cmap(i), label=name, zorder=2)
+        elif colour_by == "hour":
+            sc = ax.scatter(p["sessions"][:, 0], p["sessions"][:, 1], s=14, c=p["hours"], cmap="twilight", vmin=0, vmax=24, zorder=2)
+            fig.colorbar(sc, ax=ax, label="hour of day (UTC)", fraction=0.046)
+        else:
+            ax.scatter(p["sessions"][:, 0], p["sessions"][:, 1], s=10, color="tab:blue", label="sessions", zorder=2)
+        users = np.atleast_2d(p["user"])
+        ax.scatter(users[:, 0], users[:, 1], s=90, color="red", marker="*", label="user", zorder=3)
+        ax.set_title(p["title"], fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if colour_by != "hour":
+            ax.legend(fontsize=7, loc="best", markerscale=1.5)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

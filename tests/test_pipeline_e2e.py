@@ -29,7 +29,9 @@ EXPECTED_GRAPH = {
     "skipgram_tuning": {"validation_split"},
     "baselines": {"splits", "als_tuning"},
     "metrics": {"baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us"},
-    "plots": {"metrics", "embedding_uss_2d", "graph_uss"},
+    "behaviour": {"embedding_uss", "graph_uss", "splits"},
+    "plots": {"metrics", "embedding_uss_2d", "graph_uss", "behaviour"},
+    "explorer": {"embedding_uss_2d", "graph_uss", "splits"},
 }
 
 
@@ -116,7 +118,8 @@ def test_metrics_make_sense(run):
 def test_figures_written(run):
     _, store, _ = run
     names = {p.name for p in (store.root() / "plots").glob("*.png")}
-    assert {"fig7_similar_song_retrieval.png", "fig8_recommendation.png", "fig3a_songs_by_language.png"} <= names
+    assert {"fig7_similar_song_retrieval.png", "fig8_recommendation.png", "fig3a_songs_by_language.png", "fig3b_songs_by_genre.png",
+            "fig3c_songs_by_popularity.png", "fig1_three_users.png", "fig4_single_and_dynamic_users.png"} <= names
     assert all((store.root() / "plots" / n).stat().st_size > 5_000 for n in names)
 
 
@@ -148,3 +151,16 @@ def test_tuning_ran_on_validation(run):
     assert (best["regularization"], best["confidence_scale"]) == (grid["regularization"][0], grid["confidence_scale"][0])
     result = json.loads((store.root() / "skipgram_tuning" / "result.json").read_text())
     assert result["enabled"] and result["best"]["epochs"] in (1, 2) and result["paper_score"] is not None
+
+
+def test_behaviour_table_and_explorer(run):
+    import json
+
+    _, store, _ = run
+    table = pl.read_parquet(store.root() / "behaviour" / "users.parquet")
+    assert table.height > 0 and set(table["preference"]) <= {"single", "dynamic"}
+    assert table["device_p"].is_between(0, 1).all() and table["time_p"].is_between(0, 1).all()
+    summary = json.loads((store.root() / "behaviour" / "summary.json").read_text())
+    assert summary["truth_users_checked"] == table.height and 0 <= summary["truth_preference_accuracy"] <= 1
+    html = (store.root() / "explorer" / "explorer.html").read_text()
+    assert "const DATA = {" in html and "http" not in html.split("<script>")[1].split("const DATA")[0]

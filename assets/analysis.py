@@ -1,0 +1,103 @@
+"""behaviour (every user, measured) -> pictures of the paper -> interactive explorer."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from assets._meta import layout, md_table
+from assets.deepwalk import embedding_uss, embedding_uss_2d, graph_uss
+from assets.evaluation import metrics
+from assets.ingest import splits
+from pipeline import plots as figs
+from pipeline.behaviour import agreement_with_truth, analyse_users
+from pipeline.explorer import explorer_data, write_explorer
+from pipeline.figures import SpaceView, behaviour_figures
+from pipeline.graph import Graph
+from pipeline.io import write_json
+from pipeline.layout import Layout
+from resources import DataStore, MlflowTracking, PipelineSettings
+
+GROUP = "analysis"
+
+
+def _song_table(paths: Layout, train: pl.DataFrame) -> pl.DataFrame:
+    """Each train song's tags (first seen), title (from the generator's catalogue if any) and popularity level."""
+    songs = train.group_by("song_id", maintain_order=True).agg(
+        pl.col("artist").first(), pl.col("genre").first(), pl.col("language").first(), pl.len().alias("plays")
+    )
+    catalogue = paths.truth / "songs.parquet"
+    if catalogue.exists():
+        songs = songs.join(pl.read_parquet(catalogue, columns=["song_id", "title"]), on="song_id", how="left")
+    else:
+        songs = songs.with_columns(pl.lit(None, pl.String).alias("title"))
+    return songs.with_columns(
+        pl.col("title").fill_null(pl.col("song_id")),
+        pl.Series("popularity", figs.popularity_levels(songs["plays"].to_numpy())),
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[embedding_uss, graph_uss, splits],
+          description="Every user's listening behaviour, measured in the 128-d space: preference spread (single vs dynamic, "
+          "clusters), device relevance and time relevance with permutation tests; checked against the planted truth when there is one.")
+def behaviour(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    graph = Graph.load(paths.graph("uss"))
+    view = SpaceView(graph, np.load(paths.embedding("embedding_uss") / "vectors.npy"), pl.read_parquet(paths.split("train.parquet")))
+    sessions = view.sessions.with_columns(pl.col("session_id").replace_strict(view.session_vertex, return_dtype=pl.Int64).alias("vertex"))
+    table, summary = analyse_users(sessions, view.coords, seed=settings.seed, log=context.log.info)
+    truth_path = paths.truth / "users.parquet"
+    if truth_path.exists():
+        summary.update({f"truth_{k}": v for k, v in agreement_with_truth(table, pl.read_parquet(truth_path)).items()})
+    out = paths.stage("behaviour")
+    table.write_parquet(out / "users.parquet")
+    write_json(out / "summary.json", summary)
+    mlflow.log(mlflow.run_id(context.run_id), metrics={f"behaviour.{k}": v for k, v in summary.items()})
+    return dg.MaterializeResult(metadata={**summary, "users (first 20)": md_table(table.head(20))})
+
+
+@dg.asset(group_name=GROUP, deps=[metrics, embedding_uss_2d, graph_uss, behaviour],
+          description="The paper's figures: Fig 1, 3 (songs by language, genre, popularity), 4, 5, 6 from the 2-D space, and "
+          "Fig 7 / Fig 8 (recall and precision against k with 95 % intervals).")
+def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    table = pl.read_parquet(paths.metrics / "metrics.parquet")
+    train = pl.read_parquet(paths.split("train.parquet"))
+    view = SpaceView(Graph.load(paths.graph("uss")), np.load(paths.embedding("embedding_uss_2d") / "vectors.npy"), train)
+    songs = _song_table(paths, train)
+    xy = view.coords[[view.song_vertex[s] for s in songs["song_id"].to_list()]]
+    figures = {
+        "fig7_similar_song_retrieval.png": figs.metrics_figure(table, "exp1"),
+        "fig8_recommendation.png": figs.metrics_figure(table, "exp2"),
+        "fig3c_songs_by_popularity.png": figs.popularity_map(xy, songs["popularity"].to_numpy(), "Fig 3c: songs by popularity level", seed=settings.seed),
+    }
+    metadata = {}
+    for name, tag in (("fig3a_songs_by_language.png", "language"), ("fig3b_songs_by_genre.png", "genre")):
+        if songs[tag].is_null().all():
+            metadata[name.removesuffix(".png")] = f"not drawn: the log has no {tag} tags"
+            continue
+        figures[name] = figs.song_map(xy, songs[tag].fill_null("unknown").to_list(), f"Fig 3: songs by {tag}", seed=settings.seed)
+    figures.update(behaviour_figures(view, pl.read_parquet(paths.stage("behaviour") / "users.parquet")))
+    for name, fig in figures.items():
+        path = figs.save_png(fig, paths.plots / name)
+        metadata[name.removesuffix(".png")] = dg.MetadataValue.md(figs.thumbnail_markdown(fig))
+        metadata[f"{name} path"] = str(path)
+    mlflow.log(mlflow.run_id(context.run_id), figures=figures)
+    for fig in figures.values():
+        figs.close(fig)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, deps=[embedding_uss_2d, graph_uss, splits],
+          description="A self-contained HTML page (works offline): pick a user, see their sessions and songs, colour by device or "
+          "hour, click a session to highlight its songs; a songs view by language, genre or popularity.")
+def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    paths = layout(store)
+    train = pl.read_parquet(paths.split("train.parquet"))
+    view = SpaceView(Graph.load(paths.graph("uss")), np.load(paths.embedding("embedding_uss_2d") / "vectors.npy"), train)
+    data = explorer_data(view, _song_table(paths, train), seed=settings.seed)
+    path = write_explorer(data, paths.stage("explorer") / "explorer.html")
+    mlflow.log(mlflow.run_id(context.run_id), artifacts=[path])
+    return dg.MaterializeResult(metadata={
+        "path": str(path), "open": dg.MetadataValue.url(path.resolve().as_uri()), "users": len(data["users"]),
+        "songs": len(data["songs"]["id"]), "size (MB)": round(path.stat().st_size / 1e6, 2),
+    })

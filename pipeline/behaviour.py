@@ -1,0 +1,154 @@
+"""Listening behaviour of every user, measured in the latent space (the paper shows it with a few
+hand-picked pictures; this measures it for everyone).
+
+Measured in the 128-d space: the 2-d one is for the eye and folds distinct tastes onto each other.
+For each user, over their training sessions' vectors:
+
+- **preference spread**: the silhouette of a 2-means split of the sessions. A single taste gives one
+  blob (low silhouette); several tastes give separate groups (high). Users are called *dynamic*
+  above a threshold set from the population (Otsu's split of the silhouettes, which assumes both
+  kinds are present; the threshold is reported). For dynamic users, the number of clusters is the
+  k in 2..4 with the best silhouette.
+- **device relevance**: leave-one-out 5-NN classification of each session's device from its
+  neighbours; accuracy against the same under permuted devices (a permutation test, seeded).
+  Related when p < alpha. A user with one device cannot be device-related.
+- **time relevance**: the same with the hour of day, on the circle: each session's hour predicted as
+  the circular mean of its neighbours' hours, scored by the mean cosine of the error.
+The neighbours do not depend on the labels, so each permutation costs only a relabelling.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+
+from pipeline import defaults
+
+NEIGHBOURS = 5
+PERMUTATIONS = 199
+ALPHA = 0.01
+
+
+def _neighbours(x: np.ndarray, k: int) -> np.ndarray:
+    sq = np.einsum("ij,ij->i", x, x)
+    d = sq[:, None] + sq[None, :] - 2 * x @ x.T
+    np.fill_diagonal(d, np.inf)
+    k = min(k, len(x) - 1)
+    return np.argsort(d, axis=1, kind="stable")[:, :k]
+
+
+def _knn_accuracy(nn: np.ndarray, labels: np.ndarray) -> float:
+    votes = labels[nn]  # sessions x k
+    n_classes = int(labels.max()) + 1
+    counts = np.zeros((len(labels), n_classes))
+    np.add.at(counts, (np.repeat(np.arange(len(labels)), nn.shape[1]), votes.ravel()), 1)
+    return float((counts.argmax(axis=1) == labels).mean())
+
+
+def _circular_score(nn: np.ndarray, angles: np.ndarray) -> float:
+    m = np.arctan2(np.sin(angles[nn]).mean(axis=1), np.cos(angles[nn]).mean(axis=1))
+    return float(np.cos(angles - m).mean())
+
+
+def permutation_test(score, nn: np.ndarray, labels: np.ndarray, rng: np.random.Generator, permutations: int) -> tuple[float, float, float]:
+    """(observed score, mean score under permuted labels, p-value)."""
+    observed = score(nn, labels)
+    null = np.array([score(nn, rng.permutation(labels)) for _ in range(permutations)])
+    return observed, float(null.mean()), float((1 + (null >= observed - 1e-12).sum()) / (permutations + 1))
+
+
+def cluster_silhouettes(x: np.ndarray, seed: int, max_k: int = 4) -> dict[int, float]:
+    """Silhouette of k-means for k = 2..max_k (k-means seeded)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    out = {}
+    for k in range(2, min(max_k, len(x) - 1) + 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            labels = KMeans(k, n_init=4, random_state=seed).fit_predict(x)
+        out[k] = float(silhouette_score(x, labels)) if len(set(labels)) > 1 else 0.0
+    return out
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """The cut of 1-D values that maximises the between-group variance."""
+    v = np.sort(values[np.isfinite(values)])
+    if len(v) < 2:
+        return float("inf")
+    best, cut = -1.0, float(v[-1])
+    for i in range(1, len(v)):
+        a, b = v[:i], v[i:]
+        between = len(a) * len(b) * (a.mean() - b.mean()) ** 2
+        if between > best:
+            best, cut = between, float((v[i - 1] + v[i]) / 2)
+    return cut
+
+
+def analyse_users(
+    sessions: pl.DataFrame,
+    vectors: np.ndarray,
+    seed: int = defaults.SEED,
+    permutations: int = PERMUTATIONS,
+    alpha: float = ALPHA,
+    min_sessions: int = 10,
+    log=None,
+) -> tuple[pl.DataFrame, dict]:
+    """One row per user. ``sessions``: user_id, device, start (datetime), vertex (row of ``vectors``)."""
+    rows = []
+    users = sessions.partition_by("user_id", as_dict=True, maintain_order=True)
+    for i, ((user,), s) in enumerate(users.items()):
+        if s.height < min_sessions:
+            continue
+        rng = np.random.default_rng([seed, i])
+        x = vectors[s["vertex"].to_numpy()].astype(np.float64)
+        nn = _neighbours(x, NEIGHBOURS)
+        sil = cluster_silhouettes(x, seed)
+        row = {"user_id": user, "sessions": s.height, "spread": float(np.linalg.norm(x - x.mean(0), axis=1).mean()),
+               "silhouette": sil.get(2, 0.0), "best_k": max(sil, key=sil.get) if sil else 1}
+        devices, device_labels = np.unique(s["device"].fill_null("").to_numpy(), return_inverse=True)
+        row["devices"] = len(devices)
+        if len(devices) > 1:
+            acc, chance, p = permutation_test(_knn_accuracy, nn, device_labels, rng, permutations)
+        else:
+            acc, chance, p = float("nan"), float("nan"), 1.0
+        row.update(device_accuracy=acc, device_chance=chance, device_p=p)
+        start = s["start"]
+        hours = (start.dt.hour().cast(pl.Float64) + start.dt.minute().cast(pl.Float64) / 60).to_numpy()
+        score, chance, p = permutation_test(_circular_score, nn, hours / 24 * 2 * np.pi, rng, permutations)
+        row.update(time_score=score, time_chance=chance, time_p=p)
+        rows.append(row)
+        if log and (i + 1) % 200 == 0:
+            log(f"behaviour: {i + 1:,}/{len(users):,} users")
+    table = pl.DataFrame(rows)
+    threshold = otsu_threshold(table["silhouette"].to_numpy())
+    table = table.with_columns(
+        pl.when(pl.col("silhouette") > threshold).then(pl.lit("dynamic")).otherwise(pl.lit("single")).alias("preference"),
+        (pl.col("device_p") < alpha).alias("device_related"),
+        (pl.col("time_p") < alpha).alias("time_related"),
+    ).with_columns(pl.when(pl.col("preference") == "single").then(1).otherwise(pl.col("best_k")).alias("clusters"))
+    summary = {
+        "users": table.height,
+        "silhouette_threshold": threshold,
+        "share_dynamic": float((table["preference"] == "dynamic").mean()),
+        "share_device_related": float(table["device_related"].mean()),
+        "share_time_related": float(table["time_related"].mean()),
+        "permutations": permutations,
+        "alpha": alpha,
+    }
+    return table, summary
+
+
+def agreement_with_truth(table: pl.DataFrame, truth: pl.DataFrame) -> dict:
+    """Accuracy of each classification against the generator's planted truth (kind, dependence)."""
+    t = table.join(truth.select("user_id", "kind", "dependence"), on="user_id", how="inner")
+    if t.is_empty():
+        return {}
+    return {
+        "users_checked": t.height,
+        "preference_accuracy": float((t["preference"] == t["kind"]).mean()),
+        "device_accuracy": float((t["device_related"] == (t["dependence"] == "device")).mean()),
+        "time_accuracy": float((t["time_related"] == (t["dependence"] == "time")).mean()),
+    }

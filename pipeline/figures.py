@@ -1,0 +1,70 @@
+"""The paper's pictures of the 2-D space (Fig 1, 3, 4, 5, 6), with users picked by the behaviour scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from pipeline import plots
+from pipeline.graph import SESSION, SONG, USER, Graph
+
+
+class SpaceView:
+    """Where each user, session and song lies in the 2-D space, and who listened to what."""
+
+    def __init__(self, graph: Graph, coords: np.ndarray, train: pl.DataFrame) -> None:
+        self.coords = coords
+        self.user_vertex = graph.index_of(USER)
+        self.session_vertex = graph.index_of(SESSION)
+        self.song_vertex = graph.index_of(SONG)
+        self.sessions = (
+            train.group_by("session_id", maintain_order=True)
+            .agg(pl.col("user_id").first(), pl.col("device").first(), pl.col("timestamp").min().alias("start"),
+                 pl.col("song_id").unique(maintain_order=True).alias("songs"))
+            .with_columns(pl.col("session_id").cast(pl.String))
+            .sort("user_id", "start")
+        )
+
+    def panel(self, user: str, title: str) -> dict:
+        s = self.sessions.filter(pl.col("user_id") == user)
+        songs = sorted({song for group in s["songs"].to_list() for song in group})
+        return {
+            "title": title,
+            "user": self.coords[self.user_vertex[user]],
+            "sessions": self.coords[[self.session_vertex[k] for k in s["session_id"].to_list()]],
+            "songs": self.coords[[self.song_vertex[k] for k in songs]],
+            "devices": s["device"].fill_null("unknown").to_list(),
+            "hours": (s["start"].dt.hour().cast(pl.Float64) + s["start"].dt.minute().cast(pl.Float64) / 60).to_numpy(),
+        }
+
+
+def behaviour_figures(view: SpaceView, behaviour: pl.DataFrame) -> dict:
+    """Fig 1, 4, 5, 6 from the per-user behaviour table (users picked automatically)."""
+    by_sil = behaviour.sort("silhouette")
+    figures = {}
+    n = by_sil.height
+    three = [by_sil[0], by_sil[n // 2], by_sil[n - 1]] if n >= 3 else [by_sil[i] for i in range(n)]
+    if three:
+        parts = [view.panel(u["user_id"][0], "") for u in three]
+        combined = {k: np.concatenate([np.atleast_2d(p[k]) for p in parts]) for k in ("user", "sessions", "songs")}
+        figures["fig1_three_users.png"] = plots.users_map(
+            [{**combined, "title": "users " + ", ".join(u["user_id"][0] for u in three)}],
+            "Fig 1: users (red), their sessions (blue) and songs (grey)")
+    single = behaviour.filter(pl.col("preference") == "single").sort("silhouette").head(4)
+    dynamic = behaviour.filter(pl.col("preference") == "dynamic").sort("silhouette", descending=True).head(9 - single.height)
+    nine = pl.concat([single, dynamic])
+    if nine.height:
+        figures["fig4_single_and_dynamic_users.png"] = plots.users_map(
+            [view.panel(r["user_id"], f"{r['user_id']}: {r['preference']} (silhouette {r['silhouette']:.2f})") for r in nine.iter_rows(named=True)],
+            "Fig 4: users with a single preference and with dynamic preferences")
+    for name, column, colour_by, title in (
+        ("fig5_sessions_by_device.png", "device_p", "device", "Fig 5: sessions coloured by device (most device-related users)"),
+        ("fig6_sessions_by_hour.png", "time_p", "hour", "Fig 6: sessions coloured by hour of day (most time-related users)"),
+    ):
+        score = "device_accuracy" if colour_by == "device" else "time_score"
+        picked = behaviour.filter(pl.col(column) < 0.05).sort([column, score], descending=[False, True]).head(4)
+        if picked.height:
+            figures[name] = plots.users_map(
+                [view.panel(r["user_id"], f"{r['user_id']} (p={r[column]:.3f})") for r in picked.iter_rows(named=True)],
+                title, ncols=2, colour_by=colour_by)
+    return figures

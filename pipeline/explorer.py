@@ -79,9 +79,10 @@ _TEMPLATE = r"""<!doctype html>
  .song{fill:#bbb;opacity:.55}
  .song.bg{fill:#ddd;opacity:.4}
  .song.dim{opacity:.12}
- .song.highlight{fill:#111;opacity:1;stroke:#ff0;stroke-width:.3}
- .session{stroke:#fff;stroke-width:.15;cursor:pointer}
- .session.selected{stroke:#000;stroke-width:.5}
+ circle{vector-effect:non-scaling-stroke}
+ .song.highlight{fill:#d62728;opacity:1;stroke:#000;stroke-width:1px}
+ .session{stroke:#fff;stroke-width:.5px;cursor:pointer}
+ .session.selected{stroke:#000;stroke-width:2.5px}
  .user{fill:red}
  #tip{position:absolute;pointer-events:none;background:#fff;border:1px solid #999;padding:4px 6px;font-size:12px;display:none}
  #legend div{font-size:12px}#legend span{display:inline-block;width:10px;height:10px;margin-right:4px}
@@ -156,6 +157,7 @@ function selectSession(s) {
   svg.querySelectorAll(".session").forEach(c => c.classList.toggle("selected", c.dataset.session === s.id));
   svg.querySelectorAll(".song").forEach(c => {
     const hit = on.has(+c.dataset.song); c.classList.toggle("highlight", hit); c.classList.toggle("dim", !hit);
+    c.setAttribute("r", hit ? R * 2 : R);
     if (hit) c.parentNode.appendChild(c);
   });
   document.getElementById("info").textContent = `Session ${s.id} (${s.start} UTC, ${s.device}): ${s.songs.length} songs`;

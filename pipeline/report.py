@@ -44,6 +44,21 @@ def render(store: Path) -> str:
     notes = store / "metrics" / "notes.json"
     if notes.exists():
         lines.append("Evaluation notes: " + ", ".join(f"{k}={v}" for k, v in read_json(notes).items()))
+    behaviour = store / "behaviour" / "summary.json"
+    if behaviour.exists():
+        b = read_json(behaviour)
+        lines.append(
+            f"Behaviour of {b['users']} users (128-d space): {100 * b['share_dynamic']:.0f}% dynamic preference, "
+            f"{100 * b['share_device_related']:.0f}% device-related, {100 * b['share_time_related']:.0f}% time-related"
+        )
+        if "truth_preference_accuracy" in b:
+            lines.append(
+                f"  against the planted truth: preference {b['truth_preference_accuracy']:.3f}, device {b['truth_device_accuracy']:.3f}, "
+                f"time {b['truth_time_accuracy']:.3f} (accuracy)"
+            )
+    explorer = store / "explorer" / "explorer.html"
+    if explorer.exists():
+        lines.append(f"Interactive explorer (open in a browser, works offline): {explorer}")
     figures = sorted((store / "plots").glob("*.png"))
     if figures:
         lines.append("Figures:")

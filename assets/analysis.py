@@ -36,13 +36,16 @@ def _song_table(paths: Layout, train: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _space_view(paths: Layout, embedding: str, train: pl.DataFrame) -> SpaceView:
+    return SpaceView(Graph.load(paths.graph("uss")), np.load(paths.embedding(embedding) / "vectors.npy"), train)
+
+
 @dg.asset(group_name=GROUP, deps=[embedding_uss, graph_uss, splits],
           description="Every user's listening behaviour, measured in the 128-d space: preference spread (single vs dynamic, "
           "clusters), device relevance and time relevance with permutation tests; checked against the planted truth when there is one.")
 def behaviour(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
-    graph = Graph.load(paths.graph("uss"))
-    view = SpaceView(graph, np.load(paths.embedding("embedding_uss") / "vectors.npy"), pl.read_parquet(paths.split("train.parquet")))
+    view = _space_view(paths, "embedding_uss", pl.read_parquet(paths.split("train.parquet")))
     sessions = view.sessions.with_columns(pl.col("session_id").replace_strict(view.session_vertex, return_dtype=pl.Int64).alias("vertex"))
     table, summary = analyse_users(sessions, view.coords, seed=settings.seed, log=context.log.info)
     truth_path = paths.truth / "users.parquet"
@@ -62,7 +65,7 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
     paths = layout(store)
     table = pl.read_parquet(paths.metrics / "metrics.parquet")
     train = pl.read_parquet(paths.split("train.parquet"))
-    view = SpaceView(Graph.load(paths.graph("uss")), np.load(paths.embedding("embedding_uss_2d") / "vectors.npy"), train)
+    view = _space_view(paths, "embedding_uss_2d", train)
     songs = _song_table(paths, train)
     xy = view.coords[[view.song_vertex[s] for s in songs["song_id"].to_list()]]
     figures = {
@@ -93,7 +96,7 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
 def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
     train = pl.read_parquet(paths.split("train.parquet"))
-    view = SpaceView(Graph.load(paths.graph("uss")), np.load(paths.embedding("embedding_uss_2d") / "vectors.npy"), train)
+    view = _space_view(paths, "embedding_uss_2d", train)
     data = explorer_data(view, _song_table(paths, train), seed=settings.seed)
     path = write_explorer(data, paths.stage("explorer") / "explorer.html")
     mlflow.log(mlflow.run_id(context.run_id), artifacts=[path])

@@ -99,12 +99,16 @@ def nearest(
         scores = q @ items.T
         if metric == EUCLIDEAN:
             scores = 2.0 * scores - sq_norms
-        if exclude is not None:
-            ex = exclude[b : b + batch_size]
-            rows = np.flatnonzero(ex >= 0)
-            scores[rows, ex[rows]] = -np.inf
+        mask_excluded(scores, None if exclude is None else exclude[b : b + batch_size])
         out[b : b + batch_size] = _top_k(scores, k)
     return out
+
+
+def mask_excluded(scores: np.ndarray, exclude: np.ndarray | None) -> None:
+    """Set each row's excluded item (index, or -1 for none) to -inf in place."""
+    if exclude is not None:
+        rows = np.flatnonzero(exclude >= 0)
+        scores[rows, exclude[rows]] = -np.inf
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:

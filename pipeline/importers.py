@@ -162,6 +162,17 @@ def _lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
                 yield i, None, raw.decode("utf-8", errors="replace")
 
 
+def _text_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """(row, text, None) for each non-empty UTF-8 line, or (row, raw text, reason) for the others."""
+    for i, line, bad in _lines(path):
+        if line is None:
+            yield i, bad, "bad encoding (not UTF-8)"
+        elif not line.strip():
+            yield i, line, "empty line"
+        else:
+            yield i, line, None
+
+
 def _song_key(mbid: str | None, artist: str | None, track: str | None) -> str | None:
     if mbid and mbid.strip():
         return mbid.strip()
@@ -171,12 +182,9 @@ def _song_key(mbid: str | None, artist: str | None, track: str | None) -> str | 
 
 
 def _read_lastfm(path: Path) -> Iterator[Row]:
-    for i, line, bad in _lines(path):
-        if line is None:
-            yield i, bad, None, "bad encoding (not UTF-8)"
-            continue
-        if not line.strip():
-            yield i, line, None, "empty line"
+    for i, line, reason in _text_lines(path):
+        if reason:
+            yield i, line, None, reason
             continue
         parts = line.split("\t")
         if len(parts) != LASTFM_COLUMNS:
@@ -270,12 +278,9 @@ def _read_spotify(path: Path) -> Iterator[Row]:
 
 
 def _read_listenbrainz(path: Path) -> Iterator[Row]:
-    for i, line, bad in _lines(path):
-        if line is None:
-            yield i, bad, None, "bad encoding (not UTF-8)"
-            continue
-        if not line.strip():
-            yield i, line, None, "empty line"
+    for i, line, reason in _text_lines(path):
+        if reason:
+            yield i, line, None, reason
             continue
         try:
             rec = json.loads(line)

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from pipeline.evaluate import _top_k
+from pipeline.evaluate import _top_k, mask_excluded
 
 
 def binary_rows(groups: pl.DataFrame, key: str, keys: list[str], songs: list[str]) -> sp.csr_matrix:
@@ -97,9 +97,6 @@ class SessionKNN:
         for b in range(0, queries.shape[0], batch_size):
             weights = self.similarities(queries[b : b + batch_size])
             scores = (weights @ self.sessions).toarray().astype(np.float64) + self.tie_break
-            if exclude is not None:
-                ex = exclude[b : b + batch_size]
-                rows = np.flatnonzero(ex >= 0)
-                scores[rows, ex[rows]] = -np.inf
+            mask_excluded(scores, None if exclude is None else exclude[b : b + batch_size])
             out[b : b + batch_size] = _top_k(scores, k)
         return out

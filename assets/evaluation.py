@@ -16,6 +16,7 @@ from pipeline.graph import SESSION, SONG, USER, Graph
 from pipeline.io import read_json, save_npy, write_json
 from pipeline.layout import Layout
 from pipeline.report import metrics_table
+from pipeline.sessions import session_table
 from pipeline.sknn import SessionKNN
 from pipeline.splits import validation_split as split_validation
 from pipeline.tuning import at_grid_edge, tune_als, tune_skipgram
@@ -129,7 +130,7 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     train = pl.read_parquet(paths.split("train.parquet"))
     users, songs = catalogue(train)
     queries = build_queries(pl.read_parquet(paths.split("test.parquet")), songs, config.max_test_sessions, settings.seed)
-    train_sessions = train.group_by("session_id").agg(pl.col("user_id").first(), pl.col("device").first(), pl.col("timestamp").min().alias("start"))
+    train_sessions = session_table(train).collect()
     popularity = np.load(paths.baselines / "popularity.npy")
     table, notes = run_experiments(
         queries, _load_spaces(paths, users, songs), popularity,

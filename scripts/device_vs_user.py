@@ -14,6 +14,7 @@ from pipeline.evaluate import EUCLIDEAN, build_queries, nearest, ranking_metrics
 from pipeline.graph import SESSION, SONG, USER, Graph
 from pipeline.io import default_data_dir
 from pipeline.layout import Layout
+from pipeline.sessions import session_table
 
 
 def main() -> None:
@@ -28,9 +29,7 @@ def main() -> None:
     vectors = np.load(paths.embedding("embedding_uss") / "vectors.npy")
     index = {kind: graph.index_of(kind) for kind in (USER, SESSION, SONG)}
     song_vectors = vectors[[index[SONG][s] for s in songs]]
-    train_sessions = train.group_by("session_id").agg(
-        pl.col("user_id").first(), pl.col("device").first(), pl.col("timestamp").min().alias("start")
-    ).with_columns(pl.col("session_id").cast(pl.String))
+    train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
     ref = reference_sessions(train_sessions, queries.sessions).to_list()
     users = queries.sessions["user_id"].to_list()
     user_q = vectors[[index[USER][u] for u in users]]

@@ -1,5 +1,7 @@
 """End to end: every asset and check materialized on a tiny generated log, MLflow run inspected."""
 
+import json
+
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -145,8 +147,6 @@ def test_tuning_ran_on_validation(run):
     _, store, _ = run
     grid = pl.read_csv(store.root() / "als_tuning" / "grid.csv")
     assert grid.height == 4 and grid["score"].is_sorted(descending=True)
-    import json
-
     best = json.loads((store.root() / "baselines" / "params.json").read_text())
     assert (best["regularization"], best["confidence_scale"]) == (grid["regularization"][0], grid["confidence_scale"][0])
     result = json.loads((store.root() / "skipgram_tuning" / "result.json").read_text())
@@ -154,8 +154,6 @@ def test_tuning_ran_on_validation(run):
 
 
 def test_behaviour_table_and_explorer(run):
-    import json
-
     _, store, _ = run
     table = pl.read_parquet(store.root() / "behaviour" / "users.parquet")
     assert table.height > 0 and set(table["preference"]) <= {"single", "dynamic"}

@@ -34,8 +34,15 @@ test: install
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	@bash scripts/ui.sh
 
-bench: install
+# PecanPy (numpy < 2) lives in its own environment: a benchmark peer, never a runtime dependency.
+.venv-bench/.installed:
+	@test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet pecanpy==2.0.9
+	@touch $@
+
+bench: install .venv-bench/.installed
 	$(BIN)/python benchmarks/walks.py
+	$(BIN)/python benchmarks/training.py
 
 lint: install
 	$(BIN)/ruff check pipeline assets resources tests scripts benchmarks

@@ -22,6 +22,15 @@ from gensim.models import Word2Vec
 from pipeline import defaults
 
 
+# DeepWalk does not down-sample frequent vertices. gensim 4.4 only seeds its per-call random stream
+# (which draws the reduced window sizes) when negative or sample is non-zero: with hs=1,
+# negative=0, sample=0 it reads uninitialised memory, and results differ from call to call. A
+# sample threshold of 0.99 of the corpus keeps every word's keep-probability at 1 (gensim keeps a
+# word of count v with probability min(1, (sqrt(v/t) + 1) t/v), which is 1 for v <= 2.6 t), so
+# nothing is dropped and the stream is seeded from the model's seed.
+NO_DOWNSAMPLING = 0.99
+
+
 @dataclass(frozen=True)
 class SkipGramParams:
     dimensions: int = defaults.DIMENSIONS
@@ -45,7 +54,7 @@ class SkipGramParams:
             "sg": 1,
             "hs": 1,
             "negative": 0,
-            "sample": 0.0,
+            "sample": NO_DOWNSAMPLING,
             "min_count": 0,
             "max_vocab_size": None,
             "hashfxn": stable_hash,
@@ -117,3 +126,122 @@ def train_skipgram(
         "words_per_second": total_words * params.epochs / max(seconds, 1e-9),
     }
     return model, vectors, stats
+
+
+@dataclass
+class ResumableResult:
+    complete: bool
+    units_total: int
+    units_reused: int  # (epoch, shard) units found done in a checkpoint
+    units_trained: int
+    vectors: np.ndarray | None
+    model: Word2Vec | None
+    seconds: float
+    words_trained: int
+
+
+def checkpoint_key(corpus, params: SkipGramParams) -> str:
+    """What produced a checkpoint: the config, the shards and the vocabulary. Another key is never reused."""
+    import hashlib
+    import json
+
+    record = {
+        "params": params.as_record(),
+        "shards": [p.name for p in corpus.shards],
+        "shard_words": list(map(int, corpus.shard_words)),
+        "counts": hashlib.sha256(np.ascontiguousarray(corpus.vertex_counts, dtype=np.int64).tobytes()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def train_skipgram_resumable(
+    corpus,
+    params: SkipGramParams,
+    checkpoint_dir: Path | str,
+    progress: Callable[[str], None] | None = None,
+    max_units: int | None = None,
+    max_seconds: float | None = None,
+) -> ResumableResult:
+    """Train shard by shard (epoch by epoch), saving the model after each; resume from the last checkpoint.
+
+    The learning rate falls linearly over all the words of all epochs, so that each shard trains at
+    the same alpha whether the run was interrupted or not: a resumed run trains the same model as an
+    uninterrupted one (bit for bit with ``workers=1``). Checkpoints are keyed by a hash of the config,
+    the shards and the vocabulary; others are deleted, never reused. ``max_units`` / ``max_seconds``
+    stop early (complete=False), as an interruption would.
+    """
+    import json
+    import shutil
+
+    from pipeline.io import write_json
+
+    if corpus.vertex_counts.min(initial=1) <= 0:
+        missing = np.flatnonzero(corpus.vertex_counts <= 0)
+        raise ValueError(f"{len(missing)} vertices never occur in the walks (first: {missing[:5].tolist()})")
+    root = Path(checkpoint_dir)
+    key = checkpoint_key(corpus, params)
+    root.mkdir(parents=True, exist_ok=True)
+    for other in root.iterdir():
+        if other.name != key:
+            shutil.rmtree(other, ignore_errors=True) if other.is_dir() else other.unlink()
+    folder = root / key
+    folder.mkdir(exist_ok=True)
+    state_path = folder / "state.json"
+    units = [(e, i) for e in range(params.epochs) for i in range(len(corpus.shards))]
+    words = [int(corpus.shard_words[i]) for _, i in units]
+    total = sum(words)
+    done = json.loads(state_path.read_text())["units_done"] if state_path.exists() else 0
+    if done:
+        model = Word2Vec.load(str(folder / f"ckpt-{done:04d}" / "model.gensim"))
+        model.workers = params.gensim_kwargs()["workers"]
+    else:
+        model = Word2Vec(**params.gensim_kwargs())
+        model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(corpus.vertex_counts)})
+    reused = done
+    t0 = time.perf_counter()
+    trained_words = 0
+    gensim_logger = logging.getLogger("gensim.models.word2vec")
+    handler = _ProgressHandler(progress) if progress else None
+    old_level = gensim_logger.level
+    if handler:
+        gensim_logger.addHandler(handler)
+        gensim_logger.setLevel(logging.INFO)
+    try:
+        while done < len(units):
+            if (max_units is not None and done - reused >= max_units) or (max_seconds is not None and time.perf_counter() - t0 >= max_seconds):
+                break
+            epoch, shard = units[done]
+            before = sum(words[:done])
+            a0 = params.alpha - (params.alpha - params.min_alpha) * before / total
+            a1 = params.alpha - (params.alpha - params.min_alpha) * (before + words[done]) / total
+            model.train(corpus_file=str(corpus.shards[shard]), total_words=words[done], epochs=1,
+                        start_alpha=a0, end_alpha=a1, report_delay=30.0)
+            trained_words += words[done]
+            done += 1
+            ckpt = folder / f"ckpt-{done:04d}"
+            tmp = folder / f".ckpt-{done:04d}.partial"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            model.save(str(tmp / "model.gensim"))
+            shutil.rmtree(ckpt, ignore_errors=True)
+            tmp.rename(ckpt)
+            write_json(state_path, {"units_done": done, "units_total": len(units), "key": key})
+            for old in folder.glob("ckpt-*"):
+                if old != ckpt:
+                    shutil.rmtree(old, ignore_errors=True)
+            if progress:
+                elapsed = time.perf_counter() - t0
+                rate = trained_words / max(elapsed, 1e-9)
+                progress(f"skip-gram: epoch {epoch + 1}, shard {shard + 1}/{len(corpus.shards)} done ({done}/{len(units)} units), "
+                         f"{rate / 1e3:.0f}k words/s, ETA {(total - sum(words[:done])) / max(rate, 1e-9):.0f}s")
+    finally:
+        if handler:
+            gensim_logger.removeHandler(handler)
+            gensim_logger.setLevel(old_level)
+    seconds = time.perf_counter() - t0
+    complete = done == len(units)
+    vectors = None
+    if complete:
+        order = np.array([model.wv.key_to_index[str(v)] for v in range(len(corpus.vertex_counts))])
+        vectors = np.ascontiguousarray(model.wv.vectors[order], dtype=np.float32)
+    return ResumableResult(complete, len(units), reused, done - reused, vectors, model, seconds, trained_words)

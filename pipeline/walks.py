@@ -108,13 +108,14 @@ def generate_walks(
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
     seed: int = defaults.SEED,
     batch_size: int = 1 << 16,
+    passes: list[int] | None = None,
 ):
-    """Yield (pass, batch of walks as an int array) in corpus order."""
+    """Yield (pass, batch of walks as an int array) in corpus order (``passes``: a subset of the passes)."""
     if walk_length < 1 or walks_per_vertex < 1:
         raise ValueError("walk_length and walks_per_vertex must be at least 1")
     indptr = graph.indptr.astype(np.int64)
     indices = graph.indices.astype(np.int64)
-    for r in range(walks_per_vertex):
+    for r in passes if passes is not None else range(walks_per_vertex):
         order = pass_order(graph.n_vertices, seed, r)
         for b in range(0, len(order), batch_size):
             starts = order[b : b + batch_size]
@@ -132,14 +133,15 @@ def write_corpus(
     batch_size: int = 1 << 16,
     progress: Callable[[str], None] | None = None,
     progress_every_s: float = 5.0,
+    passes: list[int] | None = None,
 ) -> WalkStats:
-    """Write every walk to ``path`` (atomically) and return counts for the vocabulary."""
-    total = graph.n_vertices * walks_per_vertex
+    """Write every walk (of ``passes``, default all) to ``path`` atomically; return counts for the vocabulary."""
+    total = graph.n_vertices * (len(passes) if passes is not None else walks_per_vertex)
     counts = np.zeros(graph.n_vertices, dtype=np.int64)
     done = tokens = 0
     t0 = last = time.perf_counter()
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        for _, walks in generate_walks(graph, walk_length, walks_per_vertex, seed, batch_size):
+        for _, walks in generate_walks(graph, walk_length, walks_per_vertex, seed, batch_size, passes):
             fh.write(_format_walks(walks).tobytes())
             valid = walks[walks >= 0]
             counts += np.bincount(valid, minlength=graph.n_vertices)
@@ -152,6 +154,63 @@ def write_corpus(
                 progress(f"walks {done:,}/{total:,} ({100 * done / total:.0f}%), {rate / 1e6:.1f}M steps/s, ETA {eta:.0f}s")
                 last = now
     return WalkStats(walks=done, tokens=tokens, vertex_counts=counts, seconds=time.perf_counter() - t0)
+
+
+@dataclass
+class ShardedCorpus:
+    """The corpus as one file per pass, which training can checkpoint between."""
+
+    shards: list[Path]
+    shard_words: list[int]
+    vertex_counts: np.ndarray
+
+    def save_index(self, path: Path) -> None:
+        from pipeline.io import write_json
+
+        write_json(path, {"shards": [p.name for p in self.shards], "shard_words": self.shard_words})
+
+    @classmethod
+    def load(cls, folder: Path | str) -> "ShardedCorpus":
+        from pipeline.io import read_json
+
+        folder = Path(folder)
+        index = read_json(folder / "shards.json")
+        return cls([folder / n for n in index["shards"]], index["shard_words"], np.load(folder / "vertex_counts.npy"))
+
+
+def write_corpus_shards(
+    graph: Graph,
+    folder: Path | str,
+    walk_length: int = defaults.WALK_LENGTH,
+    walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
+    seed: int = defaults.SEED,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[ShardedCorpus, WalkStats]:
+    """One corpus file per pass (``pass-000.txt`` ...), the same walks as ``write_corpus`` makes."""
+    from pipeline.io import save_npy
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("pass-*.txt"):
+        stale.unlink()
+    shards, words = [], []
+    counts = np.zeros(graph.n_vertices, dtype=np.int64)
+    t0 = time.perf_counter()
+    for r in range(walks_per_vertex):
+        path = folder / f"pass-{r:03d}.txt"
+        stats = write_corpus(graph, path, walk_length, walks_per_vertex, seed, passes=[r])
+        shards.append(path)
+        words.append(stats.tokens)
+        counts += stats.vertex_counts
+        if progress:
+            elapsed = time.perf_counter() - t0
+            progress(f"walks: pass {r + 1}/{walks_per_vertex} written, {sum(words) / elapsed / 1e6:.1f}M steps/s, "
+                     f"ETA {elapsed / (r + 1) * (walks_per_vertex - r - 1):.0f}s")
+    corpus = ShardedCorpus(shards, words, counts)
+    save_npy(folder / "vertex_counts.npy", counts)
+    corpus.save_index(folder / "shards.json")
+    walks = graph.n_vertices * walks_per_vertex
+    return corpus, WalkStats(walks=walks, tokens=sum(words), vertex_counts=counts, seconds=time.perf_counter() - t0)
 
 
 def read_walks(path: Path | str, limit: int | None = None) -> list[np.ndarray]:

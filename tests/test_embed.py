@@ -17,7 +17,9 @@ def test_skipgram_configuration_is_deepwalks(corpus):
     path, counts = corpus
     model, vectors, stats = train_skipgram(path, counts, SkipGramParams(dimensions=8, window=6, workers=1))
     assert (model.sg, model.hs, model.negative, model.window, model.vector_size) == (1, 1, 0, 6, 8)
-    assert (model.sample, model.epochs, model.min_count) == (0.0, 1, 0)
+    assert (model.epochs, model.min_count) == (1, 0)
+    # no down-sampling: every keep threshold is the largest uint32, which no random draw exceeds
+    assert all(model.wv.get_vecattr(str(v), "sample_int") == 2**32 - 1 for v in range(30))
     assert (model.alpha, model.min_alpha) == (0.025, 0.0001)
     assert stats["words"] == counts.sum() == 30 * 5 * 20
     assert vectors.shape == (30, 8)

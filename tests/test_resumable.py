@@ -1,0 +1,49 @@
+"""Sharded, checkpointed skip-gram training: an interrupted run resumes to the same vectors."""
+
+import numpy as np
+import pytest
+
+from pipeline.embed import SkipGramParams, train_skipgram_resumable
+from pipeline.walks import ShardedCorpus, write_corpus, write_corpus_shards
+from test_graph_and_walks import path_graph
+
+PARAMS = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shards")
+    corpus, _ = write_corpus_shards(path_graph(40), folder, walk_length=15, walks_per_vertex=4, seed=2)
+    return corpus
+
+
+def test_shards_hold_the_same_walks_as_one_corpus(corpus, tmp_path):
+    stats = write_corpus(path_graph(40), tmp_path / "one.txt", walk_length=15, walks_per_vertex=4, seed=2)
+    assert b"".join(p.read_bytes() for p in corpus.shards) == (tmp_path / "one.txt").read_bytes()
+    assert np.array_equal(corpus.vertex_counts, stats.vertex_counts) and sum(corpus.shard_words) == stats.tokens
+    again = ShardedCorpus.load(corpus.shards[0].parent)
+    assert again.shard_words == corpus.shard_words and again.shards == corpus.shards
+
+
+def test_interrupted_training_resumes_to_identical_vectors(corpus, tmp_path):
+    whole = train_skipgram_resumable(corpus, PARAMS, tmp_path / "a")
+    assert whole.complete and whole.units_total == 8 and whole.units_reused == 0
+
+    first = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b", max_units=3)  # "killed" after 3 shards
+    assert not first.complete and first.vectors is None and first.units_trained == 3
+    second = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b", max_units=2)
+    assert (second.units_reused, second.units_trained, second.complete) == (3, 2, False)
+    third = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b")
+    assert third.complete and third.units_reused == 5 and third.units_trained == 3
+    assert np.array_equal(third.vectors, whole.vectors)  # bit for bit
+    assert np.array_equal(third.model.syn1, whole.model.syn1)
+
+
+def test_changed_config_never_reuses_checkpoints(corpus, tmp_path):
+    train_skipgram_resumable(corpus, PARAMS, tmp_path / "c", max_units=4)
+    other = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3, window=3)
+    result = train_skipgram_resumable(corpus, other, tmp_path / "c", max_units=1)
+    assert result.units_reused == 0
+    assert len([p for p in (tmp_path / "c").iterdir() if p.is_dir()]) == 1  # the stale key's checkpoints are gone
+    resumed = train_skipgram_resumable(corpus, PARAMS, tmp_path / "c", max_units=1)
+    assert resumed.units_reused == 0  # the first config's checkpoints were deleted, not kept

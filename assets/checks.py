@@ -62,7 +62,7 @@ def _walk_check(walks_asset, network: str):
     def _check(store: DataStore) -> dg.AssetCheckResult:
         paths = layout(store)
         graph = Graph.load(paths.graph(network))
-        walks = read_walks(paths.walks(network) / "corpus.txt", limit=WALKS_CHECKED)
+        walks = read_walks(paths.walks(network) / "pass-000.txt", limit=WALKS_CHECKED)
         a = np.concatenate([w[:-1] for w in walks])
         b = np.concatenate([w[1:] for w in walks])
         bad = int((~graph.has_edges(a, b)).sum())

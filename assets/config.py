@@ -24,11 +24,15 @@ class WalkConfig(dg.Config):
 
 
 class EmbeddingConfig(dg.Config):
+    """The skip-gram. Training checkpoints after each walk shard; ``max_train_seconds`` (0: no limit)
+    pauses a long training after the shard that crosses it, and materializing again resumes it."""
+
     dimensions: int = defaults.DIMENSIONS
     window: int = defaults.WINDOW
     epochs: int = defaults.EPOCHS
     alpha: float = defaults.ALPHA
     min_alpha: float = defaults.MIN_ALPHA
+    max_train_seconds: float = 0.0
 
 
 class Embedding2DConfig(EmbeddingConfig):

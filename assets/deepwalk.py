@@ -3,18 +3,19 @@
 # No `from __future__ import annotations`: Dagster reads the config class from the annotation of a
 # factory-made asset, which must be a real class, not a string naming a closure variable.
 
+import shutil
+
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from assets._meta import config_params, layout, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.ingest import splits
 from pipeline import defaults
-from pipeline.embed import SkipGramParams, train_skipgram
+from pipeline.embed import SkipGramParams, train_skipgram_resumable
 from pipeline.graph import Graph, user_session_song_graph, user_song_graph
 from pipeline.io import read_json, save_npy, write_json
-from pipeline.walks import write_corpus
+from pipeline.walks import ShardedCorpus, write_corpus_shards
 from resources import DataStore, MlflowTracking, PipelineSettings
 
 GROUP = "deepwalk"
@@ -54,7 +55,7 @@ def _walks_asset(network: str, graph_asset):
         group_name=GROUP,
         deps=[graph_asset],
         description=f"Uniform random walks on the {NETWORK_TITLES[network]} network (L={defaults.WALK_LENGTH}, "
-        f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line.",
+        f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit).",
     )
     def _asset(
         context: dg.AssetExecutionContext, config: WalkConfig, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
@@ -62,10 +63,7 @@ def _walks_asset(network: str, graph_asset):
         paths = layout(store)
         graph = Graph.load(paths.graph(network))
         out = paths.walks(network)
-        stats = write_corpus(
-            graph, out / "corpus.txt", config.walk_length, config.walks_per_vertex, settings.seed, progress=context.log.info
-        )
-        save_npy(out / "vertex_counts.npy", stats.vertex_counts)
+        _, stats = write_corpus_shards(graph, out, config.walk_length, config.walks_per_vertex, settings.seed, progress=context.log.info)
         record = {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)}
         write_json(out / "stats.json", {**record, **config.model_dump(), "seed": settings.seed})
         mlflow.log(
@@ -74,7 +72,8 @@ def _walks_asset(network: str, graph_asset):
             metrics={f"walks_{network}.tokens": stats.tokens, f"walks_{network}.seconds": stats.seconds},
         )
         return dg.MaterializeResult(
-            metadata={**record, "M steps/s": round(stats.tokens / max(stats.seconds, 1e-9) / 1e6, 2), "path": str(out / "corpus.txt")}
+            metadata={**record, "M steps/s": round(stats.tokens / max(stats.seconds, 1e-9) / 1e6, 2), "shards": config.walks_per_vertex,
+                      "path": str(out)}
         )
 
     return _asset
@@ -96,10 +95,23 @@ def _embedding_asset(name: str, network: str, walks_asset, config_class: type[Em
             workers=settings.workers,
             seed=settings.seed,
         )
-        _, vectors, stats = train_skipgram(walks / "corpus.txt", np.load(walks / "vertex_counts.npy"), params, progress=context.log.info)
         out = paths.embedding(name)
+        result = train_skipgram_resumable(
+            ShardedCorpus.load(walks), params, out / "checkpoints", progress=context.log.info,
+            max_seconds=config.max_train_seconds or None,
+        )
+        if not result.complete:
+            raise dg.Failure(
+                f"paused after {result.units_reused + result.units_trained}/{result.units_total} shards "
+                f"(max_train_seconds={config.max_train_seconds}); materialize again to resume from the checkpoint",
+                allow_retries=True,
+            )
+        vectors = result.vectors
         save_npy(out / "vectors.npy", vectors)
-        record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": read_json(walks / "stats.json")["seed"]}
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        stats = {"seconds": result.seconds, "words_per_second": result.words_trained / max(result.seconds, 1e-9)}
+        record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": read_json(walks / "stats.json")["seed"],
+                  "shards_reused": result.units_reused, "shards_trained": result.units_trained}
         write_json(out / "params.json", record)
         mlflow.log(
             mlflow.run_id(context.run_id),
@@ -108,9 +120,10 @@ def _embedding_asset(name: str, network: str, walks_asset, config_class: type[Em
             artifacts=[out / "vectors.npy"] if vectors.nbytes <= 200e6 else [],
             artifact_dir=name,
         )
-        return dg.MaterializeResult(
-            metadata={"vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()}}
-        )
+        return dg.MaterializeResult(metadata={
+            "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()},
+            "shards reused from a checkpoint": result.units_reused, "shards trained": result.units_trained,
+        })
 
     return _asset
 

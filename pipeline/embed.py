@@ -21,7 +21,6 @@ from gensim.models import Word2Vec
 
 from pipeline import defaults
 
-
 # DeepWalk does not down-sample frequent vertices. gensim 4.4 only seeds its per-call random stream
 # (which draws the reduced window sizes) when negative or sample is non-zero: with hs=1,
 # negative=0, sample=0 it reads uninitialised memory, and results differ from call to call. A
@@ -208,7 +207,8 @@ def train_skipgram_resumable(
         gensim_logger.setLevel(logging.INFO)
     try:
         while done < len(units):
-            if (max_units is not None and done - reused >= max_units) or (max_seconds is not None and time.perf_counter() - t0 >= max_seconds):
+            out_of_time = max_seconds is not None and done > reused and time.perf_counter() - t0 >= max_seconds  # >= 1 shard a call
+            if (max_units is not None and done - reused >= max_units) or out_of_time:
                 break
             epoch, shard = units[done]
             before = sum(words[:done])

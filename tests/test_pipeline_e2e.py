@@ -12,6 +12,7 @@ from assets.definitions import ASSETS, defs, pipeline_job, weekly_schedule
 from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 from resources.mlflow_tracking import DAGSTER_RUN_TAG
 
+ASSETS_BY_NAME = {a.key.to_user_string(): a for a in ASSETS if len(a.keys) == 1}
 K = [10, 20, 30]
 METHODS = {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "SKNN", "SKNN-user", "SKNN-device", "popularity", "random"}
 EXPECTED_GRAPH = {
@@ -162,3 +163,19 @@ def test_behaviour_table_and_explorer(run):
     assert summary["truth_users_checked"] == table.height and 0 <= summary["truth_preference_accuracy"] <= 1
     html = (store.root() / "explorer" / "explorer.html").read_text()
     assert "const DATA = {" in html and "http" not in html.split("<script>")[1].split("const DATA")[0]
+
+
+def test_embedding_pauses_and_resumes_from_its_checkpoint(run):
+    _, store, mlflow = run
+    resources = {"store": store, "settings": PipelineSettings(workers=1), "mlflow": mlflow}
+    cfg = {"dimensions": 16}
+    paused = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, raise_on_error=False,
+                            run_config=dg.RunConfig(ops={"embedding_us": {"config": {**cfg, "max_train_seconds": 1e-9}}}))
+    assert not paused.success  # paused after one shard, asking to be materialized again
+    checkpoints = store.root() / "embedding_us" / "checkpoints"
+    assert any(checkpoints.rglob("state.json"))
+    resumed = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources,
+                             run_config=dg.RunConfig(ops={"embedding_us": {"config": cfg}}))
+    meta = resumed.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["shards reused from a checkpoint"].value == 1 and meta["shards trained"].value == 3
+    assert not checkpoints.exists()  # removed once the vectors are written

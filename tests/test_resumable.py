@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from test_graph_and_walks import path_graph
 
 from pipeline.embed import SkipGramParams, train_skipgram_resumable
 from pipeline.walks import ShardedCorpus, write_corpus, write_corpus_shards
-from test_graph_and_walks import path_graph
 
 PARAMS = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3)
 

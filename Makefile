@@ -43,6 +43,7 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 bench: install .venv-bench/.installed
 	$(BIN)/python benchmarks/walks.py
 	$(BIN)/python benchmarks/training.py
+	$(BIN)/python benchmarks/evaluation.py
 
 lint: install
 	$(BIN)/ruff check pipeline assets resources tests scripts benchmarks

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
@@ -81,11 +82,13 @@ def nearest(
     k: int,
     metric: str,
     exclude: np.ndarray | None = None,
-    batch_size: int = 2048,
+    batch_size: int = 512,
 ) -> np.ndarray:
-    """Indices of the ``k`` items nearest each query, nearest first.
+    """Indices of the ``k`` items nearest each query, nearest first (exact).
 
-    ``exclude[i]`` (an item index, or -1 for none) is never returned for query i.
+    ``exclude[i]`` (an item index, or -1 for none) is never returned for query i. Scores are
+    computed a batch of queries at a time (batch x items floats) and ranked by a compiled
+    partial selection.
     """
     if metric not in (EUCLIDEAN, DOT):
         raise ValueError(f"unknown metric {metric!r}")
@@ -93,14 +96,54 @@ def nearest(
     items = np.ascontiguousarray(items, dtype=np.float32)
     sq_norms = np.einsum("ij,ij->i", items, items) if metric == EUCLIDEAN else None
     out = np.empty((len(queries), k), dtype=np.int64)
+    scores = np.empty((min(batch_size, len(queries)), len(items)), dtype=np.float32)
     for b in range(0, len(queries), batch_size):
         q = np.asarray(queries[b : b + batch_size], dtype=np.float32)
-        # For Euclidean distance, ranking by 2 q.s - |s|^2 equals ranking by -|q - s|^2.
-        scores = q @ items.T
-        if metric == EUCLIDEAN:
-            scores = 2.0 * scores - sq_norms
-        mask_excluded(scores, None if exclude is None else exclude[b : b + batch_size])
-        out[b : b + batch_size] = _top_k(scores, k)
+        s = scores[: len(q)]
+        np.matmul(q, items.T, out=s)
+        mask_excluded(s, None if exclude is None else exclude[b : b + batch_size])
+        # For Euclidean distance, ranking by 2 q.s - |s|^2 equals ranking by -|q - s|^2
+        # (folded into the selection, so the scores are read once).
+        out[b : b + batch_size] = top_k_rows(s, k, sq_norms)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _top_k_numba(scores, k, out, sq_norms, euclidean):
+    n = scores.shape[1]
+    for i in numba.prange(scores.shape[0]):
+        row = scores[i]
+        best = np.empty(k, dtype=np.float32)
+        idx = np.empty(k, dtype=np.int64)
+        size = 0
+        for j in range(n):
+            v = 2.0 * row[j] - sq_norms[j] if euclidean else row[j]
+            if size < k:
+                pos = size
+                size += 1
+            elif v > best[k - 1]:
+                pos = k - 1
+            else:
+                continue
+            # insertion into the sorted (descending) buffer; ties keep the lower index first
+            while pos > 0 and best[pos - 1] < v:
+                best[pos] = best[pos - 1]
+                idx[pos] = idx[pos - 1]
+                pos -= 1
+            best[pos] = v
+            idx[pos] = j
+        out[i, :] = idx
+
+
+def top_k_rows(scores: np.ndarray, k: int, sq_norms: np.ndarray | None = None) -> np.ndarray:
+    """Column indices of each row's k largest scores, largest first (ties: lower index first).
+
+    With ``sq_norms``, rows are ranked by 2 * score - sq_norms (Euclidean nearness from inner products).
+    """
+    out = np.empty((scores.shape[0], k), dtype=np.int64)
+    euclidean = sq_norms is not None
+    norms = np.ascontiguousarray(sq_norms if euclidean else np.zeros(1), dtype=np.float32)
+    _top_k_numba(np.ascontiguousarray(scores, dtype=np.float32), k, out, norms, euclidean)
     return out
 
 

@@ -26,7 +26,7 @@ $(DAGSTER_HOME)/dagster.yaml: scripts/dagster.yaml
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@mkdir -p $(LATENT_HOME)/mlflow
-	$(BIN)/python -m scripts.demo
+	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest

@@ -3,6 +3,7 @@
 Run by ``make demo``. The run is recorded in ``$DAGSTER_HOME`` (visible in ``make ui``) and in MLflow.
 """
 
+import argparse
 import sys
 import time
 
@@ -17,13 +18,20 @@ def pipeline() -> dg.JobDefinition:
     return defs.resolve_job_def(pipeline_job.name)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, help="synthetic log size: users (default: the source's default)")
+    parser.add_argument("--songs", type=int, help="synthetic log size: songs")
+    parser.add_argument("--artists", type=int, help="synthetic log size: artists")
+    args = parser.parse_args(argv)
+    size = {k: v for k, v in (("n_users", args.users), ("n_songs", args.songs), ("n_artists", args.artists)) if v}
+    run_config = {"resources": {"source": {"config": size}}} if size else {}
     instance = dg.DagsterInstance.get()
     print(f"Materializing every asset of {pipeline_job.name} (Dagster home: {instance.root_directory})", flush=True)
     t0 = time.perf_counter()
     # The multiprocess executor runs independent steps side by side (two cores: the three
     # single-threaded, bit-reproducible skip-gram trainings share them).
-    with dg.execute_job(dg.reconstructable(pipeline), instance=instance, raise_on_error=False) as result:
+    with dg.execute_job(dg.reconstructable(pipeline), instance=instance, raise_on_error=False, run_config=run_config) as result:
         wall = time.perf_counter() - t0
         return report(result, wall)
 

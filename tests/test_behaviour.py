@@ -1,0 +1,53 @@
+import numpy as np
+import polars as pl
+from helpers import T0
+
+from pipeline.behaviour import (
+    _knn_accuracy,
+    agreement_with_truth,
+    analyse_users,
+    log_otsu_threshold,
+    otsu_threshold,
+    permutation_test,
+)
+
+
+def test_otsu_cuts_between_two_groups():
+    assert otsu_threshold(np.array([1.0, 1.0, 1.0, 10.0, 10.0, 10.0])) == 5.5
+    # On a log scale the cut falls at the geometric middle: sqrt(0.01 * 0.1)
+    assert abs(log_otsu_threshold(np.array([0.01, 0.01, 0.1, 0.1])) - np.sqrt(0.001)) < 1e-12
+
+
+def test_permutation_test_finds_a_label_that_follows_position():
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))]
+    from pipeline.behaviour import _neighbours
+
+    nn = _neighbours(x, 5)
+    related = np.r_[np.zeros(20, int), np.ones(20, int)]
+    acc, chance, p = permutation_test(_knn_accuracy, nn, related, np.random.default_rng(1), 199)
+    assert acc == 1.0 and chance < 0.7 and p == 1 / 200
+    unrelated = rng.permutation(related)
+    assert permutation_test(_knn_accuracy, nn, unrelated, np.random.default_rng(1), 199)[2] > 0.01
+
+
+def test_analyse_users_tells_single_from_dynamic_and_device_related():
+    rng = np.random.default_rng(3)
+    rows, vectors = [], []
+    # u_single: one blob; u_device: two blobs, one per device; u_mixed: two blobs, devices random
+    for user, centres, by_device in (("u_single", [(0, 0)], False), ("u_device", [(0, 0), (6, 6)], True),
+                                     ("u_mixed", [(0, 6), (6, 0)], False), ("u_single2", [(3, 3)], False)):
+        for i in range(40):
+            c = i % len(centres)
+            device = ("mobile", "desktop")[c] if by_device else ("mobile", "desktop")[rng.integers(2)]
+            rows.append({"user_id": user, "device": device, "start": T0.replace(hour=int(rng.integers(24))), "vertex": len(vectors)})
+            vectors.append(np.array(centres[c], float) + rng.normal(0, 0.3, 2))
+    table, summary = analyse_users(pl.DataFrame(rows), np.array(vectors), permutations=99, alpha=0.05)
+    got = {r["user_id"]: r for r in table.iter_rows(named=True)}
+    assert got["u_single"]["preference"] == got["u_single2"]["preference"] == "single"
+    assert got["u_device"]["preference"] == got["u_mixed"]["preference"] == "dynamic"
+    assert got["u_device"]["device_related"] and not got["u_mixed"]["device_related"]
+    truth = pl.DataFrame({"user_id": ["u_single", "u_device", "u_mixed", "u_single2"], "kind": ["single", "dynamic", "dynamic", "single"],
+                          "dependence": ["none", "device", "none", "none"]})
+    agreement = agreement_with_truth(table, truth)
+    assert agreement["preference_accuracy"] == 1.0 and agreement["device_accuracy"] == 1.0

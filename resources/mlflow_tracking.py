@@ -22,6 +22,8 @@ from pipeline.io import default_home  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"
 METHOD_TAG = "method"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
 
 
 def default_tracking_uri() -> str:
@@ -65,12 +67,16 @@ class MlflowTracking(dg.ConfigurableResource):
             client = self.client()
             experiment = client.get_experiment_by_name(self.experiment_name)
             if experiment is not None:
+                if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+                    client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
                 return experiment.experiment_id
             location = self.artifact_location or default_artifact_location()
             if "://" not in location:
                 Path(location).mkdir(parents=True, exist_ok=True)
                 location = Path(location).resolve().as_uri()
-            return client.create_experiment(self.experiment_name, artifact_location=location)
+            # MLflow 3's UI opens experiments in its GenAI (traces) view unless told they train models.
+            return client.create_experiment(self.experiment_name, artifact_location=location,
+                                            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
 
     def _find_or_create(self, tags: dict[str, str], run_name: str) -> str:
         experiment_id = self.experiment_id()

@@ -12,6 +12,7 @@ import dagster as dg
 from assets.definitions import defs, pipeline_job
 from pipeline.io import default_data_dir
 from pipeline.report import render
+from resources import MlflowTracking
 
 
 def pipeline() -> dg.JobDefinition:
@@ -53,9 +54,11 @@ def report(result, wall: float) -> int:
     failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     print(f"Asset checks: {len(result.get_asset_check_evaluations())} run, failed: {failed_checks or 'none'}\n")
     print(render(default_data_dir()))
+    experiment = MlflowTracking().experiment_id()
     print(
         "\nOpen the UIs with `make ui`: Dagster at http://127.0.0.1:3000 (run "
-        f"{result.run_id[:8]}), MLflow at http://127.0.0.1:5000 (experiment 'latent-listening')."
+        f"{result.run_id[:8]}), MLflow's runs at http://127.0.0.1:5000/#/experiments/{experiment}/runs "
+        "(one run per Dagster run; expand it for a run per method)."
     )
     return 0 if not failed_checks else 1
 

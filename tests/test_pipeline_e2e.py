@@ -132,6 +132,7 @@ def test_mlflow_run_with_nested_method_runs(run):
     parent_id = mlflow.run_id(result.run_id)
     parent = client.get_run(parent_id)
     assert parent.data.tags[DAGSTER_RUN_TAG] == result.run_id
+    assert client.get_experiment(parent.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     assert parent.data.params["walks_uss.walk_length"] == "20"
     assert parent.data.params["embedding_uss.hs"] == "1" and parent.data.params["embedding_uss.negative"] == "0"
     assert float(parent.data.metrics["table1.train.events"]) > 0

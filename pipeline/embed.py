@@ -8,10 +8,14 @@ walker already made, so the corpus is read once, by training, in gensim's GIL-fr
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,6 +24,7 @@ import numpy as np
 from gensim.models import Word2Vec
 
 from pipeline import defaults
+from pipeline.io import write_json
 
 # DeepWalk does not down-sample frequent vertices. gensim 4.4 only seeds its per-call random stream
 # (which draws the reduced window sizes) when negative or sample is non-zero: with hs=1,
@@ -83,6 +88,41 @@ class _ProgressHandler(logging.Handler):
             self.progress(message)
 
 
+def _check_counts(vertex_counts: np.ndarray) -> None:
+    if vertex_counts.min(initial=1) <= 0:
+        missing = np.flatnonzero(vertex_counts <= 0)
+        raise ValueError(f"{len(missing)} vertices never occur in the walks (first: {missing[:5].tolist()})")
+
+
+def _new_model(params: SkipGramParams, vertex_counts: np.ndarray) -> Word2Vec:
+    """An untrained model whose vocabulary is the walker's vertex counts (no corpus scan)."""
+    model = Word2Vec(**params.gensim_kwargs())
+    model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(vertex_counts)})
+    return model
+
+
+@contextmanager
+def _forwarded_progress(progress: Callable[[str], None] | None):
+    """While training, send gensim's progress lines to ``progress``."""
+    if progress is None:
+        yield
+        return
+    gensim_logger = logging.getLogger("gensim.models.word2vec")
+    handler, old_level = _ProgressHandler(progress), gensim_logger.level
+    gensim_logger.addHandler(handler)
+    gensim_logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        gensim_logger.removeHandler(handler)
+        gensim_logger.setLevel(old_level)
+
+
+def _vertex_order_vectors(model: Word2Vec, n_vertices: int) -> np.ndarray:
+    order = np.array([model.wv.key_to_index[str(v)] for v in range(n_vertices)])
+    return np.ascontiguousarray(model.wv.vectors[order], dtype=np.float32)
+
+
 def train_skipgram(
     corpus_path: Path | str,
     vertex_counts: np.ndarray,
@@ -90,20 +130,11 @@ def train_skipgram(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Word2Vec, np.ndarray, dict]:
     """Train on the corpus; return the model, the vectors in vertex order and training stats."""
-    if vertex_counts.min(initial=1) <= 0:
-        missing = np.flatnonzero(vertex_counts <= 0)
-        raise ValueError(f"{len(missing)} vertices never occur in the walks (first: {missing[:5].tolist()})")
-    model = Word2Vec(**params.gensim_kwargs())
-    model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(vertex_counts)})
+    _check_counts(vertex_counts)
+    model = _new_model(params, vertex_counts)
     total_words = int(vertex_counts.sum())
-    gensim_logger = logging.getLogger("gensim.models.word2vec")
-    handler = _ProgressHandler(progress) if progress else None
-    old_level = gensim_logger.level
-    if handler:
-        gensim_logger.addHandler(handler)
-        gensim_logger.setLevel(logging.INFO)
     t0 = time.perf_counter()
-    try:
+    with _forwarded_progress(progress):
         model.train(
             corpus_file=str(corpus_path),
             total_words=total_words,
@@ -112,13 +143,8 @@ def train_skipgram(
             end_alpha=params.min_alpha,
             report_delay=5.0,
         )
-    finally:
-        if handler:
-            gensim_logger.removeHandler(handler)
-            gensim_logger.setLevel(old_level)
     seconds = time.perf_counter() - t0
-    order = np.array([model.wv.key_to_index[str(v)] for v in range(len(vertex_counts))])
-    vectors = np.ascontiguousarray(model.wv.vectors[order], dtype=np.float32)
+    vectors = _vertex_order_vectors(model, len(vertex_counts))
     stats = {
         "seconds": seconds,
         "words": total_words * params.epochs,
@@ -141,9 +167,6 @@ class ResumableResult:
 
 def checkpoint_key(corpus, params: SkipGramParams) -> str:
     """What produced a checkpoint: the config, the shards and the vocabulary. Another key is never reused."""
-    import hashlib
-    import json
-
     record = {
         "params": params.as_record(),
         "shards": [p.name for p in corpus.shards],
@@ -169,14 +192,7 @@ def train_skipgram_resumable(
     the shards and the vocabulary; others are deleted, never reused. ``max_units`` / ``max_seconds``
     stop early (complete=False), as an interruption would.
     """
-    import json
-    import shutil
-
-    from pipeline.io import write_json
-
-    if corpus.vertex_counts.min(initial=1) <= 0:
-        missing = np.flatnonzero(corpus.vertex_counts <= 0)
-        raise ValueError(f"{len(missing)} vertices never occur in the walks (first: {missing[:5].tolist()})")
+    _check_counts(corpus.vertex_counts)
     root = Path(checkpoint_dir)
     key = checkpoint_key(corpus, params)
     root.mkdir(parents=True, exist_ok=True)
@@ -194,18 +210,11 @@ def train_skipgram_resumable(
         model = Word2Vec.load(str(folder / f"ckpt-{done:04d}" / "model.gensim"))
         model.workers = params.gensim_kwargs()["workers"]
     else:
-        model = Word2Vec(**params.gensim_kwargs())
-        model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(corpus.vertex_counts)})
+        model = _new_model(params, corpus.vertex_counts)
     reused = done
     t0 = time.perf_counter()
     trained_words = 0
-    gensim_logger = logging.getLogger("gensim.models.word2vec")
-    handler = _ProgressHandler(progress) if progress else None
-    old_level = gensim_logger.level
-    if handler:
-        gensim_logger.addHandler(handler)
-        gensim_logger.setLevel(logging.INFO)
-    try:
+    with _forwarded_progress(progress):
         while done < len(units):
             out_of_time = max_seconds is not None and done > reused and time.perf_counter() - t0 >= max_seconds  # >= 1 shard a call
             if (max_units is not None and done - reused >= max_units) or out_of_time:
@@ -234,14 +243,7 @@ def train_skipgram_resumable(
                 rate = trained_words / max(elapsed, 1e-9)
                 progress(f"skip-gram: epoch {epoch + 1}, shard {shard + 1}/{len(corpus.shards)} done ({done}/{len(units)} units), "
                          f"{rate / 1e3:.0f}k words/s, ETA {(total - sum(words[:done])) / max(rate, 1e-9):.0f}s")
-    finally:
-        if handler:
-            gensim_logger.removeHandler(handler)
-            gensim_logger.setLevel(old_level)
     seconds = time.perf_counter() - t0
     complete = done == len(units)
-    vectors = None
-    if complete:
-        order = np.array([model.wv.key_to_index[str(v)] for v in range(len(corpus.vertex_counts))])
-        vectors = np.ascontiguousarray(model.wv.vectors[order], dtype=np.float32)
+    vectors = _vertex_order_vectors(model, len(corpus.vertex_counts)) if complete else None
     return ResumableResult(complete, len(units), reused, done - reused, vectors, model, seconds, trained_words)

@@ -22,7 +22,7 @@ import numpy as np
 
 from pipeline import defaults
 from pipeline.graph import Graph
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, read_json, save_npy, write_json
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -165,14 +165,10 @@ class ShardedCorpus:
     vertex_counts: np.ndarray
 
     def save_index(self, path: Path) -> None:
-        from pipeline.io import write_json
-
         write_json(path, {"shards": [p.name for p in self.shards], "shard_words": self.shard_words})
 
     @classmethod
     def load(cls, folder: Path | str) -> "ShardedCorpus":
-        from pipeline.io import read_json
-
         folder = Path(folder)
         index = read_json(folder / "shards.json")
         return cls([folder / n for n in index["shards"]], index["shard_words"], np.load(folder / "vertex_counts.npy"))
@@ -187,8 +183,6 @@ def write_corpus_shards(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ShardedCorpus, WalkStats]:
     """One corpus file per pass (``pass-000.txt`` ...), the same walks as ``write_corpus`` makes."""
-    from pipeline.io import save_npy
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("pass-*.txt"):

@@ -6,9 +6,10 @@ import polars as pl
 
 from assets._meta import config_params, layout, md_table
 from assets.config import SessionConfig, SplitConfig
-from pipeline.io import write_json
-from pipeline.sessions import session_table, sessionize
-from pipeline.splits import real_life_split
+from pipeline.io import atomic_path, write_json
+from pipeline.sessions import session_table, sessionize_file
+from pipeline.splits import split_files
+from pipeline.splits import table1 as table1_of
 from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
 GROUP = "data"
@@ -56,10 +57,11 @@ def raw_events(
           "session_gap_minutes or more, or on a device change.")
 def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
-    events = sessionize(pl.scan_parquet(paths.events), config.session_gap_minutes, config.split_on_device_change)
-    events.sink_parquet(paths.sessionized)
-    table = session_table(pl.scan_parquet(paths.sessionized)).collect()
-    table.write_parquet(paths.sessions)
+    counts = sessionize_file(paths.events, paths.sessionized, config.session_gap_minutes, config.split_on_device_change,
+                             log=context.log.info)
+    table = session_table(pl.scan_parquet(paths.sessionized)).collect(engine="streaming")
+    with atomic_path(paths.sessions) as tmp:
+        table.write_parquet(tmp)
     write_json(paths.stage("sessions") / "config.json", config.model_dump())
     has_device = bool(pl.scan_parquet(paths.events).select(pl.col("device").is_not_null().any()).collect().item())
     lengths = table["n_songs"]
@@ -68,6 +70,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
         metadata={
             "sessions": table.height,
             "events": int(lengths.sum()),
+            "chunks sorted in memory": counts["chunks"],
             "songs per session (median)": float(lengths.median()),
             "sessions with fewer than 5 songs": int((lengths < 5).sum()),
             "rule": "time gap and device" if (config.split_on_device_change and has_device) else "time gap alone (no device in the log)",
@@ -78,29 +81,23 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
 @dg.asset(group_name=GROUP, deps=[sessions], description="The real-life split by the cutoff date (train / test) and the paper's Table 1.")
 def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
-    result = real_life_split(
-        pl.scan_parquet(paths.sessionized),
-        cutoff=config.cutoff,
-        train_sessions=config.train_sessions,
-        test_sessions=config.test_sessions,
-        min_session_songs=config.min_session_songs,
-    )
-    if result.train.is_empty() or result.test.is_empty():
+    train, test = paths.split("train.parquet"), paths.split("test.parquet")
+    counts = split_files(paths.sessionized, train, test, cutoff=config.cutoff, train_sessions=config.train_sessions,
+                         test_sessions=config.test_sessions, min_session_songs=config.min_session_songs)
+    table1 = table1_of({"train": pl.scan_parquet(train), "test": pl.scan_parquet(test)})
+    if table1["events"].min() == 0:
         raise dg.Failure(
-            f"the split left {result.train.height} train and {result.test.height} test events: "
+            f"the split left {table1['events'][0]} train and {table1['events'][1]} test events: "
             f"too few users have {config.train_sessions} sessions before {config.cutoff} and {config.test_sessions} after it",
-            metadata={"counts": result.counts},
+            metadata={"counts": counts},
         )
-    result.train.write_parquet(paths.split("train.parquet"))
-    result.test.write_parquet(paths.split("test.parquet"))
-    table1 = result.table1()
     table1.write_parquet(paths.split("table1.parquet"))
-    write_json(paths.split("counts.json"), result.counts)
+    write_json(paths.split("counts.json"), counts)
     write_json(paths.split("config.json"), config.model_dump())
     mlflow.log(
         mlflow.run_id(context.run_id),
         params=config_params("splits", config),
         metrics={f"table1.{row['set']}.{k}": v for row in table1.iter_rows(named=True) for k, v in row.items() if k != "set"},
-        dicts={"table1.json": table1.to_dicts(), "split_counts.json": result.counts},
+        dicts={"table1.json": table1.to_dicts(), "split_counts.json": counts},
     )
-    return dg.MaterializeResult(metadata={"Table 1": md_table(table1), **result.counts})
+    return dg.MaterializeResult(metadata={"Table 1": md_table(table1), **counts})

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import polars as pl
 
 from pipeline import defaults
+from pipeline.io import atomic_path
 
 
 def parse_cutoff(cutoff: str | datetime) -> datetime:
@@ -33,6 +35,20 @@ def parse_cutoff(cutoff: str | datetime) -> datetime:
     return cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=timezone.utc)
 
 
+def table1(sets: dict[str, pl.LazyFrame | pl.DataFrame]) -> pl.DataFrame:
+    """The paper's Table 1: events, users, songs (and sessions) of each set (streamed from files)."""
+    rows = []
+    for name, frame in sets.items():
+        counts = frame.lazy().select(
+            pl.len().alias("events"),
+            pl.col("user_id").n_unique().alias("users"),
+            pl.col("song_id").n_unique().alias("songs"),
+            pl.col("session_id").n_unique().alias("sessions"),
+        ).collect(engine="streaming")
+        rows.append({"set": name, **{k: int(v) for k, v in counts.row(0, named=True).items()}})
+    return pl.DataFrame(rows)
+
+
 @dataclass
 class SplitResult:
     train: pl.DataFrame  # events with session_id
@@ -40,19 +56,60 @@ class SplitResult:
     counts: dict[str, int] = field(default_factory=dict)
 
     def table1(self) -> pl.DataFrame:
-        """The paper's Table 1: events, users, songs (and sessions) of train and test."""
-        rows = []
-        for name, frame in (("train", self.train), ("test", self.test)):
-            rows.append(
-                {
-                    "set": name,
-                    "events": frame.height,
-                    "users": frame["user_id"].n_unique(),
-                    "songs": frame["song_id"].n_unique(),
-                    "sessions": frame["session_id"].n_unique(),
-                }
-            )
-        return pl.DataFrame(rows)
+        return table1({"train": self.train, "test": self.test})
+
+
+def select_sessions(
+    events: pl.LazyFrame,
+    cutoff: str | datetime = defaults.CUTOFF,
+    train_sessions: int = defaults.TRAIN_SESSIONS,
+    test_sessions: int = defaults.TEST_SESSIONS,
+    min_session_songs: int = defaults.MIN_SESSION_SONGS,
+) -> tuple[pl.Series, pl.Series, dict[str, int]]:
+    """Steps 1-4 on one row a session: the train and test session ids, and the counts of drops."""
+    if train_sessions < 1 or test_sessions < 1:
+        raise ValueError("train_sessions and test_sessions must be at least 1")
+    cut = parse_cutoff(cutoff)
+    sessions = (
+        events.group_by("session_id")
+        .agg(
+            pl.col("user_id").first(),
+            pl.col("timestamp").min().alias("start"),
+            pl.col("timestamp").max().alias("end"),
+            pl.len().alias("n_songs"),
+        )
+        .collect(engine="streaming")
+    )
+    counts = {"events_in": int(sessions["n_songs"].sum()), "sessions_in": sessions.height}
+    long_enough = sessions.filter(pl.col("n_songs") >= min_session_songs)
+    counts["sessions_dropped_short"] = sessions.height - long_enough.height
+
+    before = long_enough.filter(pl.col("end") < cut)
+    after = long_enough.filter(pl.col("start") >= cut)
+    counts["sessions_dropped_straddling_cutoff"] = long_enough.height - before.height - after.height
+
+    train = (
+        before.with_columns(
+            pl.col("start").rank("ordinal", descending=True).over("user_id").alias("_rank"),
+            pl.len().over("user_id").alias("_n"),
+        )
+        .filter((pl.col("_n") >= train_sessions) & (pl.col("_rank") <= train_sessions))
+        .select("session_id", "user_id")
+    )
+    train_users = train["user_id"].unique()
+    test = (
+        after.filter(pl.col("user_id").is_in(train_users.implode()))
+        .with_columns(
+            pl.col("start").rank("ordinal").over("user_id").alias("_rank"),
+            pl.len().over("user_id").alias("_n"),
+        )
+        .filter((pl.col("_n") >= test_sessions) & (pl.col("_rank") <= test_sessions))
+        .select("session_id", "user_id")
+    )
+    counts["users_in"] = sessions["user_id"].n_unique()
+    counts["users_without_enough_train_sessions"] = counts["users_in"] - train_users.len()
+    counts["train_users_without_enough_test_sessions"] = train_users.len() - test["user_id"].n_unique()
+    return train["session_id"].sort(), test["session_id"].sort(), counts
 
 
 def real_life_split(
@@ -62,61 +119,45 @@ def real_life_split(
     test_sessions: int = defaults.TEST_SESSIONS,
     min_session_songs: int = defaults.MIN_SESSION_SONGS,
 ) -> SplitResult:
-    """Split sessionized events (columns timestamp, user_id, session_id, song_id, ...)."""
-    if train_sessions < 1 or test_sessions < 1:
-        raise ValueError("train_sessions and test_sessions must be at least 1")
-    cut = parse_cutoff(cutoff)
+    """Split sessionized events (columns timestamp, user_id, session_id, song_id, ...) in memory."""
     events = sessionized.lazy()
-    sessions = (
-        events.group_by("session_id")
-        .agg(
-            pl.col("user_id").first(),
-            pl.col("timestamp").min().alias("start"),
-            pl.col("timestamp").max().alias("end"),
-            pl.len().alias("n_songs"),
-        )
-        .collect()
-    )
-    counts = {"events_in": int(events.select(pl.len()).collect().item()), "sessions_in": sessions.height}
-    long_enough = sessions.filter(pl.col("n_songs") >= min_session_songs)
-    counts["sessions_dropped_short"] = sessions.height - long_enough.height
-
-    before = long_enough.filter(pl.col("end") < cut)
-    after = long_enough.filter(pl.col("start") >= cut)
-    counts["sessions_dropped_straddling_cutoff"] = long_enough.height - before.height - after.height
-
-    train_sessions_df = (
-        before.with_columns(
-            pl.col("start").rank("ordinal", descending=True).over("user_id").alias("_rank"),
-            pl.len().over("user_id").alias("_n"),
-        )
-        .filter((pl.col("_n") >= train_sessions) & (pl.col("_rank") <= train_sessions))
-        .select("session_id", "user_id")
-    )
-    train_users = train_sessions_df["user_id"].unique()
-    test_sessions_df = (
-        after.filter(pl.col("user_id").is_in(train_users.implode()))
-        .with_columns(
-            pl.col("start").rank("ordinal").over("user_id").alias("_rank"),
-            pl.len().over("user_id").alias("_n"),
-        )
-        .filter((pl.col("_n") >= test_sessions) & (pl.col("_rank") <= test_sessions))
-        .select("session_id")
-    )
-    counts["users_in"] = sessions["user_id"].n_unique()
-    counts["users_without_enough_train_sessions"] = counts["users_in"] - train_users.len()
-    counts["train_users_without_enough_test_sessions"] = train_users.len() - (
-        after.filter(pl.col("session_id").is_in(test_sessions_df["session_id"].implode()))["user_id"].n_unique()
-    )
-
-    train = events.join(train_sessions_df.lazy().select("session_id"), on="session_id", how="semi").collect()
-    test_all = events.join(test_sessions_df.lazy(), on="session_id", how="semi").collect()
-    train_songs = train.select(pl.col("song_id").unique())
-    test = test_all.join(train_songs, on="song_id", how="semi")
+    train_ids, test_ids, counts = select_sessions(events, cutoff, train_sessions, test_sessions, min_session_songs)
+    train = events.filter(pl.col("session_id").is_in(train_ids.implode())).collect()
+    test_all = events.filter(pl.col("session_id").is_in(test_ids.implode())).collect()
+    test = test_all.filter(pl.col("song_id").is_in(train["song_id"].unique().implode()))
     counts["test_events_dropped_cold_start"] = test_all.height - test.height
     counts["test_sessions_emptied_by_cold_start"] = test_all["session_id"].n_unique() - test["session_id"].n_unique()
     sort = ["user_id", "timestamp", "session_id"]
     return SplitResult(train=train.sort(sort, maintain_order=True), test=test.sort(sort, maintain_order=True), counts=counts)
+
+
+def split_files(
+    sessionized_path: Path | str,
+    train_path: Path | str,
+    test_path: Path | str,
+    cutoff: str | datetime = defaults.CUTOFF,
+    train_sessions: int = defaults.TRAIN_SESSIONS,
+    test_sessions: int = defaults.TEST_SESSIONS,
+    min_session_songs: int = defaults.MIN_SESSION_SONGS,
+) -> dict[str, int]:
+    """``real_life_split`` streamed from file to files, for logs larger than memory.
+
+    Only one row a session is held in memory; the events stream through filters, in the sessionized
+    order (user, time), which is the order ``real_life_split`` sorts into. Returns the counts.
+    """
+    events = pl.scan_parquet(sessionized_path)
+    train_ids, test_ids, counts = select_sessions(events, cutoff, train_sessions, test_sessions, min_session_songs)
+    with atomic_path(train_path) as tmp:
+        events.filter(pl.col("session_id").is_in(train_ids.implode())).sink_parquet(tmp)
+    train_songs = pl.scan_parquet(train_path).select(pl.col("song_id").unique()).collect(engine="streaming")["song_id"]
+    test_all = events.filter(pl.col("session_id").is_in(test_ids.implode()))
+    with atomic_path(test_path) as tmp:
+        test_all.filter(pl.col("song_id").is_in(train_songs.implode())).sink_parquet(tmp)
+    before = test_all.select(pl.len(), pl.col("session_id").n_unique()).collect(engine="streaming").row(0)
+    after = pl.scan_parquet(test_path).select(pl.len(), pl.col("session_id").n_unique()).collect(engine="streaming").row(0)
+    counts["test_events_dropped_cold_start"] = before[0] - after[0]
+    counts["test_sessions_emptied_by_cold_start"] = before[1] - after[1]
+    return counts
 
 
 def validation_split(train: pl.DataFrame, validation_sessions: int) -> tuple[pl.DataFrame, pl.DataFrame, dict]:

@@ -4,7 +4,7 @@ from helpers import events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.sessions import rule_violations, session_table, sessionize
+from pipeline.sessions import rule_violations, session_table, sessionize, sessionize_file, user_chunks
 
 
 def ids(frame, **kw):
@@ -81,3 +81,25 @@ def test_every_event_in_one_session_by_the_rule_whatever_the_order(rows, rnd):
     def partition(frame):
         return sorted(tuple(sorted(g)) for g in frame.group_by("session_id").agg("song_id")["song_id"].to_list())
     assert partition(out) == partition(again)
+
+
+def test_user_chunks_are_contiguous_and_bounded():
+    counts = pl.DataFrame({"user_id": ["a", "b", "c", "d", "e"], "len": [3, 4, 9, 1, 1]})
+    # a+b = 7 fits in 8; c alone is over 8 and gets a chunk of its own; d+e = 2
+    assert user_chunks(counts, 8) == [("a", "b", 7), ("c", "c", 9), ("d", "e", 2)]
+
+
+def test_sessionize_file_in_chunks_equals_sessionize_in_memory(tmp_path):
+    from pipeline.synthetic import SyntheticConfig, generate
+
+    generate(SyntheticConfig(n_users=12, n_songs=200, n_artists=20), tmp_path / "events.parquet", tmp_path / "truth")
+    # shuffle the rows, so that chunks must find their users all over the file and ties keep input order
+    log = pl.read_parquet(tmp_path / "events.parquet").sample(fraction=1.0, shuffle=True, seed=3)
+    log.write_parquet(tmp_path / "shuffled.parquet", row_group_size=500)
+    expected = sessionize(log).collect()
+    counts = sessionize_file(tmp_path / "shuffled.parquet", tmp_path / "out.parquet", rows_per_chunk=1_000)
+    got = pl.read_parquet(tmp_path / "out.parquet")
+    assert counts["chunks"] > 3
+    assert counts == {"events": log.height, "sessions": expected["session_id"].n_unique(), "chunks": counts["chunks"]}
+    assert got.equals(expected)
+    assert not list(tmp_path.glob(".*partial*"))

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 from helpers import T0
 
-from pipeline.splits import real_life_split
+from pipeline.splits import real_life_split, split_files, table1
 
 CUTOFF = (T0 + timedelta(days=10)).isoformat()
 
@@ -100,3 +100,19 @@ def test_validation_takes_each_users_last_train_sessions():
     assert counts["validation_events_dropped_cold_start"] == 1 and counts["users_too_short_to_validate"] == 1
     with pytest.raises(ValueError, match="no user"):
         validation_split(train, validation_sessions=5)
+
+
+def test_split_files_streams_the_same_split_as_in_memory(tmp_path):
+    sessions = [
+        ("u", 0, 1, ["a", "b"]), ("u", 1, 2, ["b", "c"]), ("u", 2, 3, ["c"]), ("u", 3, 11, ["a", "z"]),
+        ("v", 4, 1, ["d", "e"]), ("v", 5, 4, ["e", "f"]), ("v", 6, 12, ["d", "d"]), ("w", 7, 11, ["a", "b"]),
+    ]
+    params = {"cutoff": CUTOFF, "train_sessions": 2, "test_sessions": 1, "min_session_songs": 2}
+    log(sessions).write_parquet(tmp_path / "sessionized.parquet")
+    counts = split_files(tmp_path / "sessionized.parquet", tmp_path / "train.parquet", tmp_path / "test.parquet", **params)
+    expected = split(sessions)
+    assert counts == expected.counts
+    assert counts["test_events_dropped_cold_start"] == 1  # song z never occurs in train
+    assert pl.read_parquet(tmp_path / "train.parquet").equals(expected.train)
+    assert pl.read_parquet(tmp_path / "test.parquet").equals(expected.test)
+    assert table1({"train": pl.scan_parquet(tmp_path / "train.parquet")}).row(0) == ("train", 8, 2, 6, 4)

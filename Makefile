@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test ui bench lint clean
+.PHONY: install demo paper paper-status test ui bench lint clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,14 @@ $(DAGSTER_HOME)/dagster.yaml: scripts/dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@mkdir -p $(LATENT_HOME)/mlflow
 	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
+
+# The paper's scale (Table 1) in bounded steps of about 1.5 h: rerun until it prints that it is complete
+# (exit 3 from the script means "not done yet", which is not an error here).
+paper: install
+	$(BIN)/python -m scripts.paper $(PAPER_ARGS) || test $$? -eq 3
+
+paper-status: install
+	$(BIN)/python -m scripts.paper status $(PAPER_ARGS)
 
 test: install
 	$(BIN)/python -m pytest

@@ -31,6 +31,7 @@ class ListeningLogSource(dg.ConfigurableResource):
     start: str = SyntheticConfig.start
     end: str = SyntheticConfig.end
     sessions_per_day: float = SyntheticConfig.sessions_per_day
+    mean_session_songs: float = SyntheticConfig.mean_session_songs
 
     def synthetic_config(self, seed: int) -> SyntheticConfig:
         return SyntheticConfig(
@@ -40,6 +41,7 @@ class ListeningLogSource(dg.ConfigurableResource):
             start=self.start,
             end=self.end,
             sessions_per_day=self.sessions_per_day,
+            mean_session_songs=self.mean_session_songs,
             seed=seed,
         )
 

@@ -1,0 +1,282 @@
+"""Run the whole pipeline at the paper's scale (Table 1) in bounded steps: rerun until it says done.
+
+``make paper`` runs as many stages as fit in one step (``--hours``, default 1.5) and exits: 0 when
+every stage is done, 3 when it should be run again. Each stage is its own Dagster run in a fresh
+process, so the instance under ``<home>/dagster`` (``make ui`` with the same home) shows them all and
+each stage's peak memory is measured alone. Skip-gram training checkpoints after every walk shard;
+a step ends training at its time budget and the next step resumes from the last checkpoint. A step
+killed midway (machine restart, session end) loses at most the current shard or stage: rerunning
+redoes it, as every file is written under a temporary name and renamed when complete.
+
+The ledger ``<home>/paper-run.json`` records each stage's wall time (summed over attempts), peak
+RSS, attempts and interruptions; ``python -m scripts.paper status`` prints it as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAUSED = 75  # exit code of a stage whose training stopped at its time budget (EX_TEMPFAIL)
+
+# (stage, asset keys): dependency order, the 128-d evaluation first, the pictures last.
+STAGES = [
+    ("raw_events", ["raw_events", "quarantine"]),
+    ("sessions", ["sessions"]),
+    ("splits", ["splits"]),
+    ("graph_uss", ["graph_uss"]),
+    ("graph_us", ["graph_us"]),
+    ("walks_uss", ["walks_uss"]),
+    ("walks_us", ["walks_us"]),
+    ("embedding_uss", ["embedding_uss"]),
+    ("embedding_us", ["embedding_us"]),
+    ("validation_split", ["validation_split"]),
+    ("als_tuning", ["als_tuning"]),
+    ("skipgram_tuning", ["skipgram_tuning"]),
+    ("baselines", ["baselines"]),
+    ("metrics", ["metrics"]),
+    ("embedding_uss_2d", ["embedding_uss_2d"]),
+    ("behaviour", ["behaviour"]),
+    ("plots", ["plots"]),
+    ("explorer", ["explorer"]),
+]
+TRAINING = {"embedding_uss", "embedding_us", "embedding_uss_2d"}
+WORK = ("walks_uss", "walks_us", "embedding_uss", "embedding_us", "embedding_uss_2d")  # the DeepWalk core
+
+
+def set_home(home: Path) -> None:
+    """Point the data, Dagster and MLflow at ``home`` (before anything imports them)."""
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["LATENT_HOME"] = str(home)
+    os.environ["LATENT_DATA_DIR"] = str(home / "store")
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
+    (home / "mlflow").mkdir(exist_ok=True)
+    (home / "dagster").mkdir(exist_ok=True)
+    if not (home / "dagster" / "dagster.yaml").exists():
+        shutil.copy(ROOT / "scripts" / "dagster.yaml", home / "dagster" / "dagster.yaml")
+
+
+def run_config(stage: str, args: argparse.Namespace, max_train_seconds: float) -> dict:
+    source = {"n_users": args.users, "n_songs": args.songs, "n_artists": args.artists, "mean_session_songs": args.mean_session_songs}
+    config: dict = {
+        "resources": {"source": {"config": source}, "settings": {"config": {"workers": args.workers}}},
+        "execution": {"config": {"in_process": {}}},
+    }
+    if stage in TRAINING:
+        config["ops"] = {stage: {"config": {"max_train_seconds": max_train_seconds}}}
+    return config
+
+
+# ---------------------------------------------------------------- one stage, in its own process
+
+
+def run_stage(stage: str, config: dict) -> int:
+    import dagster as dg
+
+    keys = dict(STAGES)[stage]
+    with dg.execute_job(
+        dg.reconstructable(_job), instance=dg.DagsterInstance.get(), run_config=config, raise_on_error=False,
+        asset_selection=[dg.AssetKey(k) for k in keys], tags={"paper_scale_stage": stage},
+    ) as result:
+        if result.success:
+            return 0
+        failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        text = " ".join(str(e.event_specific_data.error.message) for e in failures if e.event_specific_data.error)
+        print(f"stage {stage} did not complete (run {result.run_id}): {text.strip()[:2000]}", file=sys.stderr)
+        return PAUSED if stage in TRAINING and "materialize again to resume" in text else 1
+
+
+def _job():
+    from assets.definitions import defs, pipeline_job
+
+    return defs.resolve_job_def(pipeline_job.name)
+
+
+# ---------------------------------------------------------------- the ledger
+
+
+class Ledger:
+    def __init__(self, path: Path, settings: dict) -> None:
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.exists() else {"settings": settings, "stages": {}, "steps": []}
+        if self.data["settings"] != settings:
+            raise SystemExit(
+                f"{path} belongs to a run with other settings ({self.data['settings']}); "
+                f"use another --home or delete that folder to start over"
+            )
+        self.lock = threading.Lock()
+
+    def stage(self, name: str) -> dict:
+        return self.data["stages"].setdefault(
+            name, {"status": "pending", "seconds": 0.0, "peak_rss_mb": 0.0, "attempts": 0, "interrupted": 0, "lost_seconds": 0.0}
+        )
+
+    def save(self) -> None:
+        with self.lock:
+            tmp = self.path.with_name(self.path.name + ".partial")
+            tmp.write_text(json.dumps(self.data, indent=2))
+            os.replace(tmp, self.path)
+
+    def recover(self) -> None:
+        """A stage left 'running' was killed with its step: count the interruption and the time lost."""
+        for name, st in self.data["stages"].items():
+            if st["status"] == "running":
+                st["interrupted"] += 1
+                st["lost_seconds"] += max(0.0, st.get("heartbeat", 0.0) - st.get("started", 0.0))
+                st["status"] = "pending"
+                print(f"{name}: the last step was interrupted in this stage; it resumes from what is complete on disk")
+        for step in self.data["steps"]:
+            step.setdefault("ended", "interrupted")
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
+
+def step(args: argparse.Namespace) -> int:
+    home = Path(args.home).resolve()
+    set_home(home)
+    settings = {"users": args.users, "songs": args.songs, "artists": args.artists, "mean_session_songs": args.mean_session_songs,
+                "workers": args.workers}
+    ledger = Ledger(home / "paper-run.json", settings)
+    ledger.recover()
+    budget = args.hours * 3600.0
+    t0 = _now()
+    ledger.data["steps"].append({"started": _iso(t0), "stages": []})
+    this_step = ledger.data["steps"][-1]
+    ledger.save()
+    for name, _ in STAGES:
+        st = ledger.stage(name)
+        if st["status"] == "done":
+            continue
+        elapsed = _now() - t0
+        left = budget - elapsed
+        ran_something = bool(this_step["stages"])
+        # Stages other than training cannot pause: start one only in the first half of the budget.
+        if ran_something and (left < 600 or (name not in TRAINING and elapsed > budget / 2)):
+            break
+        max_train = max(left, 600.0) if name in TRAINING else 0.0
+        config = run_config(name, args, max_train)
+        print(f"[{_iso(_now())}] {name}: starting (attempt {st['attempts'] + 1}"
+              + (f", training budget {max_train / 60:.0f} min" if name in TRAINING else "") + ")", flush=True)
+        st.update(status="running", started=_now(), heartbeat=_now(), attempts=st["attempts"] + 1)
+        ledger.save()
+        code, seconds, rss_mb = _spawn(name, config, ledger, st)
+        st["seconds"] += seconds
+        st["peak_rss_mb"] = max(st["peak_rss_mb"], rss_mb)
+        st["status"] = "done" if code == 0 else "pending"
+        this_step["stages"].append({"stage": name, "seconds": round(seconds, 1), "peak_rss_mb": round(rss_mb), "exit": code})
+        ledger.save()
+        print(f"[{_iso(_now())}] {name}: {'done' if code == 0 else 'paused' if code == PAUSED else f'FAILED ({code})'} "
+              f"in {seconds / 60:.1f} min, peak RSS {rss_mb / 1024:.2f} GB", flush=True)
+        if code not in (0, PAUSED):
+            this_step["ended"] = "failed"
+            ledger.save()
+            return 1
+        if code == PAUSED:
+            break
+    this_step["ended"] = _iso(_now())
+    this_step["seconds"] = round(_now() - t0, 1)
+    ledger.save()
+    print(status_table(ledger.data))
+    if all(ledger.stage(n)["status"] == "done" for n, _ in STAGES):
+        print("\nThe paper-scale run is complete.")
+        return 0
+    print(f"\nNot done yet: run `make paper` again to go on (this step took {(_now() - t0) / 60:.0f} min).")
+    return 3
+
+
+def _spawn(name: str, config: dict, ledger: Ledger, st: dict) -> tuple[int, float, float]:
+    """Run one stage in a child process; return its exit code, wall seconds and peak RSS (MB)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.paper", "_stage", name, json.dumps(config)], cwd=ROOT)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(30):
+            st["heartbeat"] = _now()
+            ledger.save()
+
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        stop.set()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss: kilobytes on Linux; the largest process among the stage and its own children.
+    return proc.returncode, time.perf_counter() - t, usage.ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def status_table(data: dict) -> str:
+    rows = [f"{'stage':<18} {'status':<8} {'minutes':>8} {'peak RSS GB':>12} {'attempts':>9} {'interrupted':>12}"]
+    total = training = 0.0
+    for name, _ in STAGES:
+        st = data["stages"].get(name)
+        if not st:
+            rows.append(f"{name:<18} {'pending':<8}")
+            continue
+        total += st["seconds"]
+        training += st["seconds"] if name in TRAINING else 0.0
+        rows.append(f"{name:<18} {st['status']:<8} {st['seconds'] / 60:8.1f} {st['peak_rss_mb'] / 1024:12.2f} "
+                    f"{st['attempts']:9d} {st['interrupted']:12d}")
+    rows.append(f"{'total':<18} {'':<8} {total / 60:8.1f}   (skip-gram training {training / 60:.1f} min, "
+                f"{100 * training / max(total, 1e-9):.0f} %)")
+    return "\n".join(rows)
+
+
+def disk_usage(home: Path) -> dict[str, float]:
+    """GB on disk of each stage folder under the store."""
+    store = home / "store"
+    out = {}
+    for folder in sorted(p for p in store.iterdir() if p.is_dir()) if store.exists() else []:
+        out[folder.name] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e9
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_stage":  # internal: one stage in this process
+        return run_stage(argv[1], json.loads(argv[2]))
+    from pipeline.synthetic import SyntheticConfig
+
+    paper = SyntheticConfig.paper_scale()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="step", choices=["step", "status"])
+    parser.add_argument("--home", default=str(ROOT / ".data" / "paper"), help="folder of this run's data, Dagster and MLflow")
+    parser.add_argument("--hours", type=float, default=1.5, help="time budget of one step (default 1.5)")
+    parser.add_argument("--users", type=int, default=paper.n_users)
+    parser.add_argument("--songs", type=int, default=paper.n_songs)
+    parser.add_argument("--artists", type=int, default=paper.n_artists)
+    parser.add_argument("--mean-session-songs", type=float, default=paper.mean_session_songs)
+    parser.add_argument("--workers", type=int, default=0, help="skip-gram threads (0: all cores)")
+    args = parser.parse_args(argv)
+    if args.command == "status":
+        home = Path(args.home).resolve()
+        data = json.loads((home / "paper-run.json").read_text())
+        print(status_table(data))
+        print("disk (GB): " + ", ".join(f"{k} {v:.2f}" for k, v in disk_usage(home).items()))
+        return 0
+    return step(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

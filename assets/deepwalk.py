@@ -32,7 +32,7 @@ def _graph_asset(network: str):
     )
     def _asset(store: DataStore) -> dg.MaterializeResult:
         paths = layout(store)
-        graph = BUILDERS[network](pl.read_parquet(paths.split("train.parquet")))
+        graph = BUILDERS[network](pl.read_parquet(paths.split("train.parquet"), columns=["user_id", "session_id", "song_id"]))
         graph.save(paths.graph(network))
         kinds = graph.vertices.group_by("kind", maintain_order=True).len()
         degree = graph.degree()

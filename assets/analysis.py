@@ -5,6 +5,7 @@ import numpy as np
 import polars as pl
 
 from assets._meta import layout, md_table
+from assets.config import BehaviourConfig
 from assets.deepwalk import embedding_uss, embedding_uss_2d, graph_uss
 from assets.evaluation import metrics
 from assets.ingest import splits
@@ -43,11 +44,13 @@ def _space_view(paths: Layout, embedding: str, train: pl.DataFrame) -> SpaceView
 @dg.asset(group_name=GROUP, deps=[embedding_uss, graph_uss, splits],
           description="Every user's listening behaviour, measured in the 128-d space: preference spread (single vs dynamic, "
           "clusters), device relevance and time relevance with permutation tests; checked against the planted truth when there is one.")
-def behaviour(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
+def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store: DataStore, settings: PipelineSettings,
+              mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
     view = _space_view(paths, "embedding_uss", pl.read_parquet(paths.split("train.parquet")))
     sessions = view.sessions.with_columns(pl.col("session_id").replace_strict(view.session_vertex, return_dtype=pl.Int64).alias("vertex"))
-    table, summary = analyse_users(sessions, view.coords, seed=settings.seed, log=context.log.info)
+    table, summary = analyse_users(sessions, view.coords, seed=settings.seed, max_users=config.max_users or None,
+                                   log=context.log.info)
     truth_path = paths.truth / "users.parquet"
     if truth_path.exists():
         summary.update({f"truth_{k}": v for k, v in agreement_with_truth(table, pl.read_parquet(truth_path)).items()})

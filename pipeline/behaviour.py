@@ -76,17 +76,18 @@ def cluster_silhouettes(x: np.ndarray, seed: int, max_k: int = 4) -> dict[int, f
 
 
 def otsu_threshold(values: np.ndarray) -> float:
-    """The cut of 1-D values that maximises the between-group variance."""
-    v = np.sort(values[np.isfinite(values)])
+    """The cut of 1-D values that maximises the between-group variance (O(n log n), by prefix sums)."""
+    v = np.sort(values[np.isfinite(values)]).astype(np.float64)
     if len(v) < 2:
         return float("inf")
-    best, cut = -1.0, float(v[-1])
-    for i in range(1, len(v)):
-        a, b = v[:i], v[i:]
-        between = len(a) * len(b) * (a.mean() - b.mean()) ** 2
-        if between > best:
-            best, cut = between, float((v[i - 1] + v[i]) / 2)
-    return cut
+    n = len(v)
+    i = np.arange(1, n)  # the lower group is v[:i]
+    prefix = np.cumsum(v)[:-1]
+    mean_a = prefix / i
+    mean_b = (v.sum() - prefix) / (n - i)
+    between = i * (n - i) * (mean_a - mean_b) ** 2
+    best = int(np.argmax(between))  # first maximum, as the loop it replaces
+    return float((v[best] + v[best + 1]) / 2)
 
 
 def log_otsu_threshold(values: np.ndarray, floor: float = 1e-6) -> float:
@@ -101,10 +102,19 @@ def analyse_users(
     permutations: int = PERMUTATIONS,
     alpha: float = ALPHA,
     min_sessions: int = 10,
+    max_users: int | None = None,
     log=None,
 ) -> tuple[pl.DataFrame, dict]:
-    """One row per user. ``sessions``: user_id, device, start (datetime), vertex (row of ``vectors``)."""
+    """One row per user. ``sessions``: user_id, device, start (datetime), vertex (row of ``vectors``).
+
+    ``max_users``: measure a seeded sample of this many users (the population shares then carry
+    sampling error; the summary says how many were measured of how many).
+    """
     rows = []
+    all_users = sessions["user_id"].unique(maintain_order=True)
+    if max_users is not None and all_users.len() > max_users:
+        keep = all_users.sample(max_users, seed=seed).sort()
+        sessions = sessions.filter(pl.col("user_id").is_in(keep.implode()))
     users = sessions.partition_by("user_id", as_dict=True, maintain_order=True)
     for i, ((user,), s) in enumerate(users.items()):
         if s.height < min_sessions:
@@ -138,6 +148,7 @@ def analyse_users(
     ).with_columns(pl.when(pl.col("preference") == "single").then(1).otherwise(pl.col("best_k")).alias("clusters"))
     summary = {
         "users": table.height,
+        "users_in_train": all_users.len(),
         "silhouette_threshold": threshold,
         "share_dynamic": float((table["preference"] == "dynamic").mean()),
         "share_device_related": float(table["device_related"].mean()),

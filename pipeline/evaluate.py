@@ -92,6 +92,11 @@ def nearest(
     """
     if metric not in (EUCLIDEAN, DOT):
         raise ValueError(f"unknown metric {metric!r}")
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    first, inverse = unique_rows(queries, exclude)
+    if len(first) < len(queries):  # equal queries get equal answers: search each once
+        sub_exclude = None if exclude is None else exclude[first]
+        return nearest(queries[first], items, k, metric, sub_exclude, batch_size)[inverse]
     k = min(k, len(items) - (exclude is not None))
     items = np.ascontiguousarray(items, dtype=np.float32)
     sq_norms = np.einsum("ij,ij->i", items, items) if metric == EUCLIDEAN else None
@@ -106,6 +111,19 @@ def nearest(
         # (folded into the selection, so the scores are read once).
         out[b : b + batch_size] = top_k_rows(s, k, sq_norms)
     return out
+
+
+def unique_rows(queries: np.ndarray, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first of each distinct (query, excluded item) and, for every query, its distinct row."""
+    keys = queries.reshape(len(queries), -1)
+    if exclude is not None:
+        keys = np.hstack([keys.view(np.uint8).reshape(len(keys), -1), np.asarray(exclude, np.int64)[:, None].view(np.uint8)])
+    raw = np.ascontiguousarray(keys).view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
+    _, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # keep first-seen order, so batches stay in input order
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[inverse.ravel()]
 
 
 @numba.njit(parallel=True, cache=True)

@@ -89,14 +89,44 @@ class SessionKNN:
             shape=sim.shape,
         )
 
-    def rank(self, queries: sp.csr_matrix, k: int, exclude: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
-        """Top-k songs for each query set, best first; ``exclude[i]`` (or -1) is never returned."""
+    def rank(self, queries: sp.csr_matrix, k: int, exclude: np.ndarray | None = None, batch_size: int = 256,
+             max_batch_pairs: int = 20_000_000) -> np.ndarray:
+        """Top-k songs for each query set, best first; ``exclude[i]`` (or -1) is never returned.
+
+        Equal queries (same songs, same excluded song) are ranked once. Queries go in batches of at
+        most ``batch_size`` whose query-session pairs (bounded by the summed session counts of their
+        songs) stay under ``max_batch_pairs``, which bounds memory whatever the query sizes.
+        """
+        queries = queries.tocsr()
+        queries.sort_indices()
+        first, inverse = _unique_sparse_rows(queries, exclude)
+        if len(first) < queries.shape[0]:
+            sub_exclude = None if exclude is None else exclude[first]
+            return self.rank(queries[first], k, sub_exclude, batch_size, max_batch_pairs)[inverse]
         n_songs = self.sessions.shape[1]
         k = min(k, n_songs - (exclude is not None))
         out = np.empty((queries.shape[0], k), dtype=np.int64)
-        for b in range(0, queries.shape[0], batch_size):
-            weights = self.similarities(queries[b : b + batch_size])
+        sessions_per_song = np.diff(self.sessions_t.indptr)
+        pairs = np.minimum(queries.astype(bool).astype(np.int64) @ sessions_per_song, self.sessions.shape[0])
+        b = 0
+        while b < queries.shape[0]:
+            end = b + 1 + int(np.searchsorted(np.cumsum(pairs[b + 1 : b + batch_size]), max_batch_pairs - pairs[b], side="right"))
+            weights = self.similarities(queries[b:end])
             scores = (weights @ self.sessions).toarray().astype(np.float64) + self.tie_break
-            mask_excluded(scores, None if exclude is None else exclude[b : b + batch_size])
-            out[b : b + batch_size] = _top_k(scores, k)
+            mask_excluded(scores, None if exclude is None else exclude[b:end])
+            out[b:end] = _top_k(scores, k)
+            b = end
         return out
+
+
+def _unique_sparse_rows(m: sp.csr_matrix, exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first of each distinct (row pattern, excluded item), and each row's distinct index."""
+    seen: dict[bytes, int] = {}
+    first, inverse = [], np.empty(m.shape[0], dtype=np.int64)
+    for i in range(m.shape[0]):
+        key = m.indices[m.indptr[i] : m.indptr[i + 1]].tobytes() + (b"" if exclude is None else int(exclude[i]).to_bytes(8, "little", signed=True))
+        j = seen.setdefault(key, len(first))
+        if j == len(first):
+            first.append(i)
+        inverse[i] = j
+    return np.asarray(first, dtype=np.int64), inverse

@@ -17,6 +17,7 @@ from pipeline.evaluate import (
     ranking_metrics,
     reference_sessions,
     run_experiments,
+    unique_rows,
 )
 from pipeline.sknn import SessionKNN
 
@@ -147,3 +148,29 @@ def test_run_experiments_on_a_space_that_knows_the_answer():
     assert get[("exp2", "proposed-user", 2)] == 0.0  # the user vector sits in the other cluster
     assert get[("exp2", "proposed-device", 2)] == 1.0  # the reference session sits with songs 0 and 1
     assert notes["device_reference_fallbacks"] == 0
+
+
+def test_equal_queries_are_searched_once_with_the_same_answers():
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(300, 8)).astype(np.float32)
+    picks = rng.integers(0, 40, size=500)  # 500 queries, at most 40 distinct
+    queries, exclude = items[picks], picks
+    assert len(unique_rows(queries, exclude)[0]) == len(np.unique(picks))
+    got = nearest(queries, items, 10, EUCLIDEAN, exclude=exclude, batch_size=64)
+    d = ((queries[:, None, :] - items[None]) ** 2).sum(-1)
+    d[np.arange(500), exclude] = np.inf
+    assert got.tolist() == np.argsort(d, axis=1, kind="stable")[:, :10].tolist()
+
+
+def test_session_knn_ranks_equal_queries_once_and_in_small_batches_alike():
+    rng = np.random.default_rng(1)
+    sessions = sp.random(200, 60, density=0.1, random_state=2, format="csr", dtype=np.float32)
+    model = SessionKNN(sessions, popularity=rng.random(60), neighbours=10)
+    rows = rng.integers(0, 30, size=120)
+    queries = sessions[rows]
+    exclude = rng.integers(-1, 60, size=30)[rows]  # equal rows have equal exclusions
+    whole = model.rank(queries, 8, exclude=exclude)
+    tiny = model.rank(queries, 8, exclude=exclude, batch_size=4, max_batch_pairs=1)
+    assert whole.tolist() == tiny.tolist()
+    one_by_one = np.vstack([model.rank(queries[i], 8, exclude=exclude[i : i + 1]) for i in range(0, 120, 7)])
+    assert whole[::7].tolist() == one_by_one.tolist()

@@ -10,7 +10,7 @@ from assets.deepwalk import embedding_us, embedding_uss, embedding_uss_2d, walks
 from assets.ingest import sessions, splits
 from pipeline.graph import Graph
 from pipeline.io import read_json
-from pipeline.sessions import rule_violations
+from pipeline.sessions import rule_violations_file
 from pipeline.splits import parse_cutoff
 from pipeline.walks import read_walks
 from resources import DataStore
@@ -34,8 +34,7 @@ def raw_events_reconcile(store: DataStore) -> dg.AssetCheckResult:
 def sessions_obey_rule(store: DataStore) -> dg.AssetCheckResult:
     paths = layout(store)
     cfg = read_json(paths.stage("sessions") / "config.json")
-    events = pl.read_parquet(paths.sessionized, columns=["timestamp", "user_id", "device", "session_id"])
-    bad = rule_violations(events, cfg["session_gap_minutes"], cfg["split_on_device_change"])
+    bad = rule_violations_file(paths.sessionized, cfg["session_gap_minutes"], cfg["split_on_device_change"])
     return dg.AssetCheckResult(passed=not any(bad.values()), metadata=bad)
 
 

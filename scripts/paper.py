@@ -161,7 +161,9 @@ def step(args: argparse.Namespace) -> int:
     ledger.data["steps"].append({"started": _iso(t0), "stages": []})
     this_step = ledger.data["steps"][-1]
     ledger.save()
-    for name, _ in STAGES:
+    stages = [n for n, _ in STAGES]
+    stages = stages[: stages.index(args.until) + 1] if args.until else stages
+    for name in stages:
         st = ledger.stage(name)
         if st["status"] == "done":
             continue
@@ -195,8 +197,8 @@ def step(args: argparse.Namespace) -> int:
     this_step["seconds"] = round(_now() - t0, 1)
     ledger.save()
     print(status_table(ledger.data))
-    if all(ledger.stage(n)["status"] == "done" for n, _ in STAGES):
-        print("\nThe paper-scale run is complete.")
+    if all(ledger.stage(n)["status"] == "done" for n in stages):
+        print(f"\nThe paper-scale run is complete{f' up to {args.until}' if args.until else ''}.")
         return 0
     print(f"\nNot done yet: run `make paper` again to go on (this step took {(_now() - t0) / 60:.0f} min).")
     return 3
@@ -268,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artists", type=int, default=paper.n_artists)
     parser.add_argument("--mean-session-songs", type=float, default=paper.mean_session_songs)
     parser.add_argument("--workers", type=int, default=0, help="skip-gram threads (0: all cores)")
+    parser.add_argument("--until", choices=[n for n, _ in STAGES], help="stop after this stage")
     args = parser.parse_args(argv)
     if args.command == "status":
         home = Path(args.home).resolve()

@@ -4,7 +4,7 @@ from helpers import events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.sessions import rule_violations, session_table, sessionize, sessionize_file, user_chunks
+from pipeline.sessions import rule_violations, rule_violations_file, session_table, sessionize, sessionize_file, user_chunks
 
 
 def ids(frame, **kw):
@@ -103,3 +103,15 @@ def test_sessionize_file_in_chunks_equals_sessionize_in_memory(tmp_path):
     assert counts == {"events": log.height, "sessions": expected["session_id"].n_unique(), "chunks": counts["chunks"]}
     assert got.equals(expected)
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_rule_check_of_a_file_in_batches_counts_pairs_across_borders(tmp_path):
+    log = events([(0, "u", "m", "a"), (5, "u", "m", "b"), (40, "u", "m", "c"), (41, "u", "d", "e"), (0, "v", "m", "f")])
+    good = sessionize(log).collect()
+    # Tamper: merge sessions 1 and 2 (a device change inside), and split session 0 (a merge missed).
+    bad = good.with_columns(pl.Series("session_id", [0, 9, 1, 1, 3]))
+    bad.write_parquet(tmp_path / "s.parquet")
+    expected = rule_violations(bad)
+    assert expected["device_inside"] == 1 and expected["merged"] == 1
+    for rows in (1, 2, 3, 100):
+        assert rule_violations_file(tmp_path / "s.parquet", batch_rows=rows) == expected

@@ -1,0 +1,77 @@
+"""Scaling: the whole pipeline at growing log sizes, wall time and peak RSS per stage.
+
+Each size is a full run of ``scripts.paper`` (every stage a Dagster run in its own process, peak
+RSS measured per process) in its own home under ``--base``; a size already complete there is
+read, not rerun. The synthetic log grows by its users (songs and artists in proportion, as in the
+paper-scale preset), so events grow in proportion too. "Linearity" is each stage's seconds per
+million events at the largest size over the same at the smallest: 1.0 is linear.
+
+    python benchmarks/scaling.py --events 1 4 16      # millions of generated events
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.synthetic import SyntheticConfig  # noqa: E402
+from scripts.paper import STAGES, TRAINING  # noqa: E402
+
+EVENTS_PER_USER = 2_053  # generated events a user of the preset (measured: 1,000 users -> 2,052,843 events)
+
+
+def size_args(million_events: float) -> list[str]:
+    paper = SyntheticConfig.paper_scale()
+    users = max(50, round(million_events * 1e6 / EVENTS_PER_USER))
+    ratio = users / paper.n_users
+    return ["--users", str(users), "--songs", str(max(500, round(paper.n_songs * ratio))),
+            "--artists", str(max(50, round(paper.n_artists * ratio))), "--mean-session-songs", str(paper.mean_session_songs)]
+
+
+def run(million_events: float, base: Path, workers: int) -> dict:
+    home = base / f"{million_events:g}M"
+    while True:  # one step at a time, as a user would rerun `make paper`
+        code = subprocess.call([sys.executable, "-m", "scripts.paper", "--home", str(home), "--hours", "24",
+                                "--workers", str(workers), *size_args(million_events)], cwd=ROOT)
+        if code == 0:
+            break
+        if code != 3:
+            raise SystemExit(f"the {million_events:g}M run failed (exit {code}); see {home}")
+    ledger = json.loads((home / "paper-run.json").read_text())
+    events = json.loads((home / "store" / "raw_events" / "summary.json").read_text())["events"]
+    return {"events": events, "stages": ledger["stages"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=float, nargs="+", default=[1, 4, 16], help="sizes, millions of generated events")
+    parser.add_argument("--base", default=str(ROOT / ".data" / "scaling"))
+    parser.add_argument("--workers", type=int, default=0, help="skip-gram threads (0: all cores)")
+    args = parser.parse_args()
+    results = {size: run(size, Path(args.base), args.workers) for size in args.events}
+    sizes = list(results)
+    print("\nScaling: wall time (min) and peak RSS (GB) per stage")
+    print(f"{'stage':<18}" + "".join(f"{f'{s:g}M min':>10}{'GB':>7}" for s in sizes) + f"{'linearity':>11}")
+    totals = {s: 0.0 for s in sizes}
+    for name, _ in STAGES:
+        cells = ""
+        for s in sizes:
+            st = results[s]["stages"][name]
+            totals[s] += st["seconds"]
+            cells += f"{st['seconds'] / 60:10.2f}{st['peak_rss_mb'] / 1024:7.2f}"
+        first, last = results[sizes[0]], results[sizes[-1]]
+        per_event = [r["stages"][name]["seconds"] / r["events"] for r in (first, last)]
+        mark = " *" if name in TRAINING else ""
+        print(f"{name:<18}{cells}{per_event[1] / per_event[0]:11.2f}{mark}")
+    print(f"{'total':<18}" + "".join(f"{totals[s] / 60:10.2f}{'':>7}" for s in sizes))
+    print("events: " + ", ".join(f"{s:g}M -> {results[s]['events']:,}" for s in sizes) + "   (* skip-gram training)")
+
+
+if __name__ == "__main__":
+    main()

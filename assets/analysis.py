@@ -7,7 +7,7 @@ import polars as pl
 from assets._meta import layout, md_table
 from assets.config import BehaviourConfig
 from assets.deepwalk import embedding_uss, embedding_uss_2d, graph_uss
-from assets.evaluation import metrics
+from assets.evaluation import EVENT_IDS, metrics
 from assets.ingest import splits
 from pipeline import plots as figs
 from pipeline.behaviour import agreement_with_truth, analyse_users
@@ -47,7 +47,7 @@ def _space_view(paths: Layout, embedding: str, train: pl.DataFrame) -> SpaceView
 def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store: DataStore, settings: PipelineSettings,
               mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
-    view = _space_view(paths, "embedding_uss", pl.read_parquet(paths.split("train.parquet")))
+    view = _space_view(paths, "embedding_uss", pl.read_parquet(paths.split("train.parquet"), columns=EVENT_IDS))
     sessions = view.sessions.with_columns(pl.col("session_id").replace_strict(view.session_vertex, return_dtype=pl.Int64).alias("vertex"))
     table, summary = analyse_users(sessions, view.coords, seed=settings.seed, max_users=config.max_users or None,
                                    log=context.log.info)

@@ -18,20 +18,21 @@ from pipeline.layout import Layout
 from pipeline.report import metrics_table
 from pipeline.sessions import session_table
 from pipeline.sknn import SessionKNN
-from pipeline.splits import validation_split as split_validation
+from pipeline.splits import validation_split_files
 from pipeline.tuning import at_grid_edge, tune_als, tune_skipgram
 from resources import DataStore, MlflowTracking, PipelineSettings
 
 GROUP = "evaluation"
+EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
 
 
 @dg.asset(group_name=GROUP, deps=[splits], description="Validation carved out of train the real-life way: each user's "
           "last train sessions validate, the earlier ones fit. Tuning uses it; test is never seen.")
 def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
-    fit, val, counts = split_validation(pl.read_parquet(paths.split("train.parquet")), config.validation_sessions)
-    fit.write_parquet(paths.stage("validation_split") / "fit.parquet")
-    val.write_parquet(paths.stage("validation_split") / "validation.parquet")
+    folder = paths.stage("validation_split")
+    counts = validation_split_files(paths.split("train.parquet"), folder / "fit.parquet", folder / "validation.parquet",
+                                    config.validation_sessions)
     mlflow.log(mlflow.run_id(context.run_id), params=config_params("validation", config), metrics={f"validation.{k}": v for k, v in counts.items()})
     return dg.MaterializeResult(metadata=counts)
 
@@ -43,7 +44,7 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
     paths = layout(store)
     folder = paths.stage("validation_split")
     best, grid = tune_als(
-        pl.read_parquet(folder / "fit.parquet"), pl.read_parquet(folder / "validation.parquet"),
+        pl.read_parquet(folder / "fit.parquet", columns=EVENT_IDS), pl.read_parquet(folder / "validation.parquet", columns=EVENT_IDS),
         ALSParams(factors=config.factors, seed=settings.seed),
         config.regularization, config.confidence_scale, config.iterations, k=config.tuning_k, progress=context.log.info,
     )
@@ -72,7 +73,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     folder = paths.stage("validation_split")
     base = SkipGramParams(dimensions=config.dimensions, workers=settings.workers, seed=settings.seed)
     best, grid = tune_skipgram(
-        pl.read_parquet(folder / "fit.parquet"), pl.read_parquet(folder / "validation.parquet"), base, config.epochs, config.alpha,
+        pl.read_parquet(folder / "fit.parquet", columns=EVENT_IDS), pl.read_parquet(folder / "validation.parquet", columns=EVENT_IDS), base, config.epochs, config.alpha,
         out, config.walk_length, config.walks_per_vertex, k=config.tuning_k, progress=context.log.info,
     )
     grid.write_csv(out / "grid.csv")
@@ -88,7 +89,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
           "(implicit, confidence 1+c*log(1+plays), settings chosen on validation) refit on the whole train set.")
 def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings) -> dg.MaterializeResult:
     paths = layout(store)
-    train = pl.read_parquet(paths.split("train.parquet"))
+    train = pl.read_parquet(paths.split("train.parquet"), columns=["user_id", "song_id"])
     users, songs = catalogue(train)
     plays = user_song_matrix(train, users, songs)
     params = ALSParams(**{**read_json(paths.stage("als_tuning") / "best.json"), "seed": settings.seed})
@@ -127,7 +128,7 @@ def _load_spaces(paths: Layout, users: list[str], songs: list[str]) -> list[Spac
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
             mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
-    train = pl.read_parquet(paths.split("train.parquet"))
+    train = pl.read_parquet(paths.split("train.parquet"), columns=EVENT_IDS)
     users, songs = catalogue(train)
     queries = build_queries(pl.read_parquet(paths.split("test.parquet")), songs, config.max_test_sessions, settings.seed)
     train_sessions = session_table(train).collect()

@@ -160,24 +160,36 @@ def split_files(
     return counts
 
 
+def _validation_ids(train: pl.LazyFrame, validation_sessions: int) -> tuple[pl.Series, int]:
+    """Each user's last ``validation_sessions`` train sessions (users with more than that), and how many users have too few."""
+    if validation_sessions < 1:
+        raise ValueError("validation_sessions must be at least 1")
+    ranked = (
+        train.group_by("session_id")
+        .agg(pl.col("user_id").first(), pl.col("timestamp").min().alias("start"))
+        .collect(engine="streaming")
+        .with_columns(
+            pl.col("start").rank("ordinal", descending=True).over("user_id").alias("_rank"),
+            pl.len().over("user_id").alias("_n"),
+        )
+    )
+    too_few = ranked.filter(pl.col("_n") <= validation_sessions)["user_id"].n_unique()
+    if too_few == ranked["user_id"].n_unique():
+        raise ValueError(f"no user has more than {validation_sessions} train sessions to leave for validation")
+    ids = ranked.filter((pl.col("_rank") <= validation_sessions) & (pl.col("_n") > validation_sessions))["session_id"].sort()
+    return ids, too_few
+
+
 def validation_split(train: pl.DataFrame, validation_sessions: int) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """Carve validation out of train the same real-life way: each user's last ``validation_sessions``
     train sessions validate, the earlier ones fit. Validation events whose song never occurs in the
     fit part are dropped (counted), as cold-start test events are.
     """
-    if validation_sessions < 1:
-        raise ValueError("validation_sessions must be at least 1")
-    ranked = train.group_by("session_id").agg(pl.col("user_id").first(), pl.col("timestamp").min().alias("start")).with_columns(
-        pl.col("start").rank("ordinal", descending=True).over("user_id").alias("_rank"),
-        pl.len().over("user_id").alias("_n"),
-    )
-    too_few = ranked.filter(pl.col("_n") <= validation_sessions)["user_id"].n_unique()
-    if too_few == ranked["user_id"].n_unique():
-        raise ValueError(f"no user has more than {validation_sessions} train sessions to leave for validation")
-    val_ids = ranked.filter((pl.col("_rank") <= validation_sessions) & (pl.col("_n") > validation_sessions)).select("session_id")
-    fit = train.join(val_ids, on="session_id", how="anti")
-    val_all = train.join(val_ids, on="session_id", how="semi")
-    val = val_all.join(fit.select(pl.col("song_id").unique()), on="song_id", how="semi")
+    val_ids, too_few = _validation_ids(train.lazy(), validation_sessions)
+    in_val = pl.col("session_id").is_in(val_ids.implode())
+    fit = train.filter(~in_val)
+    val_all = train.filter(in_val)
+    val = val_all.filter(pl.col("song_id").is_in(fit["song_id"].unique().implode()))
     counts = {
         "fit_events": fit.height,
         "validation_events": val.height,
@@ -186,3 +198,26 @@ def validation_split(train: pl.DataFrame, validation_sessions: int) -> tuple[pl.
         "users_too_short_to_validate": too_few,
     }
     return fit, val, counts
+
+
+def validation_split_files(train_path: Path | str, fit_path: Path | str, val_path: Path | str,
+                           validation_sessions: int) -> dict:
+    """``validation_split`` streamed from file to files (one row a session in memory)."""
+    train = pl.scan_parquet(train_path)
+    val_ids, too_few = _validation_ids(train, validation_sessions)
+    in_val = pl.col("session_id").is_in(val_ids.implode())
+    with atomic_path(fit_path) as tmp:
+        train.filter(~in_val).sink_parquet(tmp)
+    fit_songs = pl.scan_parquet(fit_path).select(pl.col("song_id").unique()).collect(engine="streaming")["song_id"]
+    with atomic_path(val_path) as tmp:
+        train.filter(in_val & pl.col("song_id").is_in(fit_songs.implode())).sink_parquet(tmp)
+    fit_events = pl.scan_parquet(fit_path).select(pl.len()).collect().item()
+    val_events, val_sessions = pl.scan_parquet(val_path).select(pl.len(), pl.col("session_id").n_unique()).collect(engine="streaming").row(0)
+    all_val = train.filter(in_val).select(pl.len()).collect(engine="streaming").item()
+    return {
+        "fit_events": fit_events,
+        "validation_events": val_events,
+        "validation_sessions": val_sessions,
+        "validation_events_dropped_cold_start": all_val - val_events,
+        "users_too_short_to_validate": too_few,
+    }

@@ -102,6 +102,20 @@ def test_validation_takes_each_users_last_train_sessions():
         validation_split(train, validation_sessions=5)
 
 
+def test_validation_split_files_streams_the_same_split(tmp_path):
+    from pipeline.splits import validation_split, validation_split_files
+
+    train = log([
+        ("a", 0, 1, ["x", "y"]), ("a", 1, 2, ["x", "z"]), ("a", 2, 3, ["y", "new"]), ("b", 3, 1, ["x", "y"]),
+    ])
+    train.write_parquet(tmp_path / "train.parquet")
+    counts = validation_split_files(tmp_path / "train.parquet", tmp_path / "fit.parquet", tmp_path / "val.parquet", 1)
+    fit, val, expected = validation_split(train, validation_sessions=1)
+    assert counts == expected
+    assert pl.read_parquet(tmp_path / "fit.parquet").equals(fit)
+    assert pl.read_parquet(tmp_path / "val.parquet").equals(val)
+
+
 def test_split_files_streams_the_same_split_as_in_memory(tmp_path):
     sessions = [
         ("u", 0, 1, ["a", "b"]), ("u", 1, 2, ["b", "c"]), ("u", 2, 3, ["c"]), ("u", 3, 11, ["a", "z"]),

@@ -24,7 +24,7 @@ import numpy as np
 from gensim.models import Word2Vec
 
 from pipeline import defaults
-from pipeline.io import write_json
+from pipeline.io import read_json, write_json
 
 # DeepWalk does not down-sample frequent vertices. gensim 4.4 only seeds its per-call random stream
 # (which draws the reduced window sizes) when negative or sample is non-zero: with hs=1,
@@ -165,6 +165,38 @@ class ResumableResult:
     words_trained: int
 
 
+def _save_dir(target: Path, write: Callable[[Path], None]) -> None:
+    """Write a folder under a temporary name, then rename it into place: complete or absent."""
+    tmp = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+def _save_training_state(model: Word2Vec, folder: Path) -> None:
+    """What training changes: the two weight matrices, the random state the workers seed from, the counters."""
+    np.save(folder / "vectors.npy", model.wv.vectors)
+    np.save(folder / "syn1.npy", model.syn1)
+    kind, keys, pos, has_gauss, cached = model.random.get_state()
+    np.save(folder / "random_keys.npy", keys)
+    write_json(folder / "state.json", {"random": [kind, int(pos), int(has_gauss), float(cached)],
+                                       "train_count": model.train_count, "total_train_time": model.total_train_time,
+                                       "min_alpha_yet_reached": float(model.min_alpha_yet_reached)})
+
+
+def _restore_training_state(model: Word2Vec, folder: Path) -> None:
+    model.wv.vectors[:] = np.load(folder / "vectors.npy")
+    model.syn1[:] = np.load(folder / "syn1.npy")
+    state = read_json(folder / "state.json")
+    kind, pos, has_gauss, cached = state["random"]
+    model.random.set_state((kind, np.load(folder / "random_keys.npy"), pos, has_gauss, cached))
+    model.train_count = state["train_count"]
+    model.total_train_time = state["total_train_time"]
+    model.min_alpha_yet_reached = state["min_alpha_yet_reached"]
+
+
 def checkpoint_key(corpus, params: SkipGramParams) -> str:
     """What produced a checkpoint: the config, the shards and the vocabulary. Another key is never reused."""
     record = {
@@ -206,11 +238,19 @@ def train_skipgram_resumable(
     words = [int(corpus.shard_words[i]) for _, i in units]
     total = sum(words)
     done = json.loads(state_path.read_text())["units_done"] if state_path.exists() else 0
-    if done:
+    skeleton = folder / "skeleton" / "model.gensim"
+    if done and (folder / f"ckpt-{done:04d}" / "model.gensim").exists():  # a whole model saved (older checkpoints)
         model = Word2Vec.load(str(folder / f"ckpt-{done:04d}" / "model.gensim"))
-        model.workers = params.gensim_kwargs()["workers"]
+    elif done:
+        model = Word2Vec.load(str(skeleton))
+        _restore_training_state(model, folder / f"ckpt-{done:04d}")
     else:
         model = _new_model(params, corpus.vertex_counts)
+    model.workers = params.gensim_kwargs()["workers"]
+    if not skeleton.exists():
+        # The vocabulary and Huffman tree never change in training: saved once, not with every
+        # checkpoint (at 3.1M vertices they are a 475 MB pickle, 30 s to write).
+        _save_dir(skeleton.parent, lambda tmp: model.save(str(tmp / "model.gensim")))
     reused = done
     t0 = time.perf_counter()
     trained_words = 0
@@ -228,12 +268,7 @@ def train_skipgram_resumable(
             trained_words += words[done]
             done += 1
             ckpt = folder / f"ckpt-{done:04d}"
-            tmp = folder / f".ckpt-{done:04d}.partial"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-            model.save(str(tmp / "model.gensim"))
-            shutil.rmtree(ckpt, ignore_errors=True)
-            tmp.rename(ckpt)
+            _save_dir(ckpt, lambda tmp: _save_training_state(model, tmp))
             write_json(state_path, {"units_done": done, "units_total": len(units), "key": key})
             for old in folder.glob("ckpt-*"):
                 if old != ckpt:

@@ -47,3 +47,22 @@ def test_changed_config_never_reuses_checkpoints(corpus, tmp_path):
     assert len([p for p in (tmp_path / "c").iterdir() if p.is_dir()]) == 1  # the stale key's checkpoints are gone
     resumed = train_skipgram_resumable(corpus, PARAMS, tmp_path / "c", max_units=1)
     assert resumed.units_reused == 0  # the first config's checkpoints were deleted, not kept
+
+
+def test_checkpoints_hold_only_what_training_changes_and_whole_model_checkpoints_still_resume(corpus, tmp_path):
+    whole = train_skipgram_resumable(corpus, PARAMS, tmp_path / "a")
+    first = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b", max_units=3)
+    (folder,) = [p for p in (tmp_path / "b").iterdir() if p.is_dir()]
+    ckpt = folder / "ckpt-0003"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["random_keys.npy", "state.json", "syn1.npy", "vectors.npy"]
+    assert (folder / "skeleton" / "model.gensim").exists()
+    # A checkpoint as the first version wrote it (the whole model, no skeleton) resumes too.
+    for p in ckpt.iterdir():
+        p.unlink()
+    first.model.save(str(ckpt / "model.gensim"))
+    for p in (folder / "skeleton").iterdir():
+        p.unlink()
+    (folder / "skeleton").rmdir()
+    rest = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b")
+    assert rest.units_reused == 3 and rest.complete
+    assert np.array_equal(rest.vectors, whole.vectors)

@@ -262,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
 
     paper = SyntheticConfig.paper_scale()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="step", choices=["step", "status"])
+    parser.add_argument("command", nargs="?", default="step", choices=["step", "status", "redo"])
+    parser.add_argument("stages", nargs="*", help="with redo: stages to run again in the next step (their outputs are "
+                        "deterministic, so what was built on them stays valid); the earlier measurement is kept as history")
     parser.add_argument("--home", default=str(ROOT / ".data" / "paper"), help="folder of this run's data, Dagster and MLflow")
     parser.add_argument("--hours", type=float, default=1.5, help="time budget of one step (default 1.5)")
     parser.add_argument("--users", type=int, default=paper.n_users)
@@ -272,6 +274,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="skip-gram threads (0: all cores)")
     parser.add_argument("--until", choices=[n for n, _ in STAGES], help="stop after this stage")
     args = parser.parse_args(argv)
+    if args.command == "redo":
+        home = Path(args.home).resolve()
+        data = json.loads((home / "paper-run.json").read_text())
+        for name in args.stages:
+            st = data["stages"][name]
+            st.setdefault("history", []).append({k: v for k, v in st.items() if k != "history"})
+            st.update(status="pending", seconds=0.0, peak_rss_mb=0.0)
+        (home / "paper-run.json").write_text(json.dumps(data, indent=2))
+        print(f"marked for the next step: {', '.join(args.stages)}")
+        return 0
     if args.command == "status":
         home = Path(args.home).resolve()
         data = json.loads((home / "paper-run.json").read_text())

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.io import atomic_path
+from pipeline.sparse import codes, sorted_pairs
 
 USER, SESSION, SONG = "user", "session", "song"
 
@@ -87,9 +88,7 @@ def _from_edges(src: np.ndarray, dst: np.ndarray, vertices: pl.DataFrame) -> Gra
     edges are packed into one int64 key each and sorted (at paper scale about a third of the memory
     of scipy's COO-to-CSR conversion)."""
     n = vertices.height
-    pairs = np.unique(src.astype(np.int64) * n + dst)
-    a, b = np.divmod(pairs, n)
-    del pairs
+    a, b = sorted_pairs(src, dst, n)
     keys = np.concatenate([a * n + b, b * n + a])
     del a, b
     keys.sort()
@@ -104,10 +103,7 @@ def _from_edges(src: np.ndarray, dst: np.ndarray, vertices: pl.DataFrame) -> Gra
 
 def _codes(values: pl.Series, block: pl.DataFrame) -> np.ndarray:
     """The vertex of each value, a key of ``block`` (whose vertices are consecutive in key order)."""
-    if block.is_empty():
-        return np.zeros(len(values), dtype=np.int64)
-    code = values.cast(pl.String).cast(pl.Enum(block["key"])).to_physical().to_numpy().astype(np.int64)
-    return code + int(block["vertex"][0])
+    return codes(values, block["key"]) + (int(block["vertex"][0]) if block.height else 0)
 
 
 def user_session_song_graph(train: pl.DataFrame) -> Graph:

@@ -2,31 +2,23 @@
 evaluation of session-based recommenders found hard to beat.
 
 A query is a set of songs (a session, a user's history, or one song). Its neighbours are the
-``neighbours`` training sessions most similar to it by cosine similarity of binary song sets; a
-song's score is the summed similarity of the neighbours that contain it. Songs no neighbour
-contains tie at zero; the tie is broken by train popularity, so every query gets k songs.
+``neighbours`` training sessions most similar to it by cosine similarity of binary song sets (ties:
+the lower session row first); a song's score is the summed similarity of the neighbours that
+contain it. Equal scores, and the songs no neighbour contains (which follow), are ordered by train
+popularity, so every query gets k songs.
+
+The work is a compiled kernel over the songs' posting lists (sessions containing each song): a
+query touches only the sessions that share a song with it, and only the songs of its neighbours.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from pipeline.evaluate import _top_k, mask_excluded
-
-
-def binary_rows(groups: pl.DataFrame, key: str, keys: list[str], songs: list[str]) -> sp.csr_matrix:
-    """rows = ``keys`` (values of column ``key``), columns = ``songs``, 1 where the pair occurs in ``groups``."""
-    row_index = pl.DataFrame({key: keys, "_r": np.arange(len(keys), dtype=np.int64)})
-    song_index = pl.DataFrame({"song_id": songs, "_s": np.arange(len(songs), dtype=np.int64)})
-    pairs = groups.select(pl.col(key).cast(pl.String), "song_id").unique().join(row_index, on=key).join(song_index, on="song_id")
-    m = sp.csr_matrix(
-        (np.ones(pairs.height, dtype=np.float32), (pairs["_r"].to_numpy(), pairs["_s"].to_numpy())),
-        shape=(len(keys), len(songs)),
-    )
-    m.sort_indices()
-    return m
+from pipeline.sparse import binary_csr, codes
 
 
 class SessionKNN:
@@ -34,14 +26,20 @@ class SessionKNN:
         if neighbours < 1:
             raise ValueError("neighbours must be at least 1")
         self.sessions = sessions.astype(np.float32).tocsr()
+        self.sessions.sum_duplicates()
+        self.sessions.sort_indices()
         self.sessions.data[:] = 1.0
-        lengths = np.asarray(self.sessions.sum(axis=1)).ravel()
+        lengths = np.diff(self.sessions.indptr)
         self.inv_norm = 1.0 / np.sqrt(np.maximum(lengths, 1.0))
         self.sessions_t = self.sessions.T.tocsr()
+        self.sessions_t.sort_indices()
         self.neighbours = neighbours
         pop = np.asarray(popularity, dtype=np.float64)
-        # A tie-break smaller than any real score: popularity rank scaled into (0, 1e-6).
-        self.tie_break = (np.argsort(np.argsort(pop)) + 1) / (len(pop) + 1) * 1e-6
+        # Untouched songs in order of popularity; among equal popularity the higher index first
+        # (the order of a stable ascending sort, reversed).
+        self.by_popularity = np.argsort(pop, kind="stable")[::-1].copy()
+        self.popularity_rank = np.empty_like(self.by_popularity)
+        self.popularity_rank[self.by_popularity] = np.arange(len(pop))
 
         self.session_row: dict[str, int] = {}
         self.user_songs: sp.csr_matrix | None = None
@@ -50,83 +48,152 @@ class SessionKNN:
     @classmethod
     def from_train(cls, train: pl.DataFrame, songs: list[str], popularity: np.ndarray, neighbours: int = 100) -> SessionKNN:
         """The model over the train sessions, knowing each session's and each user's songs."""
-        keys = train["session_id"].cast(pl.String).unique().sort().to_list()
-        model = cls(binary_rows(train, "session_id", keys, songs), popularity, neighbours)
-        model.session_row = {k: i for i, k in enumerate(keys)}
-        users = train["user_id"].cast(pl.String).unique().sort().to_list()
-        model.user_songs = binary_rows(train, "user_id", users, songs)
-        model.user_row = {u: i for i, u in enumerate(users)}
+        song_keys = pl.Series(songs, dtype=pl.String)
+        song = codes(train["song_id"], song_keys)
+        session_keys = train["session_id"].cast(pl.String).unique().sort()
+        user_keys = train["user_id"].cast(pl.String).unique().sort()
+        session = codes(train["session_id"], session_keys)
+        model = cls(binary_csr(session, song, (session_keys.len(), len(songs))), popularity, neighbours)
+        model.session_row = dict(zip(session_keys.to_list(), range(session_keys.len())))
+        model.user_songs = binary_csr(codes(train["user_id"], user_keys), song, (user_keys.len(), len(songs)))
+        model.user_row = dict(zip(user_keys.to_list(), range(user_keys.len())))
         return model
 
     def query_sets(self, users: list[str], reference_sessions: list[str | None] | None = None) -> sp.csr_matrix:
         """Each query's song set: its reference session's songs, or (none given) the user's train songs."""
         refs = reference_sessions or [None] * len(users)
-        rows = [
-            self.sessions[self.session_row[r]] if r is not None else self.user_songs[self.user_row[u]]
-            for u, r in zip(users, refs)
-        ]
-        return sp.vstack(rows, format="csr") if rows else sp.csr_matrix((0, self.sessions.shape[1]))
+        by_session = np.array([r is not None for r in refs], dtype=bool)
+        session_rows = np.array([self.session_row[r] for r in refs if r is not None], dtype=np.int64)
+        user_rows = np.array([self.user_row[u] for u, r in zip(users, refs) if r is None], dtype=np.int64)
+        stacked = sp.vstack([self.sessions[session_rows], self.user_songs[user_rows]], format="csr")
+        # stacked holds the session-referenced queries first: put every query back in its place
+        position = np.empty(len(refs), dtype=np.int64)
+        position[by_session] = np.arange(by_session.sum())
+        position[~by_session] = by_session.sum() + np.arange((~by_session).sum())
+        return stacked[position]
 
-    def similarities(self, queries: sp.csr_matrix) -> sp.csr_matrix:
-        """Cosine similarity of each query to its ``neighbours`` most similar sessions (others dropped)."""
-        q = queries.astype(np.float32).tocsr()
-        q.data[:] = 1.0
-        q_norm = 1.0 / np.sqrt(np.maximum(np.diff(q.indptr), 1))
-        sim = (sp.diags(q_norm) @ (q @ self.sessions_t) @ sp.diags(self.inv_norm)).tocsr()
-        sim.eliminate_zeros()
-        indptr, indices, data = [0], [], []
-        for i in range(sim.shape[0]):
-            lo, hi = sim.indptr[i], sim.indptr[i + 1]
-            d, c = sim.data[lo:hi], sim.indices[lo:hi]
-            if len(d) > self.neighbours:
-                keep = np.argpartition(-d, self.neighbours - 1)[: self.neighbours]
-                d, c = d[keep], c[keep]
-            data.append(d)
-            indices.append(c)
-            indptr.append(indptr[-1] + len(d))
-        return sp.csr_matrix(
-            (np.concatenate(data) if data else np.array([], np.float32), np.concatenate(indices) if indices else np.array([], np.int32), indptr),
-            shape=sim.shape,
-        )
-
-    def rank(self, queries: sp.csr_matrix, k: int, exclude: np.ndarray | None = None, batch_size: int = 256,
-             max_batch_pairs: int = 20_000_000) -> np.ndarray:
+    def rank(self, queries: sp.csr_matrix, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
         """Top-k songs for each query set, best first; ``exclude[i]`` (or -1) is never returned.
 
-        Equal queries (same songs, same excluded song) are ranked once. Queries go in batches of at
-        most ``batch_size`` whose query-session pairs (bounded by the summed session counts of their
-        songs) stay under ``max_batch_pairs``, which bounds memory whatever the query sizes.
+        Equal queries (same songs, same excluded song) are ranked once.
         """
-        queries = queries.tocsr()
+        queries = sp.csr_matrix(queries)
+        queries.sum_duplicates()
         queries.sort_indices()
-        first, inverse = _unique_sparse_rows(queries, exclude)
-        if len(first) < queries.shape[0]:
-            sub_exclude = None if exclude is None else exclude[first]
-            return self.rank(queries[first], k, sub_exclude, batch_size, max_batch_pairs)[inverse]
         n_songs = self.sessions.shape[1]
+        if queries.shape[1] != n_songs:
+            raise ValueError(f"queries have {queries.shape[1]} song columns, the model {n_songs}")
+        excl = np.full(queries.shape[0], -1, dtype=np.int64) if exclude is None else np.asarray(exclude, dtype=np.int64)
+        first, inverse = _unique_sparse_rows(queries, excl)
         k = min(k, n_songs - (exclude is not None))
-        out = np.empty((queries.shape[0], k), dtype=np.int64)
-        sessions_per_song = np.diff(self.sessions_t.indptr)
-        pairs = np.minimum(queries.astype(bool).astype(np.int64) @ sessions_per_song, self.sessions.shape[0])
-        b = 0
-        while b < queries.shape[0]:
-            end = b + 1 + int(np.searchsorted(np.cumsum(pairs[b + 1 : b + batch_size]), max_batch_pairs - pairs[b], side="right"))
-            weights = self.similarities(queries[b:end])
-            scores = (weights @ self.sessions).toarray().astype(np.float64) + self.tie_break
-            mask_excluded(scores, None if exclude is None else exclude[b:end])
-            out[b:end] = _top_k(scores, k)
-            b = end
-        return out
+        sub = queries[first]
+        out = np.empty((len(first), k), dtype=np.int64)
+        _rank_kernel(
+            sub.indptr.astype(np.int64), sub.indices.astype(np.int64), excl[first],
+            self.sessions.indptr.astype(np.int64), self.sessions.indices.astype(np.int64),
+            self.sessions_t.indptr.astype(np.int64), self.sessions_t.indices.astype(np.int64),
+            self.inv_norm, self.by_popularity, self.popularity_rank, self.neighbours, out,
+            max(1, min(numba.get_num_threads(), len(first))),
+        )
+        return out[inverse]
 
 
-def _unique_sparse_rows(m: sp.csr_matrix, exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _unique_sparse_rows(m: sp.csr_matrix, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the first of each distinct (row pattern, excluded item), and each row's distinct index."""
     seen: dict[bytes, int] = {}
     first, inverse = [], np.empty(m.shape[0], dtype=np.int64)
     for i in range(m.shape[0]):
-        key = m.indices[m.indptr[i] : m.indptr[i + 1]].tobytes() + (b"" if exclude is None else int(exclude[i]).to_bytes(8, "little", signed=True))
+        key = m.indices[m.indptr[i] : m.indptr[i + 1]].tobytes() + int(exclude[i]).to_bytes(8, "little", signed=True)
         j = seen.setdefault(key, len(first))
         if j == len(first):
             first.append(i)
         inverse[i] = j
     return np.asarray(first, dtype=np.int64), inverse
+
+
+@numba.njit(cache=True)
+def _insert(best_v, best_i, size, cap, v, i):
+    """Insert (v, i) into the descending buffer (ties: lower i first); returns the new size."""
+    if size == cap:
+        last_v, last_i = best_v[cap - 1], best_i[cap - 1]
+        if v < last_v or (v == last_v and i > last_i):
+            return size
+        pos = cap - 1
+    else:
+        pos = size
+        size += 1
+    while pos > 0 and (best_v[pos - 1] < v or (best_v[pos - 1] == v and best_i[pos - 1] > i)):
+        best_v[pos] = best_v[pos - 1]
+        best_i[pos] = best_i[pos - 1]
+        pos -= 1
+    best_v[pos] = v
+    best_i[pos] = i
+    return size
+
+
+@numba.njit(parallel=True, cache=True)
+def _rank_kernel(q_indptr, q_indices, exclude, s_indptr, s_indices, t_indptr, t_indices, inv_norm, by_popularity,
+                 popularity_rank, neighbours, out, n_threads):
+    n_q, k = out.shape
+    n_sessions = len(s_indptr) - 1
+    n_songs = len(t_indptr) - 1
+    for t in numba.prange(n_threads):
+        overlap = np.zeros(n_sessions, np.int32)
+        touched = np.empty(n_sessions, np.int64)
+        score = np.zeros(n_songs, np.float64)
+        marked = np.zeros(n_songs, np.bool_)
+        song_list = np.empty(n_songs, np.int64)
+        nb_v = np.empty(neighbours, np.float64)
+        nb_i = np.empty(neighbours, np.int64)
+        top_v = np.empty(k, np.float64)
+        top_i = np.empty(k, np.int64)
+        for q in range(t, n_q, n_threads):
+            # 1. overlaps with every session sharing a song
+            n_touched = 0
+            for p in range(q_indptr[q], q_indptr[q + 1]):
+                song = q_indices[p]
+                for r in range(t_indptr[song], t_indptr[song + 1]):
+                    s = t_indices[r]
+                    if overlap[s] == 0:
+                        touched[n_touched] = s
+                        n_touched += 1
+                    overlap[s] += 1
+            # 2. the most similar sessions (cosine of binary sets)
+            q_norm = 1.0 / np.sqrt(max(q_indptr[q + 1] - q_indptr[q], 1))
+            n_nb = 0
+            for j in range(n_touched):
+                s = touched[j]
+                n_nb = _insert(nb_v, nb_i, n_nb, neighbours, overlap[s] * q_norm * inv_norm[s], s)
+                overlap[s] = 0
+            # 3. songs scored by the summed similarity of the neighbours holding them
+            n_listed = 0
+            for j in range(n_nb):
+                s = nb_i[j]
+                for r in range(s_indptr[s], s_indptr[s + 1]):
+                    song = s_indices[r]
+                    if not marked[song]:
+                        marked[song] = True
+                        song_list[n_listed] = song
+                        n_listed += 1
+                    score[song] += nb_v[j]
+            # 4. the k best scored songs (held as popularity ranks: ties go to the more popular),
+            #    then the most popular others
+            size = 0
+            for j in range(n_listed):
+                song = song_list[j]
+                if song != exclude[q]:
+                    size = _insert(top_v, top_i, size, k, score[song], popularity_rank[song])
+            for j in range(size):
+                top_i[j] = by_popularity[top_i[j]]
+            j = 0
+            while size < k:
+                song = by_popularity[j]
+                j += 1
+                if not marked[song] and song != exclude[q]:
+                    top_i[size] = song
+                    size += 1
+            for j in range(n_listed):
+                marked[song_list[j]] = False
+                score[song_list[j]] = 0.0
+            for j in range(k):
+                out[q, j] = top_i[j]

@@ -162,15 +162,32 @@ def test_equal_queries_are_searched_once_with_the_same_answers():
     assert got.tolist() == np.argsort(d, axis=1, kind="stable")[:, :10].tolist()
 
 
-def test_session_knn_ranks_equal_queries_once_and_in_small_batches_alike():
+def sknn_by_the_definition(sessions, popularity, neighbours, query, k, exclude=-1):
+    """SKNN written out plainly: every session scored, sorted, summed (the kernel's tie rules)."""
+    sess = [set(np.flatnonzero(row)) for row in sessions]
+    q = set(np.flatnonzero(query))
+    q_norm = 1.0 / np.sqrt(max(len(q), 1))
+    sims = [(len(q & s) * q_norm * (1.0 / np.sqrt(max(len(s), 1.0))), i) for i, s in enumerate(sess) if q & s]
+    nearest_sessions = sorted(sims, key=lambda t: (-t[0], t[1]))[:neighbours]
+    score: dict[int, float] = {}
+    for sim, i in nearest_sessions:
+        for song in sorted(sess[i]):
+            score[song] = score.get(song, 0.0) + sim
+    rank = {song: r for r, song in enumerate(np.argsort(popularity, kind="stable")[::-1])}
+    scored = sorted((s for s in score if s != exclude), key=lambda s: (-score[s], rank[s]))
+    rest = [s for s in sorted(rank, key=rank.get) if s not in score and s != exclude]
+    return (scored + rest)[:k]
+
+
+def test_session_knn_kernel_matches_the_definition_and_ranks_equal_queries_once():
     rng = np.random.default_rng(1)
-    sessions = sp.random(200, 60, density=0.1, random_state=2, format="csr", dtype=np.float32)
-    model = SessionKNN(sessions, popularity=rng.random(60), neighbours=10)
-    rows = rng.integers(0, 30, size=120)
-    queries = sessions[rows]
-    exclude = rng.integers(-1, 60, size=30)[rows]  # equal rows have equal exclusions
-    whole = model.rank(queries, 8, exclude=exclude)
-    tiny = model.rank(queries, 8, exclude=exclude, batch_size=4, max_batch_pairs=1)
-    assert whole.tolist() == tiny.tolist()
-    one_by_one = np.vstack([model.rank(queries[i], 8, exclude=exclude[i : i + 1]) for i in range(0, 120, 7)])
-    assert whole[::7].tolist() == one_by_one.tolist()
+    dense = (rng.random((150, 40)) < 0.12).astype(np.float32)
+    popularity = rng.integers(0, 5, size=40)  # many equal popularities: the tie rule matters
+    model = SessionKNN(sp.csr_matrix(dense), popularity=popularity, neighbours=7)
+    rows = rng.integers(0, 25, size=90)  # 90 queries, at most 25 distinct
+    queries = sp.csr_matrix(dense[rows])
+    exclude = rng.integers(-1, 40, size=25)[rows]
+    got = model.rank(queries, 12, exclude=exclude)
+    for i in range(90):
+        assert got[i].tolist() == sknn_by_the_definition(dense, popularity, 7, dense[rows[i]], 12, exclude[i]), i
+    assert model.rank(queries[:1], 12, exclude=exclude[:1]).tolist() == got[:1].tolist()

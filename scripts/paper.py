@@ -50,7 +50,6 @@ STAGES = [
     ("explorer", ["explorer"]),
 ]
 TRAINING = {"embedding_uss", "embedding_us", "embedding_uss_2d"}
-WORK = ("walks_uss", "walks_us", "embedding_uss", "embedding_us", "embedding_uss_2d")  # the DeepWalk core
 
 
 def set_home(home: Path) -> None:
@@ -258,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_stage":  # internal: one stage in this process
         return run_stage(argv[1], json.loads(argv[2]))
+    from pipeline.io import write_json
     from pipeline.synthetic import SyntheticConfig
 
     paper = SyntheticConfig.paper_scale()
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             st = data["stages"][name]
             st.setdefault("history", []).append({k: v for k, v in st.items() if k != "history"})
             st.update(status="pending", seconds=0.0, peak_rss_mb=0.0)
-        (home / "paper-run.json").write_text(json.dumps(data, indent=2))
+        write_json(home / "paper-run.json", data)  # only between steps: a running step rewrites the ledger
         print(f"marked for the next step: {', '.join(args.stages)}")
         return 0
     if args.command == "status":

@@ -25,7 +25,8 @@ class WalkConfig(dg.Config):
 
 class EmbeddingConfig(dg.Config):
     """The skip-gram. Training checkpoints after each walk shard; ``max_train_seconds`` (0: no limit)
-    pauses a long training after the shard that crosses it, and materializing again resumes it."""
+    pauses a long training before a shard that would end past it (at least one shard a materialization),
+    and materializing again resumes it."""
 
     dimensions: int = defaults.DIMENSIONS
     window: int = defaults.WINDOW

@@ -208,6 +208,13 @@ def checkpoint_key(corpus, params: SkipGramParams) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def shard_fits(elapsed: float, trained_words: int, next_words: int, max_seconds: float) -> bool:
+    """Whether the next shard ends within ``max_seconds``, at the rate measured so far in this call."""
+    if trained_words <= 0 or elapsed <= 0:
+        return elapsed < max_seconds
+    return elapsed + next_words * elapsed / trained_words <= max_seconds
+
+
 def train_skipgram_resumable(
     corpus,
     params: SkipGramParams,
@@ -222,7 +229,8 @@ def train_skipgram_resumable(
     the same alpha whether the run was interrupted or not: a resumed run trains the same model as an
     uninterrupted one (bit for bit with ``workers=1``). Checkpoints are keyed by a hash of the config,
     the shards and the vocabulary; others are deleted, never reused. ``max_units`` / ``max_seconds``
-    stop early (complete=False), as an interruption would.
+    stop early (complete=False), as an interruption would: at least one shard a call, then no shard
+    that would end past ``max_seconds`` at the rate measured so far.
     """
     _check_counts(corpus.vertex_counts)
     root = Path(checkpoint_dir)
@@ -252,12 +260,17 @@ def train_skipgram_resumable(
         # checkpoint (at 3.1M vertices they are a 475 MB pickle, 30 s to write).
         _save_dir(skeleton.parent, lambda tmp: model.save(str(tmp / "model.gensim")))
     reused = done
+    if progress:
+        progress(f"skip-gram: resuming after {done}/{len(units)} shards from the checkpoint" if done else
+                 f"skip-gram: {len(units)} shards of {total / 1e6:,.1f}M words in all, checkpointed after each")
     t0 = time.perf_counter()
     trained_words = 0
     with _forwarded_progress(progress):
         while done < len(units):
-            out_of_time = max_seconds is not None and done > reused and time.perf_counter() - t0 >= max_seconds  # >= 1 shard a call
-            if (max_units is not None and done - reused >= max_units) or out_of_time:
+            if done > reused and max_seconds is not None and not shard_fits(
+                    time.perf_counter() - t0, trained_words, words[done], max_seconds):
+                break
+            if max_units is not None and done - reused >= max_units:
                 break
             epoch, shard = units[done]
             before = sum(words[:done])

@@ -4,7 +4,8 @@
 every stage is done, 3 when it should be run again. Each stage is its own Dagster run in a fresh
 process, so the instance under ``<home>/dagster`` (``make ui`` with the same home) shows them all and
 each stage's peak memory is measured alone. Skip-gram training checkpoints after every walk shard;
-a step ends training at its time budget and the next step resumes from the last checkpoint. A step
+a step ends training before a shard that would overrun its time budget (at the rate measured so far),
+and the next step resumes from the last checkpoint. A step
 killed midway (machine restart, session end) loses at most the current shard or stage: rerunning
 redoes it, as every file is written under a temporary name and renamed when complete.
 

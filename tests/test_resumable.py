@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from test_graph_and_walks import path_graph
 
-from pipeline.embed import SkipGramParams, train_skipgram_resumable
+from pipeline.embed import SkipGramParams, shard_fits, train_skipgram_resumable
 from pipeline.walks import ShardedCorpus, write_corpus, write_corpus_shards
 
 PARAMS = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3)
@@ -66,3 +66,12 @@ def test_checkpoints_hold_only_what_training_changes_and_whole_model_checkpoints
     rest = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b")
     assert rest.units_reused == 3 and rest.complete
     assert np.array_equal(rest.vectors, whole.vectors)
+
+
+def test_a_time_budget_stops_before_a_shard_that_would_overrun_it():
+    # 100 s for 1M words so far: a 0.5M-word shard would take 50 s more.
+    assert shard_fits(100.0, 1_000_000, 500_000, max_seconds=150.0)
+    assert not shard_fits(100.0, 1_000_000, 500_000, max_seconds=149.0)
+    # past the budget nothing more fits, and with no rate measured yet only the clock decides
+    assert not shard_fits(151.0, 1_000_000, 1, max_seconds=150.0)
+    assert shard_fits(0.0, 0, 10**9, max_seconds=150.0)

@@ -109,9 +109,13 @@ def _embedding_asset(name: str, network: str, walks_asset, config_class: type[Em
         vectors = result.vectors
         save_npy(out / "vectors.npy", vectors)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        stats = {"seconds": result.seconds, "words_per_second": result.words_trained / max(result.seconds, 1e-9)}
+        stats = {"seconds": result.seconds, "words_per_second": result.words_trained / max(result.seconds, 1e-9),
+                 # over every attempt: the bare skip-gram time, and the checkpoints' (units timed out of units_total)
+                 "train_seconds_all_attempts": sum(result.unit_seconds),
+                 "checkpoint_seconds_all_attempts": sum(result.checkpoint_seconds)}
         record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": read_json(walks / "stats.json")["seed"],
-                  "shards_reused": result.units_reused, "shards_trained": result.units_trained}
+                  "shards_reused": result.units_reused, "shards_trained": result.units_trained,
+                  "units_timed": len(result.unit_seconds), "units_total": result.units_total}
         write_json(out / "params.json", record)
         mlflow.log(
             mlflow.run_id(context.run_id),

@@ -16,7 +16,7 @@ import shutil
 import time
 import zlib
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -163,6 +163,10 @@ class ResumableResult:
     model: Word2Vec | None
     seconds: float
     words_trained: int
+    # Time in gensim's train() and in writing checkpoints, per (epoch, shard) unit, over every call
+    # that trained a unit of this run (a resumed run carries them over from its checkpoint).
+    unit_seconds: list[float] = field(default_factory=list)
+    checkpoint_seconds: list[float] = field(default_factory=list)
 
 
 def _save_dir(target: Path, write: Callable[[Path], None]) -> None:
@@ -245,7 +249,11 @@ def train_skipgram_resumable(
     units = [(e, i) for e in range(params.epochs) for i in range(len(corpus.shards))]
     words = [int(corpus.shard_words[i]) for _, i in units]
     total = sum(words)
-    done = json.loads(state_path.read_text())["units_done"] if state_path.exists() else 0
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    done = state.get("units_done", 0)
+    # Checkpoints written before these were recorded have none: the lists then cover the later units only.
+    unit_seconds: list[float] = state.get("unit_seconds", [])
+    checkpoint_seconds: list[float] = state.get("checkpoint_seconds", [])
     skeleton = folder / "skeleton" / "model.gensim"
     if done and (folder / f"ckpt-{done:04d}" / "model.gensim").exists():  # a whole model saved (older checkpoints)
         model = Word2Vec.load(str(folder / f"ckpt-{done:04d}" / "model.gensim"))
@@ -276,13 +284,18 @@ def train_skipgram_resumable(
             before = sum(words[:done])
             a0 = params.alpha - (params.alpha - params.min_alpha) * before / total
             a1 = params.alpha - (params.alpha - params.min_alpha) * (before + words[done]) / total
+            t_unit = time.perf_counter()
             model.train(corpus_file=str(corpus.shards[shard]), total_words=words[done], epochs=1,
                         start_alpha=a0, end_alpha=a1, report_delay=30.0)
+            unit_seconds.append(round(time.perf_counter() - t_unit, 4))
             trained_words += words[done]
             done += 1
             ckpt = folder / f"ckpt-{done:04d}"
+            t_ckpt = time.perf_counter()
             _save_dir(ckpt, lambda tmp: _save_training_state(model, tmp))
-            write_json(state_path, {"units_done": done, "units_total": len(units), "key": key})
+            checkpoint_seconds.append(round(time.perf_counter() - t_ckpt, 4))
+            write_json(state_path, {"units_done": done, "units_total": len(units), "key": key,
+                                    "unit_seconds": unit_seconds, "checkpoint_seconds": checkpoint_seconds})
             for old in folder.glob("ckpt-*"):
                 if old != ckpt:
                     shutil.rmtree(old, ignore_errors=True)
@@ -294,4 +307,5 @@ def train_skipgram_resumable(
     seconds = time.perf_counter() - t0
     complete = done == len(units)
     vectors = _vertex_order_vectors(model, len(corpus.vertex_counts)) if complete else None
-    return ResumableResult(complete, len(units), reused, done - reused, vectors, model, seconds, trained_words)
+    return ResumableResult(complete, len(units), reused, done - reused, vectors, model, seconds, trained_words,
+                           unit_seconds, checkpoint_seconds)

@@ -245,6 +245,39 @@ def status_table(data: dict) -> str:
     return "\n".join(rows)
 
 
+def training_times(home: Path) -> dict[str, dict]:
+    """Per training stage: seconds inside gensim's train() and writing checkpoints, over every attempt,
+    and how many of its shards were timed (checkpoints from before these were recorded have none)."""
+    out = {}
+    for name in sorted(TRAINING):
+        folder = home / "store" / name
+        states = [folder / "params.json", *sorted((folder / "checkpoints").glob("*/state.json"))]
+        state = next((json.loads(p.read_text()) for p in states if p.exists()), None)
+        if state is None:
+            continue
+        if "units_timed" in state:  # params.json of a finished training
+            times = (state["train_seconds_all_attempts"], state["checkpoint_seconds_all_attempts"], state["units_timed"])
+        else:  # state.json of one in progress
+            times = (sum(state.get("unit_seconds", [])), sum(state.get("checkpoint_seconds", [])), len(state.get("unit_seconds", [])))
+        out[name] = dict(zip(["train_seconds", "checkpoint_seconds", "units_timed"], times), units_total=state.get("units_total", 0))
+    return out
+
+
+def training_summary(data: dict, times: dict[str, dict]) -> str:
+    """The share of the run that is bare skip-gram training, and what everything else adds to it."""
+    total = sum(st["seconds"] for st in data["stages"].values())
+    bare = sum(t["train_seconds"] for t in times.values())
+    timed = ", ".join(f"{k} {t['units_timed']}/{t['units_total']}" for k, t in times.items())
+    lost = sum(st.get("lost_seconds", 0.0) for st in data["stages"].values())
+    interrupted = sum(st.get("interrupted", 0) for st in data["stages"].values())
+    lines = [f"interruptions survived: {interrupted} (work lost: {lost / 60:.0f} min, not in the minutes above)"]
+    if bare > 0:
+        lines.append(f"bare skip-gram training (gensim train(), shards timed: {timed}): {bare / 60:.1f} min; "
+                     f"checkpoints {sum(t['checkpoint_seconds'] for t in times.values()) / 60:.1f} min; "
+                     f"everything else adds {100 * (total - bare) / bare:.0f} % to the bare training")
+    return "\n".join(lines)
+
+
 def disk_usage(home: Path) -> dict[str, float]:
     """GB on disk of each stage folder under the store."""
     store = home / "store"
@@ -289,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         home = Path(args.home).resolve()
         data = json.loads((home / "paper-run.json").read_text())
         print(status_table(data))
+        print(training_summary(data, training_times(home)))
         print("disk (GB): " + ", ".join(f"{k} {v:.2f}" for k, v in disk_usage(home).items()))
         return 0
     return step(args)

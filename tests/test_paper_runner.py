@@ -51,3 +51,27 @@ def test_a_killed_step_is_counted_and_the_rerun_finishes_without_redoing_done_st
     other = subprocess.run([sys.executable, "-m", "scripts.paper", "--home", str(home), *SIZE[:-2], "--workers", "2"], cwd=ROOT,
                            capture_output=True, text=True)
     assert other.returncode != 0 and "belongs to a run with other settings" in other.stderr
+
+
+def test_the_summary_sets_bare_training_against_everything_else(tmp_path):
+    from scripts.paper import training_summary, training_times
+
+    done = tmp_path / "store" / "embedding_uss"
+    done.mkdir(parents=True)
+    (done / "params.json").write_text(json.dumps({"train_seconds_all_attempts": 3000.0, "checkpoint_seconds_all_attempts": 120.0,
+                                                  "units_timed": 20, "units_total": 20}))
+    going = tmp_path / "store" / "embedding_us" / "checkpoints" / "k"
+    going.mkdir(parents=True)
+    (going / "state.json").write_text(json.dumps({"units_done": 2, "units_total": 20, "unit_seconds": [400.0, 200.0],
+                                                  "checkpoint_seconds": [30.0, 30.0]}))
+    times = training_times(tmp_path)
+    assert times == {"embedding_us": {"train_seconds": 600.0, "checkpoint_seconds": 60.0, "units_timed": 2, "units_total": 20},
+                     "embedding_uss": {"train_seconds": 3000.0, "checkpoint_seconds": 120.0, "units_timed": 20, "units_total": 20}}
+    # 3600 s of bare training in 4500 s of stages: the rest adds 900 / 3600 = 25 %.
+    data = {"stages": {"raw_events": {"seconds": 500.0, "interrupted": 0, "lost_seconds": 0.0},
+                       "embedding_uss": {"seconds": 3400.0, "interrupted": 2, "lost_seconds": 300.0},
+                       "embedding_us": {"seconds": 600.0, "interrupted": 0, "lost_seconds": 0.0}}}
+    text = training_summary(data, times)
+    assert "interruptions survived: 2 (work lost: 5 min" in text
+    assert "60.0 min; checkpoints 3.0 min; everything else adds 25 %" in text
+    assert "embedding_us 2/20, embedding_uss 20/20" in text

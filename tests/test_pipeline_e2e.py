@@ -180,3 +180,6 @@ def test_embedding_pauses_and_resumes_from_its_checkpoint(run):
     meta = resumed.get_asset_materialization_events()[0].materialization.metadata
     assert meta["shards reused from a checkpoint"].value == 1 and meta["shards trained"].value == 3
     assert not checkpoints.exists()  # removed once the vectors are written
+    params = json.loads((store.root() / "embedding_us" / "params.json").read_text())
+    assert params["units_timed"] == params["units_total"] == 4  # the paused shard's time carried over
+    assert params["train_seconds_all_attempts"] > 0 and params["checkpoint_seconds_all_attempts"] >= 0

@@ -37,6 +37,10 @@ def test_interrupted_training_resumes_to_identical_vectors(corpus, tmp_path):
     assert third.complete and third.units_reused == 5 and third.units_trained == 3
     assert np.array_equal(third.vectors, whole.vectors)  # bit for bit
     assert np.array_equal(third.model.syn1, whole.model.syn1)
+    # The time of every unit is carried over the interruptions: 3 + 2 + 3 units, each timed once.
+    assert len(third.unit_seconds) == len(third.checkpoint_seconds) == 8
+    assert third.unit_seconds[:5] == second.unit_seconds and second.unit_seconds[:3] == first.unit_seconds
+    assert all(t > 0 for t in third.unit_seconds)
 
 
 def test_changed_config_never_reuses_checkpoints(corpus, tmp_path):

@@ -270,7 +270,11 @@ def training_summary(data: dict, times: dict[str, dict]) -> str:
     timed = ", ".join(f"{k} {t['units_timed']}/{t['units_total']}" for k, t in times.items())
     lost = sum(st.get("lost_seconds", 0.0) for st in data["stages"].values())
     interrupted = sum(st.get("interrupted", 0) for st in data["stages"].values())
-    lines = [f"interruptions survived: {interrupted} (work lost: {lost / 60:.0f} min, not in the minutes above)"]
+    steps = data.get("steps", [])
+    ended = [st["seconds"] for st in steps if "seconds" in st]
+    lines = [f"steps: {len(steps)} ({sum(st.get('ended') == 'interrupted' for st in steps)} killed midway)"
+             + (f"; the longest that ended by itself took {max(ended) / 60:.0f} min" if ended else ""),
+             f"interruptions survived: {interrupted} (work lost: {lost / 60:.0f} min, not in the minutes above)"]
     if bare > 0:
         lines.append(f"bare skip-gram training (gensim train(), shards timed: {timed}): {bare / 60:.1f} min; "
                      f"checkpoints {sum(t['checkpoint_seconds'] for t in times.values()) / 60:.1f} min; "

@@ -70,8 +70,10 @@ def test_the_summary_sets_bare_training_against_everything_else(tmp_path):
     # 3600 s of bare training in 4500 s of stages: the rest adds 900 / 3600 = 25 %.
     data = {"stages": {"raw_events": {"seconds": 500.0, "interrupted": 0, "lost_seconds": 0.0},
                        "embedding_uss": {"seconds": 3400.0, "interrupted": 2, "lost_seconds": 300.0},
-                       "embedding_us": {"seconds": 600.0, "interrupted": 0, "lost_seconds": 0.0}}}
+                       "embedding_us": {"seconds": 600.0, "interrupted": 0, "lost_seconds": 0.0}},
+            "steps": [{"ended": "2026-01-01T00:00:00", "seconds": 4000.0}, {"ended": "interrupted"}, {"ended": "x", "seconds": 500.0}]}
     text = training_summary(data, times)
     assert "interruptions survived: 2 (work lost: 5 min" in text
+    assert "steps: 3 (1 killed midway); the longest that ended by itself took 67 min" in text
     assert "60.0 min; checkpoints 3.0 min; everything else adds 25 %" in text
     assert "embedding_us 2/20, embedding_uss 20/20" in text

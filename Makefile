@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo paper paper-status test ui bench lint clean
+.PHONY: install demo paper paper-all paper-status test ui bench lint clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 # (exit 3 from the script means "not done yet", which is not an error here).
 paper: install
 	$(BIN)/python -m scripts.paper $(PAPER_ARGS) || test $$? -eq 3
+
+# Every step back to back, unattended, until the run is complete (each step still checkpoints).
+paper-all: install
+	until $(BIN)/python -m scripts.paper $(PAPER_ARGS); do test $$? -eq 3 || exit 1; done
 
 paper-status: install
 	$(BIN)/python -m scripts.paper status $(PAPER_ARGS)

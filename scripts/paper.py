@@ -276,9 +276,11 @@ def training_summary(data: dict, times: dict[str, dict]) -> str:
              + (f"; the longest that ended by itself took {max(ended) / 60:.0f} min" if ended else ""),
              f"interruptions survived: {interrupted} (work lost: {lost / 60:.0f} min, not in the minutes above)"]
     if bare > 0:
+        whole = set(times) == TRAINING and all(t["units_timed"] == t["units_total"] for t in times.values())
         lines.append(f"bare skip-gram training (gensim train(), shards timed: {timed}): {bare / 60:.1f} min; "
                      f"checkpoints {sum(t['checkpoint_seconds'] for t in times.values()) / 60:.1f} min; "
-                     f"everything else adds {100 * (total - bare) / bare:.0f} % to the bare training")
+                     + (f"everything else adds {100 * (total - bare) / bare:.0f} % to the bare training" if whole else
+                        "what everything else adds is given once every shard of every training is timed"))
     return "\n".join(lines)
 
 

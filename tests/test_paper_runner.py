@@ -75,5 +75,8 @@ def test_the_summary_sets_bare_training_against_everything_else(tmp_path):
     text = training_summary(data, times)
     assert "interruptions survived: 2 (work lost: 5 min" in text
     assert "steps: 3 (1 killed midway); the longest that ended by itself took 67 min" in text
-    assert "60.0 min; checkpoints 3.0 min; everything else adds 25 %" in text
     assert "embedding_us 2/20, embedding_uss 20/20" in text
+    assert "60.0 min; checkpoints 3.0 min; what everything else adds is given once every shard" in text  # 18 shards untimed
+    times["embedding_us"]["units_total"] = 2
+    times["embedding_uss_2d"] = {"train_seconds": 0.0, "checkpoint_seconds": 0.0, "units_timed": 0, "units_total": 0}
+    assert "60.0 min; checkpoints 3.0 min; everything else adds 25 %" in training_summary(data, times)

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.embed import SkipGramParams, _new_model  # noqa: E402
+from pipeline.embed import SkipGramParams, new_model  # noqa: E402
 from pipeline.walks import ShardedCorpus  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def head(corpus: ShardedCorpus, tokens: int, out: Path) -> int:
 def train(walks: Path, sample: Path, words: int, workers: int, dimensions: int) -> dict:
     corpus = ShardedCorpus.load(walks)
     t = time.perf_counter()
-    model = _new_model(SkipGramParams(dimensions=dimensions, workers=workers), corpus.vertex_counts)
+    model = new_model(SkipGramParams(dimensions=dimensions, workers=workers), corpus.vertex_counts)
     build = time.perf_counter() - t
     t = time.perf_counter()
     model.train(corpus_file=str(sample), total_words=words, epochs=1)

@@ -94,7 +94,7 @@ def _check_counts(vertex_counts: np.ndarray) -> None:
         raise ValueError(f"{len(missing)} vertices never occur in the walks (first: {missing[:5].tolist()})")
 
 
-def _new_model(params: SkipGramParams, vertex_counts: np.ndarray) -> Word2Vec:
+def new_model(params: SkipGramParams, vertex_counts: np.ndarray) -> Word2Vec:
     """An untrained model whose vocabulary is the walker's vertex counts (no corpus scan)."""
     model = Word2Vec(**params.gensim_kwargs())
     model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(vertex_counts)})
@@ -131,7 +131,7 @@ def train_skipgram(
 ) -> tuple[Word2Vec, np.ndarray, dict]:
     """Train on the corpus; return the model, the vectors in vertex order and training stats."""
     _check_counts(vertex_counts)
-    model = _new_model(params, vertex_counts)
+    model = new_model(params, vertex_counts)
     total_words = int(vertex_counts.sum())
     t0 = time.perf_counter()
     with _forwarded_progress(progress):
@@ -261,7 +261,7 @@ def train_skipgram_resumable(
         model = Word2Vec.load(str(skeleton))
         _restore_training_state(model, folder / f"ckpt-{done:04d}")
     else:
-        model = _new_model(params, corpus.vertex_counts)
+        model = new_model(params, corpus.vertex_counts)
     model.workers = params.gensim_kwargs()["workers"]
     if not skeleton.exists():
         # The vocabulary and Huffman tree never change in training: saved once, not with every

@@ -137,7 +137,7 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
         queries, _load_spaces(paths, users, songs), popularity,
         train_sessions=train_sessions.with_columns(pl.col("session_id").cast(pl.String)),
         device_space="proposed", sknn=SessionKNN.from_train(train, songs, popularity, config.sknn_neighbours),
-        k_values=config.k_values, seed=settings.seed, bootstrap_samples=config.bootstrap_samples,
+        k_values=config.k_values, seed=settings.seed, bootstrap_samples=config.bootstrap_samples, progress=context.log.info,
     )
     verdicts = ordering_verdicts(table)
     table.write_parquet(paths.metrics / "metrics.parquet")

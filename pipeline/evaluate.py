@@ -16,6 +16,7 @@ Euclidean distance, MF by inner product.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numba
@@ -351,12 +352,15 @@ def run_experiments(
     k_values=defaults.K_VALUES,
     seed: int = defaults.SEED,
     bootstrap_samples: int = 1000,
+    progress=None,
 ) -> tuple[pl.DataFrame, dict]:
     """Both experiments for every space, plus SKNN (when given), popularity and random.
 
     ``device_space`` names the space whose session vectors give ``<name>-device`` in Experiment 2;
     the same reference sessions give ``SKNN-device``. Returns the metrics (every measure at every
-    k, bootstrap intervals on recall and precision) and notes.
+    k, bootstrap intervals on recall and precision) and notes, which include each retrieval's wall
+    time as ``<experiment>.<method>.seconds`` (the ranking only, not the scoring); ``progress``,
+    when given, is called with a line per retrieval.
     """
     k_max = max(k_values)
     n_songs = len(play_counts)
@@ -368,31 +372,37 @@ def run_experiments(
     if ref is not None:
         notes["device_reference_fallbacks"] = sum(r is None for r in ref)
 
-    def score(experiment: str, method: str, top: np.ndarray) -> None:
+    def score(experiment: str, method: str, rank, *args, **kwargs) -> None:
+        start = time.perf_counter()
+        top = rank(*args, **kwargs)
+        seconds = time.perf_counter() - start
+        notes[f"{experiment}.{method}.seconds"] = round(seconds, 2)
+        if progress is not None:
+            progress(f"{experiment} {method}: top {k_max} of {n_songs:,} songs for {queries.n:,} queries in {seconds:.1f} s")
         relevant = queries.exp1_relevant if experiment == "exp1" else queries.exp2_relevant
         per_query[experiment][method] = ranking_metrics(top, relevant, k_values)
 
     for space in spaces:
-        score("exp1", space.name, nearest(space.songs[query_song], space.songs, k_max, space.metric, exclude=query_song))
+        score("exp1", space.name, nearest, space.songs[query_song], space.songs, k_max, space.metric, exclude=query_song)
         if space.users is not None:
             user_vectors = np.stack([space.users[u] for u in users])
             name = f"{space.name}-user" if space.name == device_space else space.name
-            score("exp2", name, nearest(user_vectors, space.songs, k_max, space.metric))
+            score("exp2", name, nearest, user_vectors, space.songs, k_max, space.metric)
         if space.name == device_space and space.sessions is not None and ref is not None:
             vectors = np.stack([space.sessions[str(r)] if r is not None else space.users[u] for r, u in zip(ref, users)])
-            score("exp2", f"{space.name}-device", nearest(vectors, space.songs, k_max, space.metric))
+            score("exp2", f"{space.name}-device", nearest, vectors, space.songs, k_max, space.metric)
 
     if sknn is not None:
         one_song = sp.csr_matrix((np.ones(queries.n, np.float32), (np.arange(queries.n), query_song)), shape=(queries.n, n_songs))
-        score("exp1", "SKNN", sknn.rank(one_song, k_max, exclude=query_song))
-        score("exp2", "SKNN-user", sknn.rank(sknn.query_sets(users), k_max))
+        score("exp1", "SKNN", sknn.rank, one_song, k_max, exclude=query_song)
+        score("exp2", "SKNN-user", sknn.rank, sknn.query_sets(users), k_max)
         if ref is not None:
-            score("exp2", "SKNN-device", sknn.rank(sknn.query_sets(users, ref), k_max))
+            score("exp2", "SKNN-device", sknn.rank, sknn.query_sets(users, ref), k_max)
 
-    score("exp1", "popularity", ranked_by_score(play_counts, queries.n, k_max, exclude=query_song))
-    score("exp2", "popularity", ranked_by_score(play_counts, queries.n, k_max))
-    score("exp1", "random", random_ranking(n_songs, queries.n, k_max, seed, exclude=query_song))
-    score("exp2", "random", random_ranking(n_songs, queries.n, k_max, seed))
+    score("exp1", "popularity", ranked_by_score, play_counts, queries.n, k_max, exclude=query_song)
+    score("exp2", "popularity", ranked_by_score, play_counts, queries.n, k_max)
+    score("exp1", "random", random_ranking, n_songs, queries.n, k_max, seed, exclude=query_song)
+    score("exp2", "random", random_ranking, n_songs, queries.n, k_max, seed)
     notes["exp1_queries_without_relevant_songs"] = int((np.diff(queries.exp1_relevant.indptr) == 0).sum())
     notes["bootstrap_samples"] = bootstrap_samples
     rows = [r for exp, methods in per_query.items() for r in summarize(methods, exp, bootstrap_samples, seed)]

@@ -139,8 +139,10 @@ def test_run_experiments_on_a_space_that_knows_the_answer():
     q = build_queries(test, ["s0", "s1", "s2", "s3"])
     space = Space("proposed", EUCLIDEAN, songs, users={"u": np.array([5.0, 5.0])}, sessions={"9": np.array([0.0, 0.0])})
     train_sessions = pl.DataFrame({"session_id": ["9"], "user_id": ["u"], "device": ["m"], "start": [T - timedelta(days=1)]})
+    lines = []
     table, notes = run_experiments(
-        q, [space], np.array([1, 1, 9, 8]), train_sessions, device_space="proposed", k_values=(1, 2), bootstrap_samples=20
+        q, [space], np.array([1, 1, 9, 8]), train_sessions, device_space="proposed", k_values=(1, 2), bootstrap_samples=20,
+        progress=lines.append,
     )
     get = {(r["experiment"], r["method"], r["k"]): r["recall"] for r in table.iter_rows(named=True)}
     assert get[("exp1", "proposed", 1)] == 1.0  # song 1 is nearest song 0
@@ -148,6 +150,10 @@ def test_run_experiments_on_a_space_that_knows_the_answer():
     assert get[("exp2", "proposed-user", 2)] == 0.0  # the user vector sits in the other cluster
     assert get[("exp2", "proposed-device", 2)] == 1.0  # the reference session sits with songs 0 and 1
     assert notes["device_reference_fallbacks"] == 0
+    # every retrieval is timed and reported once
+    retrievals = set(table.select("experiment", "method").unique().iter_rows())
+    assert {tuple(k.split(".")[:2]) for k in notes if k.endswith(".seconds")} == retrievals
+    assert len(lines) == len(retrievals) and all("for 1 queries in" in line for line in lines)
 
 
 def test_equal_queries_are_searched_once_with_the_same_answers():

@@ -16,13 +16,16 @@ Euclidean distance, MF by inner product.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from pipeline import defaults
 
@@ -84,12 +87,16 @@ def nearest(
     metric: str,
     exclude: np.ndarray | None = None,
     batch_size: int = 512,
+    tile: int = 2_048,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Indices of the ``k`` items nearest each query, nearest first (exact).
 
-    ``exclude[i]`` (an item index, or -1 for none) is never returned for query i. Scores are
-    computed a batch of queries at a time (batch x items floats) and ranked by a compiled
-    partial selection.
+    ``exclude[i]`` (an item index, or -1 for none) is never returned for query i. Each of
+    ``workers`` threads (default: one per core) takes every ``workers``-th batch of queries and
+    scores it against a tile of items at a time with single-threaded BLAS, then folds the scores
+    into each query's running top k with a compiled selection while they are still in its
+    core's cache (batch x tile floats: 4 MB by default).
     """
     if metric not in (EUCLIDEAN, DOT):
         raise ValueError(f"unknown metric {metric!r}")
@@ -97,20 +104,36 @@ def nearest(
     first, inverse = unique_rows(queries, exclude)
     if len(first) < len(queries):  # equal queries get equal answers: search each once
         sub_exclude = None if exclude is None else exclude[first]
-        return nearest(queries[first], items, k, metric, sub_exclude, batch_size)[inverse]
+        return nearest(queries[first], items, k, metric, sub_exclude, batch_size, tile, workers)[inverse]
     k = min(k, len(items) - (exclude is not None))
     items = np.ascontiguousarray(items, dtype=np.float32)
-    sq_norms = np.einsum("ij,ij->i", items, items) if metric == EUCLIDEAN else None
+    euclidean = metric == EUCLIDEAN
+    sq_norms = np.einsum("ij,ij->i", items, items) if euclidean else np.zeros(len(items), np.float32)
     out = np.empty((len(queries), k), dtype=np.int64)
-    scores = np.empty((min(batch_size, len(queries)), len(items)), dtype=np.float32)
-    for b in range(0, len(queries), batch_size):
-        q = np.asarray(queries[b : b + batch_size], dtype=np.float32)
-        s = scores[: len(q)]
-        np.matmul(q, items.T, out=s)
-        mask_excluded(s, None if exclude is None else exclude[b : b + batch_size])
-        # For Euclidean distance, ranking by 2 q.s - |s|^2 equals ranking by -|q - s|^2
-        # (folded into the selection, so the scores are read once).
-        out[b : b + batch_size] = top_k_rows(s, k, sq_norms)
+    workers = max(1, min(workers or os.cpu_count() or 1, -(-len(queries) // batch_size)))
+
+    def work(worker: int) -> None:
+        rows = min(batch_size, len(queries))
+        state = TopK(rows, k)
+        buffer = np.empty(rows * min(tile, len(items)), dtype=np.float32)
+        for b in range(worker * batch_size, len(queries), workers * batch_size):
+            q = queries[b : b + batch_size]
+            state.reset()
+            for c in range(0, len(items), tile):
+                block = items[c : c + tile]
+                s = buffer[: len(q) * len(block)].reshape(len(q), len(block))
+                np.matmul(q, block.T, out=s)
+                if exclude is not None:
+                    mask_excluded(s, exclude[b : b + batch_size] - c)
+                # For Euclidean distance, ranking by 2 q.s - |s|^2 equals ranking by -|q - s|^2
+                # (folded into the selection, so the scores are read once).
+                state.update(s, c, sq_norms[c : c + tile], euclidean)
+            out[b : b + len(q)] = state.indices[: len(q)]
+
+    # BLAS and the selection both release the GIL; one BLAS thread per worker keeps each worker's
+    # scores in its own core's cache (and keeps BLAS's own threads from competing with them).
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, range(workers)))
     return out
 
 
@@ -127,31 +150,69 @@ def unique_rows(queries: np.ndarray, exclude: np.ndarray | None = None) -> tuple
     return first[order], rank[inverse.ravel()]
 
 
-@numba.njit(parallel=True, cache=True)
-def _top_k_numba(scores, k, out, sq_norms, euclidean):
+BLOCK = 64  # columns checked at once against a row's current k-th best (see _top_k_update)
+
+
+@numba.njit(nogil=True, cache=True)
+def _top_k_update(scores, offset, sq_norms, euclidean, best, idx, sizes):
+    # Row i's running top k: best[i, :sizes[i]] in descending order, their columns in idx.
+    # Once k are held, each block of columns is first checked for any score above the current
+    # k-th best, by counting them in a loop the compiler vectorizes; only a block with one is
+    # walked a column at a time. After the first few blocks almost none has (a row of n columns
+    # sees about k * ln(n / k) insertions), so most of the row is read at vector speed.
+    k = best.shape[1]
     n = scores.shape[1]
-    for i in numba.prange(scores.shape[0]):
+    for i in range(scores.shape[0]):
         row = scores[i]
-        best = np.empty(k, dtype=np.float32)
-        idx = np.empty(k, dtype=np.int64)
-        size = 0
-        for j in range(n):
-            v = 2.0 * row[j] - sq_norms[j] if euclidean else row[j]
-            if size < k:
-                pos = size
-                size += 1
-            elif v > best[k - 1]:
-                pos = k - 1
-            else:
-                continue
-            # insertion into the sorted (descending) buffer; ties keep the lower index first
-            while pos > 0 and best[pos - 1] < v:
-                best[pos] = best[pos - 1]
-                idx[pos] = idx[pos - 1]
-                pos -= 1
-            best[pos] = v
-            idx[pos] = j
-        out[i, :] = idx
+        size = sizes[i]
+        for start in range(0, n, BLOCK):
+            stop = min(start + BLOCK, n)
+            if size == k:
+                worst = best[i, k - 1]
+                above = 0
+                if euclidean:
+                    for j in range(start, stop):
+                        above += np.float32(2.0) * row[j] - sq_norms[j] > worst
+                else:
+                    for j in range(start, stop):
+                        above += row[j] > worst
+                if above == 0:
+                    continue
+            for j in range(start, stop):
+                v = np.float32(2.0) * row[j] - sq_norms[j] if euclidean else row[j]
+                if size < k:
+                    pos = size
+                    size += 1
+                elif v > best[i, k - 1]:
+                    pos = k - 1
+                else:
+                    continue
+                # insertion into the sorted (descending) buffer; ties keep the lower index first
+                while pos > 0 and best[i, pos - 1] < v:
+                    best[i, pos] = best[i, pos - 1]
+                    idx[i, pos] = idx[i, pos - 1]
+                    pos -= 1
+                best[i, pos] = v
+                idx[i, pos] = offset + j
+        sizes[i] = size
+
+
+class TopK:
+    """Each of ``rows`` rows' k largest scores so far, fed a block of columns at a time."""
+
+    def __init__(self, rows: int, k: int):
+        self.best = np.empty((rows, k), dtype=np.float32)
+        self.indices = np.empty((rows, k), dtype=np.int64)
+        self.sizes = np.zeros(rows, dtype=np.int64)
+
+    def reset(self) -> None:
+        self.sizes[:] = 0
+
+    def update(self, scores: np.ndarray, offset: int, sq_norms: np.ndarray, euclidean: bool) -> None:
+        """Fold in ``scores`` (rows x columns, the columns numbered from ``offset``); Euclidean ranks by 2 * score - sq_norms."""
+        rows = len(scores)
+        _top_k_update(np.ascontiguousarray(scores, dtype=np.float32), offset, np.ascontiguousarray(sq_norms, dtype=np.float32),
+                      euclidean, self.best[:rows], self.indices[:rows], self.sizes[:rows])
 
 
 def top_k_rows(scores: np.ndarray, k: int, sq_norms: np.ndarray | None = None) -> np.ndarray:
@@ -159,17 +220,16 @@ def top_k_rows(scores: np.ndarray, k: int, sq_norms: np.ndarray | None = None) -
 
     With ``sq_norms``, rows are ranked by 2 * score - sq_norms (Euclidean nearness from inner products).
     """
-    out = np.empty((scores.shape[0], k), dtype=np.int64)
+    state = TopK(len(scores), k)
     euclidean = sq_norms is not None
-    norms = np.ascontiguousarray(sq_norms if euclidean else np.zeros(1), dtype=np.float32)
-    _top_k_numba(np.ascontiguousarray(scores, dtype=np.float32), k, out, norms, euclidean)
-    return out
+    state.update(scores, 0, sq_norms if euclidean else np.zeros(scores.shape[1], np.float32), euclidean)
+    return state.indices
 
 
 def mask_excluded(scores: np.ndarray, exclude: np.ndarray | None) -> None:
-    """Set each row's excluded item (index, or -1 for none) to -inf in place."""
+    """Set each row's excluded column (its index, or outside the columns for none) to -inf in place."""
     if exclude is not None:
-        rows = np.flatnonzero(exclude >= 0)
+        rows = np.flatnonzero((exclude >= 0) & (exclude < scores.shape[1]))
         scores[rows, exclude[rows]] = -np.inf
 
 

@@ -168,6 +168,22 @@ def test_equal_queries_are_searched_once_with_the_same_answers():
     assert got.tolist() == np.argsort(d, axis=1, kind="stable")[:, :10].tolist()
 
 
+def test_tiles_batches_and_workers_do_not_change_the_answer():
+    # Scores are taken a tile of items and a batch of queries at a time, on two threads; the
+    # running top k must come out as one sort of every item would (ties: lower index first).
+    rng = np.random.default_rng(3)
+    items = rng.integers(-3, 4, size=(301, 4)).astype(np.float32)  # small integers: many exact ties
+    queries = rng.integers(-3, 4, size=(90, 4)).astype(np.float32)
+    exclude = rng.integers(-1, 301, size=90)  # -1: nothing excluded
+    for metric in (EUCLIDEAN, DOT):
+        scores = -((queries[:, None, :] - items[None]) ** 2).sum(-1) if metric == EUCLIDEAN else queries @ items.T
+        scores[np.flatnonzero(exclude >= 0), exclude[exclude >= 0]] = -np.inf
+        want = np.argsort(-scores, axis=1, kind="stable")[:, :12]
+        for batch_size, tile, workers in [(16, 7, 2), (90, 301, 1), (8, 64, 3)]:
+            got = nearest(queries, items, 12, metric, exclude=exclude, batch_size=batch_size, tile=tile, workers=workers)
+            assert got.tolist() == want.tolist(), (metric, batch_size, tile, workers)
+
+
 def sknn_by_the_definition(sessions, popularity, neighbours, query, k, exclude=-1):
     """SKNN written out plainly: every session scored, sorted, summed (the kernel's tie rules)."""
     sess = [set(np.flatnonzero(row)) for row in sessions]

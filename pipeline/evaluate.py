@@ -215,17 +215,6 @@ class TopK:
                       euclidean, self.best[:rows], self.indices[:rows], self.sizes[:rows])
 
 
-def top_k_rows(scores: np.ndarray, k: int, sq_norms: np.ndarray | None = None) -> np.ndarray:
-    """Column indices of each row's k largest scores, largest first (ties: lower index first).
-
-    With ``sq_norms``, rows are ranked by 2 * score - sq_norms (Euclidean nearness from inner products).
-    """
-    state = TopK(len(scores), k)
-    euclidean = sq_norms is not None
-    state.update(scores, 0, sq_norms if euclidean else np.zeros(scores.shape[1], np.float32), euclidean)
-    return state.indices
-
-
 def mask_excluded(scores: np.ndarray, exclude: np.ndarray | None) -> None:
     """Set each row's excluded column (its index, or outside the columns for none) to -inf in place."""
     if exclude is not None:

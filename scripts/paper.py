@@ -130,15 +130,29 @@ class Ledger:
             os.replace(tmp, self.path)
 
     def recover(self) -> None:
-        """A stage left 'running' was killed with its step: count the interruption and the time lost."""
+        """A stage left 'running' was killed with its step: count the interruption and the work lost.
+
+        A training stage keeps what it checkpointed: the time up to its last checkpoint counts as
+        the stage's, only the time after it as lost. Any other stage loses the whole attempt.
+        """
         for name, st in self.data["stages"].items():
             if st["status"] == "running":
+                started, heartbeat = st.get("started", 0.0), st.get("heartbeat", 0.0)
+                saved = last_checkpoint_time(self.path.parent, name) if name in TRAINING else None
+                kept = saved if saved is not None and saved > started else started
+                st["seconds"] += kept - started
                 st["interrupted"] += 1
-                st["lost_seconds"] += max(0.0, st.get("heartbeat", 0.0) - st.get("started", 0.0))
+                st["lost_seconds"] += max(0.0, heartbeat - kept)
                 st["status"] = "pending"
                 print(f"{name}: the last step was interrupted in this stage; it resumes from what is complete on disk")
         for step in self.data["steps"]:
             step.setdefault("ended", "interrupted")
+
+
+def last_checkpoint_time(home: Path, stage: str) -> float | None:
+    """When a training stage last wrote a checkpoint (its state file is rewritten with each), if it has one."""
+    states = list((home / "store" / stage / "checkpoints").glob("*/state.json"))
+    return max(p.stat().st_mtime for p in states) if states else None
 
 
 def _now() -> float:
@@ -274,7 +288,7 @@ def training_summary(data: dict, times: dict[str, dict]) -> str:
     ended = [st["seconds"] for st in steps if "seconds" in st]
     lines = [f"steps: {len(steps)} ({sum(st.get('ended') == 'interrupted' for st in steps)} killed midway)"
              + (f"; the longest that ended by itself took {max(ended) / 60:.0f} min" if ended else ""),
-             f"interruptions survived: {interrupted} (work lost: {lost / 60:.0f} min, not in the minutes above)"]
+             f"interruptions survived: {interrupted} (work lost after the last checkpoints: {lost / 60:.0f} min, not in the minutes above)"]
     if bare > 0:
         whole = set(times) == TRAINING and all(t["units_timed"] == t["units_total"] for t in times.values())
         lines.append(f"bare skip-gram training (gensim train(), shards timed: {timed}): {bare / 60:.1f} min; "

@@ -73,10 +73,26 @@ def test_the_summary_sets_bare_training_against_everything_else(tmp_path):
                        "embedding_us": {"seconds": 600.0, "interrupted": 0, "lost_seconds": 0.0}},
             "steps": [{"ended": "2026-01-01T00:00:00", "seconds": 4000.0}, {"ended": "interrupted"}, {"ended": "x", "seconds": 500.0}]}
     text = training_summary(data, times)
-    assert "interruptions survived: 2 (work lost: 5 min" in text
+    assert "interruptions survived: 2 (work lost after the last checkpoints: 5 min" in text
     assert "steps: 3 (1 killed midway); the longest that ended by itself took 67 min" in text
     assert "embedding_us 2/20, embedding_uss 20/20" in text
     assert "60.0 min; checkpoints 3.0 min; what everything else adds is given once every shard" in text  # 18 shards untimed
     times["embedding_us"]["units_total"] = 2
     times["embedding_uss_2d"] = {"train_seconds": 0.0, "checkpoint_seconds": 0.0, "units_timed": 0, "units_total": 0}
     assert "60.0 min; checkpoints 3.0 min; everything else adds 25 %" in training_summary(data, times)
+
+
+def test_a_killed_training_keeps_the_time_up_to_its_last_checkpoint(tmp_path):
+    from scripts.paper import Ledger
+
+    state = tmp_path / "store" / "embedding_us" / "checkpoints" / "k" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("{}")
+    os.utime(state, (1500.0, 1500.0))  # the last checkpoint, 500 s into the attempt
+    book = Ledger(tmp_path / "paper-run.json", {})
+    for name, started, heartbeat in [("embedding_us", 1000.0, 1900.0), ("metrics", 100.0, 160.0)]:
+        book.stage(name).update(status="running", seconds=20.0, started=started, heartbeat=heartbeat)
+    book.recover()
+    training, other = book.stage("embedding_us"), book.stage("metrics")
+    assert (training["seconds"], training["lost_seconds"], training["interrupted"], training["status"]) == (520.0, 400.0, 1, "pending")
+    assert (other["seconds"], other["lost_seconds"], other["interrupted"]) == (20.0, 60.0, 1)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from pipeline.evaluate import DOT, EUCLIDEAN, nearest
+from pipeline.evaluate import DOT, EUCLIDEAN, ITEM_TILE, QUERY_BATCH, nearest
 
 
 def main() -> None:
@@ -34,17 +34,17 @@ def main() -> None:
         seconds = time.perf_counter() - t
         full = seconds * args.queries / args.timed_queries
         print(f"{metric:<10} {args.timed_queries / seconds:8.0f} queries/s -> {args.queries:,} queries in {full / 60:.1f} min")
-    # Where the time goes: the same matrix products with no selection (a batch of 512 queries x a
-    # tile of 2,048 songs into a buffer that stays in cache, one BLAS thread per core, as `nearest`
-    # does them), against this machine's best single-precision matrix product (a square one).
+    # Where the time goes: the same matrix products with no selection (a batch of queries x a tile
+    # of songs into a buffer that stays in cache, one BLAS thread per core, as `nearest` does them),
+    # against this machine's best single-precision matrix product (a square one).
     workers = os.cpu_count() or 1
 
     def products_only(worker: int) -> None:
-        buffer = np.empty((512, 2048), dtype=np.float32)
-        for b in range(worker * 512, args.timed_queries, workers * 512):
-            q = queries[b : b + 512]
-            for c in range(0, args.songs, 2048):
-                block = songs[c : c + 2048]
+        buffer = np.empty((QUERY_BATCH, ITEM_TILE), dtype=np.float32)
+        for b in range(worker * QUERY_BATCH, args.timed_queries, workers * QUERY_BATCH):
+            q = queries[b : b + QUERY_BATCH]
+            for c in range(0, args.songs, ITEM_TILE):
+                block = songs[c : c + ITEM_TILE]
                 np.matmul(q, block.T, out=buffer[: len(q), : len(block)])
 
     t = time.perf_counter()
@@ -61,6 +61,7 @@ def main() -> None:
     print(f"matrix products alone: {flop / products / 1e9:.0f} GFLOP/s ({products * args.queries / args.timed_queries / 60:.1f} min "
           f"for {args.queries:,} queries); a square 4096 product: {peak / 1e9:.0f} GFLOP/s, so at best "
           f"{flop * args.queries / args.timed_queries / peak / 60:.1f} min for the products")
+
 
 if __name__ == "__main__":
     main()

@@ -80,14 +80,17 @@ def build_queries(
     return TestQueries(sessions=sessions.drop("q"), exp1_relevant=exp1, exp2_relevant=exp2, n_sessions_total=total)
 
 
+QUERY_BATCH, ITEM_TILE = 512, 2_048  # nearest()'s scores at a time: 512 x 2,048 floats, 4 MB (one core's L2 here)
+
+
 def nearest(
     queries: np.ndarray,
     items: np.ndarray,
     k: int,
     metric: str,
     exclude: np.ndarray | None = None,
-    batch_size: int = 512,
-    tile: int = 2_048,
+    batch_size: int = QUERY_BATCH,
+    tile: int = ITEM_TILE,
     workers: int | None = None,
 ) -> np.ndarray:
     """Indices of the ``k`` items nearest each query, nearest first (exact).

@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo paper paper-all paper-status test ui bench lint clean
+.PHONY: install demo paper paper-all paper-status test ui bench bench-scaling lint clean
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ bench: install .venv-bench/.installed
 	$(BIN)/python benchmarks/walks.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/evaluation.py
+
+# The whole pipeline at 1M, 4M and 16M events (hours; rerun to resume: finished sizes are read back).
+bench-scaling: install
+	$(BIN)/python benchmarks/scaling.py $(SCALING_ARGS)
 
 lint: install
 	$(BIN)/ruff check pipeline assets resources tests scripts benchmarks

@@ -21,10 +21,15 @@ from resources import DataStore, MlflowTracking, PipelineSettings
 GROUP = "analysis"
 
 
-def _song_table(paths: Layout, train: pl.DataFrame) -> pl.DataFrame:
-    """Each train song's tags (first seen), title (from the generator's catalogue if any) and popularity level."""
-    songs = train.group_by("song_id", maintain_order=True).agg(
-        pl.col("artist").first(), pl.col("genre").first(), pl.col("language").first(), pl.len().alias("plays")
+def _song_table(paths: Layout) -> pl.DataFrame:
+    """Each train song's tags (first seen), title (from the generator's catalogue if any) and popularity level.
+    Reads only the four columns it needs: at paper scale, the whole train table held beside the space view took
+    the largest memory of the run."""
+    songs = (
+        pl.scan_parquet(paths.split("train.parquet"))
+        .group_by("song_id", maintain_order=True)
+        .agg(pl.col("artist").first(), pl.col("genre").first(), pl.col("language").first(), pl.len().alias("plays"))
+        .collect()
     )
     catalogue = paths.truth / "songs.parquet"
     if catalogue.exists():
@@ -37,7 +42,8 @@ def _song_table(paths: Layout, train: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _space_view(paths: Layout, embedding: str, train: pl.DataFrame) -> SpaceView:
+def _space_view(paths: Layout, embedding: str) -> SpaceView:
+    train = pl.read_parquet(paths.split("train.parquet"), columns=EVENT_IDS)
     return SpaceView(Graph.load(paths.graph("uss")), np.load(paths.embedding(embedding) / "vectors.npy"), train)
 
 
@@ -47,7 +53,7 @@ def _space_view(paths: Layout, embedding: str, train: pl.DataFrame) -> SpaceView
 def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store: DataStore, settings: PipelineSettings,
               mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
-    view = _space_view(paths, "embedding_uss", pl.read_parquet(paths.split("train.parquet"), columns=EVENT_IDS))
+    view = _space_view(paths, "embedding_uss")
     sessions = view.sessions.with_columns(pl.col("session_id").replace_strict(view.session_vertex, return_dtype=pl.Int64).alias("vertex"))
     table, summary = analyse_users(sessions, view.coords, seed=settings.seed, max_users=config.max_users or None,
                                    log=context.log.info)
@@ -67,9 +73,8 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
     table = pl.read_parquet(paths.metrics / "metrics.parquet")
-    train = pl.read_parquet(paths.split("train.parquet"))
-    view = _space_view(paths, "embedding_uss_2d", train)
-    songs = _song_table(paths, train)
+    songs = _song_table(paths)
+    view = _space_view(paths, "embedding_uss_2d")
     xy = view.coords[[view.song_vertex[s] for s in songs["song_id"].to_list()]]
     figures = {
         "fig7_similar_song_retrieval.png": figs.metrics_figure(table, "exp1"),
@@ -98,9 +103,8 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
           "hour, click a session to highlight its songs; a songs view by language, genre or popularity.")
 def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     paths = layout(store)
-    train = pl.read_parquet(paths.split("train.parquet"))
-    view = _space_view(paths, "embedding_uss_2d", train)
-    data = explorer_data(view, _song_table(paths, train), seed=settings.seed)
+    songs = _song_table(paths)
+    data = explorer_data(_space_view(paths, "embedding_uss_2d"), songs, seed=settings.seed)
     path = write_explorer(data, paths.stage("explorer") / "explorer.html")
     mlflow.log(mlflow.run_id(context.run_id), artifacts=[path])
     return dg.MaterializeResult(metadata={

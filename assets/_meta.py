@@ -1,16 +1,9 @@
-"""Small helpers shared by the assets: layout, metadata tables and figures."""
+"""Small helpers shared by the assets: metadata tables and config records."""
 
 from __future__ import annotations
 
 import dagster as dg
 import polars as pl
-
-from pipeline.layout import Layout
-from resources import DataStore
-
-
-def layout(store: DataStore) -> Layout:
-    return Layout(store.root())
 
 
 def md_table(frame: pl.DataFrame, float_digits: int = 4) -> dg.MetadataValue:

@@ -4,34 +4,33 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets._meta import layout, md_table
+from assets._meta import md_table
 from assets.config import BehaviourConfig
-from assets.deepwalk import embedding_uss, embedding_uss_2d, graph_uss
-from assets.evaluation import EVENT_IDS, metrics
-from assets.ingest import splits
+from assets.evaluation import EVENT_IDS
+from assets.stage_io import inputs, materialized, new_version
 from pipeline import plots as figs
 from pipeline.behaviour import agreement_with_truth, analyse_users
+from pipeline.contract import StageFiles, upstream_assets
 from pipeline.explorer import explorer_data, write_explorer
 from pipeline.figures import SpaceView, behaviour_figures
 from pipeline.graph import Graph
 from pipeline.io import write_json
-from pipeline.layout import Layout
 from resources import DataStore, MlflowTracking, PipelineSettings
 
 GROUP = "analysis"
 
 
-def _song_table(paths: Layout) -> pl.DataFrame:
+def _song_table(upstream: dict[str, StageFiles]) -> pl.DataFrame:
     """Each train song's tags (first seen), title (from the generator's catalogue if any) and popularity level.
     Reads only the four columns it needs: at paper scale, the whole train table held beside the space view took
     the largest memory of the run."""
     songs = (
-        pl.scan_parquet(paths.split("train.parquet"))
+        pl.scan_parquet(upstream["splits"]["train"])
         .group_by("song_id", maintain_order=True)
         .agg(pl.col("artist").first(), pl.col("genre").first(), pl.col("language").first(), pl.len().alias("plays"))
         .collect()
     )
-    catalogue = paths.truth / "songs.parquet"
+    catalogue = upstream["raw_events"]["truth_songs"]
     if catalogue.exists():
         songs = songs.join(pl.read_parquet(catalogue, columns=["song_id", "title"]), on="song_id", how="left")
     else:
@@ -42,39 +41,40 @@ def _song_table(paths: Layout) -> pl.DataFrame:
     )
 
 
-def _space_view(paths: Layout, embedding: str) -> SpaceView:
-    train = pl.read_parquet(paths.split("train.parquet"), columns=EVENT_IDS)
-    return SpaceView(Graph.load(paths.graph("uss")), np.load(paths.embedding(embedding) / "vectors.npy"), train)
+def _space_view(upstream: dict[str, StageFiles], embedding: str) -> SpaceView:
+    train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
+    return SpaceView(Graph.load(upstream["graph_uss"]), np.load(upstream[embedding]["vectors"]), train)
 
 
-@dg.asset(group_name=GROUP, deps=[embedding_uss, graph_uss, splits],
+@dg.asset(group_name=GROUP, deps=upstream_assets("behaviour"),
           description="Every user's listening behaviour, measured in the 128-d space: preference spread (single vs dynamic, "
           "clusters), device relevance and time relevance with permutation tests; checked against the planted truth when there is one.")
 def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store: DataStore, settings: PipelineSettings,
               mlflow: MlflowTracking) -> dg.MaterializeResult:
-    paths = layout(store)
-    view = _space_view(paths, "embedding_uss")
+    upstream = inputs(context)
+    out = new_version(context, store)
+    view = _space_view(upstream, "embedding_uss")
     sessions = view.sessions.with_columns(pl.col("session_id").replace_strict(view.session_vertex, return_dtype=pl.Int64).alias("vertex"))
     table, summary = analyse_users(sessions, view.coords, seed=settings.seed, max_users=config.max_users or None,
                                    log=context.log.info)
-    truth_path = paths.truth / "users.parquet"
+    truth_path = upstream["raw_events"]["truth_users"]
     if truth_path.exists():
         summary.update({f"truth_{k}": v for k, v in agreement_with_truth(table, pl.read_parquet(truth_path)).items()})
-    out = paths.stage("behaviour")
-    table.write_parquet(out / "users.parquet")
-    write_json(out / "summary.json", summary)
+    table.write_parquet(out["users"])
+    write_json(out["summary"], summary)
     mlflow.log(mlflow.run_id(context.run_id), metrics={f"behaviour.{k}": v for k, v in summary.items()})
-    return dg.MaterializeResult(metadata={**summary, "users (first 20)": md_table(table.head(20))})
+    return materialized(out, metadata={**summary, "users (first 20)": md_table(table.head(20))})
 
 
-@dg.asset(group_name=GROUP, deps=[metrics, embedding_uss_2d, graph_uss, behaviour],
+@dg.asset(group_name=GROUP, deps=upstream_assets("plots"),
           description="The paper's figures: Fig 1, 3 (songs by language, genre, popularity), 4, 5, 6 from the 2-D space, and "
           "Fig 7 / Fig 8 (recall and precision against k with 95 % intervals).")
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    paths = layout(store)
-    table = pl.read_parquet(paths.metrics / "metrics.parquet")
-    songs = _song_table(paths)
-    view = _space_view(paths, "embedding_uss_2d")
+    upstream = inputs(context)
+    out = new_version(context, store)
+    table = pl.read_parquet(upstream["metrics"]["metrics"])
+    songs = _song_table(upstream)
+    view = _space_view(upstream, "embedding_uss_2d")
     xy = view.coords[[view.song_vertex[s] for s in songs["song_id"].to_list()]]
     figures = {
         "fig7_similar_song_retrieval.png": figs.metrics_figure(table, "exp1"),
@@ -87,27 +87,28 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
             metadata[name.removesuffix(".png")] = f"not drawn: the log has no {tag} tags"
             continue
         figures[name] = figs.song_map(xy, songs[tag].fill_null("unknown").to_list(), f"Fig 3: songs by {tag}", seed=settings.seed)
-    figures.update(behaviour_figures(view, pl.read_parquet(paths.stage("behaviour") / "users.parquet")))
+    figures.update(behaviour_figures(view, pl.read_parquet(upstream["behaviour"]["users"])))
     for name, fig in figures.items():
-        path = figs.save_png(fig, paths.plots / name)
+        path = figs.save_png(fig, out.series("figure", name.removesuffix(".png")))
         metadata[name.removesuffix(".png")] = dg.MetadataValue.md(figs.thumbnail_markdown(fig))
         metadata[f"{name} path"] = str(path)
     mlflow.log(mlflow.run_id(context.run_id), figures=figures)
     for fig in figures.values():
         figs.close(fig)
-    return dg.MaterializeResult(metadata=metadata)
+    return materialized(out, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, deps=[embedding_uss_2d, graph_uss, splits],
+@dg.asset(group_name=GROUP, deps=upstream_assets("explorer"),
           description="A self-contained HTML page (works offline): pick a user, see their sessions and songs, colour by device or "
           "hour, click a session to highlight its songs; a songs view by language, genre or popularity.")
 def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    paths = layout(store)
-    songs = _song_table(paths)
-    data = explorer_data(_space_view(paths, "embedding_uss_2d"), songs, seed=settings.seed)
-    path = write_explorer(data, paths.stage("explorer") / "explorer.html")
+    upstream = inputs(context)
+    out = new_version(context, store)
+    songs = _song_table(upstream)
+    data = explorer_data(_space_view(upstream, "embedding_uss_2d"), songs, seed=settings.seed)
+    path = write_explorer(data, out["html"])
     mlflow.log(mlflow.run_id(context.run_id), artifacts=[path])
-    return dg.MaterializeResult(metadata={
+    return materialized(out, metadata={
         "path": str(path), "open": dg.MetadataValue.url(path.resolve().as_uri()), "users": len(data["users"]),
         "songs": len(data["songs"]["id"]), "size (MB)": round(path.stat().st_size / 1e6, 2),
     })

@@ -3,16 +3,16 @@
 # No `from __future__ import annotations`: Dagster reads the config class from the annotation of a
 # factory-made asset, which must be a real class, not a string naming a closure variable.
 
-import shutil
-
 import dagster as dg
 import polars as pl
 
-from assets._meta import config_params, layout, md_table
+from assets import checks
+from assets._meta import config_params, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
-from assets.ingest import splits
+from assets.stage_io import inputs, materialized, new_version, store_of
 from pipeline import defaults
-from pipeline.embed import SkipGramParams, train_skipgram_resumable
+from pipeline.contract import EMBEDDING_NETWORK, upstream_assets
+from pipeline.embed import SkipGramParams, discard_checkpoint, train_skipgram_resumable
 from pipeline.graph import Graph, user_session_song_graph, user_song_graph
 from pipeline.io import read_json, save_npy, write_json
 from pipeline.walks import ShardedCorpus, write_corpus_shards
@@ -24,107 +24,98 @@ BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
 
 
 def _graph_asset(network: str):
-    @dg.asset(
-        name=f"graph_{network}",
-        group_name=GROUP,
-        deps=[splits],
-        description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.",
-    )
-    def _asset(store: DataStore) -> dg.MaterializeResult:
-        paths = layout(store)
-        graph = BUILDERS[network](pl.read_parquet(paths.split("train.parquet"), columns=["user_id", "session_id", "song_id"]))
-        graph.save(paths.graph(network))
-        kinds = graph.vertices.group_by("kind", maintain_order=True).len()
+    name = f"graph_{network}"
+
+    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name),
+              description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.")
+    def _asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
+        split = inputs(context)["splits"]
+        out = new_version(context, store)
+        graph = BUILDERS[network](pl.read_parquet(split["train"], columns=["user_id", "session_id", "song_id"]))
+        graph.save(out)
         degree = graph.degree()
-        return dg.MaterializeResult(
-            metadata={
-                "vertices": graph.n_vertices,
-                "edges": graph.n_edges,
-                "vertices by kind": md_table(kinds),
-                "mean degree": float(degree.mean()),
-                "isolated vertices": int((degree == 0).sum()),
-            }
-        )
+        return materialized(out, metadata={
+            "vertices": graph.n_vertices,
+            "edges": graph.n_edges,
+            "vertices by kind": md_table(graph.vertices.group_by("kind", maintain_order=True).len()),
+            "mean degree": float(degree.mean()),
+            "isolated vertices": int((degree == 0).sum()),
+        })
 
     return _asset
 
 
-def _walks_asset(network: str, graph_asset):
+def _walks_asset(network: str):
+    name = f"walks_{network}"
+
     @dg.asset(
-        name=f"walks_{network}",
+        name=name,
         group_name=GROUP,
-        deps=[graph_asset],
+        deps=upstream_assets(name),
+        check_specs=[checks.walk_spec(network)],
         description=f"Uniform random walks on the {NETWORK_TITLES[network]} network (L={defaults.WALK_LENGTH}, "
         f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit).",
     )
     def _asset(
         context: dg.AssetExecutionContext, config: WalkConfig, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
     ) -> dg.MaterializeResult:
-        paths = layout(store)
-        graph = Graph.load(paths.graph(network))
-        out = paths.walks(network)
+        graph = Graph.load(inputs(context)[f"graph_{network}"])
+        out = new_version(context, store)
         _, stats = write_corpus_shards(graph, out, config.walk_length, config.walks_per_vertex, settings.seed, progress=context.log.info)
         record = {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)}
-        write_json(out / "stats.json", {**record, **config.model_dump(), "seed": settings.seed})
+        write_json(out["stats"], {**record, **config.model_dump(), "seed": settings.seed})
         mlflow.log(
             mlflow.run_id(context.run_id),
-            params=config_params(f"walks_{network}", config),
-            metrics={f"walks_{network}.tokens": stats.tokens, f"walks_{network}.seconds": stats.seconds},
+            params=config_params(name, config),
+            metrics={f"{name}.tokens": stats.tokens, f"{name}.seconds": stats.seconds},
         )
-        return dg.MaterializeResult(
-            metadata={**record, "M steps/s": round(stats.tokens / max(stats.seconds, 1e-9) / 1e6, 2), "shards": config.walks_per_vertex,
-                      "path": str(out)}
-        )
+        return materialized(out, check_results=[checks.walks_follow_edges(network, graph, out)], metadata={
+            **record, "M steps/s": round(stats.tokens / max(stats.seconds, 1e-9) / 1e6, 2), "shards": config.walks_per_vertex,
+        })
 
     return _asset
 
 
-def _embedding_asset(name: str, network: str, walks_asset, config_class: type[EmbeddingConfig], description: str):
-    @dg.asset(name=name, group_name=GROUP, deps=[walks_asset], description=description)
+def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description: str):
+    walks_stage = f"walks_{EMBEDDING_NETWORK[name]}"
+
+    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), check_specs=[checks.embedding_spec(name)],
+              description=description)
     def _asset(
         context: dg.AssetExecutionContext, config: config_class, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
     ) -> dg.MaterializeResult:
-        paths = layout(store)
-        walks = paths.walks(network)
-        params = SkipGramParams(
-            dimensions=config.dimensions,
-            window=config.window,
-            epochs=config.epochs,
-            alpha=config.alpha,
-            min_alpha=config.min_alpha,
-            workers=settings.workers,
-            seed=settings.seed,
-        )
-        out = paths.embedding(name)
-        result = train_skipgram_resumable(
-            ShardedCorpus.load(walks), params, out / "checkpoints", progress=context.log.info,
-            max_seconds=config.max_train_seconds or None,
-        )
+        walks = inputs(context)[walks_stage]
+        params = SkipGramParams(**{k: getattr(config, k) for k in ("dimensions", "window", "epochs", "alpha", "min_alpha")},
+                                workers=settings.workers, seed=settings.seed)
+        corpus = ShardedCorpus.load(walks)
+        result = train_skipgram_resumable(corpus, params, store_of(store).checkpoints(name), progress=context.log.info,
+                                          max_seconds=config.max_train_seconds or None)
         if not result.complete:
             raise dg.Failure(
                 f"paused after {result.units_reused + result.units_trained}/{result.units_total} shards "
                 f"(max_train_seconds={config.max_train_seconds}); materialize again to resume from the checkpoint",
                 allow_retries=True,
             )
+        out = new_version(context, store)
         vectors = result.vectors
-        save_npy(out / "vectors.npy", vectors)
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        save_npy(out["vectors"], vectors)
+        discard_checkpoint(result)
         stats = {"seconds": result.seconds, "words_per_second": result.words_trained / max(result.seconds, 1e-9),
                  # over every attempt: the bare skip-gram time, and the checkpoints' (units timed out of units_total)
                  "train_seconds_all_attempts": sum(result.unit_seconds),
                  "checkpoint_seconds_all_attempts": sum(result.checkpoint_seconds)}
-        record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": read_json(walks / "stats.json")["seed"],
+        record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": read_json(walks["stats"])["seed"],
                   "shards_reused": result.units_reused, "shards_trained": result.units_trained,
                   "units_timed": len(result.unit_seconds), "units_total": result.units_total}
-        write_json(out / "params.json", record)
+        write_json(out["params"], record)
         mlflow.log(
             mlflow.run_id(context.run_id),
             params={f"{name}.{k}": v for k, v in params.as_record().items()},
             metrics={f"{name}.words_per_second": stats["words_per_second"], f"{name}.seconds": stats["seconds"]},
-            artifacts=[out / "vectors.npy"] if vectors.nbytes <= 200e6 else [],
+            artifacts=[out["vectors"]] if vectors.nbytes <= 200e6 else [],
             artifact_dir=name,
         )
-        return dg.MaterializeResult(metadata={
+        return materialized(out, check_results=[checks.finite_and_complete(name, vectors, len(corpus.vertex_counts))], metadata={
             "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()},
             "shards reused from a checkpoint": result.units_reused, "shards trained": result.units_trained,
         })
@@ -134,14 +125,8 @@ def _embedding_asset(name: str, network: str, walks_asset, config_class: type[Em
 
 graph_uss = _graph_asset("uss")
 graph_us = _graph_asset("us")
-walks_uss = _walks_asset("uss", graph_uss)
-walks_us = _walks_asset("us", graph_us)
-embedding_uss = _embedding_asset(
-    "embedding_uss", "uss", walks_uss, EmbeddingConfig, "DeepWalk on the user-session-song network, d=128 (evaluation)."
-)
-embedding_uss_2d = _embedding_asset(
-    "embedding_uss_2d", "uss", walks_uss, Embedding2DConfig, "DeepWalk on the user-session-song network, d=2 (pictures)."
-)
-embedding_us = _embedding_asset(
-    "embedding_us", "us", walks_us, EmbeddingConfig, "DeepWalk on the user-song network (baseline), d=128."
-)
+walks_uss = _walks_asset("uss")
+walks_us = _walks_asset("us")
+embedding_uss = _embedding_asset("embedding_uss", EmbeddingConfig, "DeepWalk on the user-session-song network, d=128 (evaluation).")
+embedding_uss_2d = _embedding_asset("embedding_uss_2d", Embedding2DConfig, "DeepWalk on the user-session-song network, d=2 (pictures).")
+embedding_us = _embedding_asset("embedding_us", EmbeddingConfig, "DeepWalk on the user-song network (baseline), d=128.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import analysis, checks, deepwalk, evaluation, ingest
+from assets import analysis, deepwalk, evaluation, ingest
 from assets.sensors import make_new_files_sensor
 from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
@@ -39,7 +39,6 @@ def default_resources() -> dict:
 
 defs = dg.Definitions(
     assets=ASSETS,
-    asset_checks=checks.CHECKS,
     jobs=[pipeline_job],
     schedules=[weekly_schedule],
     sensors=[new_files_sensor],

@@ -5,16 +5,15 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets._meta import config_params, layout, md_table
+from assets._meta import config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
-from assets.deepwalk import embedding_us, embedding_uss, graph_us, graph_uss
-from assets.ingest import splits
+from assets.stage_io import inputs, materialized, new_version
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
+from pipeline.contract import StageFiles, upstream_assets
 from pipeline.embed import SkipGramParams
 from pipeline.evaluate import DOT, EUCLIDEAN, MEASURES, Space, build_queries, ordering_verdicts, run_experiments
 from pipeline.graph import SESSION, SONG, USER, Graph
 from pipeline.io import read_json, save_npy, write_json
-from pipeline.layout import Layout
 from pipeline.report import metrics_table
 from pipeline.sessions import session_table
 from pipeline.sknn import SessionKNN
@@ -26,80 +25,77 @@ GROUP = "evaluation"
 EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
 
 
-@dg.asset(group_name=GROUP, deps=[splits], description="Validation carved out of train the real-life way: each user's "
+@dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), description="Validation carved out of train the real-life way: each user's "
           "last train sessions validate, the earlier ones fit. Tuning uses it; test is never seen.")
 def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    paths = layout(store)
-    folder = paths.stage("validation_split")
-    counts = validation_split_files(paths.split("train.parquet"), folder / "fit.parquet", folder / "validation.parquet",
-                                    config.validation_sessions)
+    split = inputs(context)["splits"]
+    out = new_version(context, store)
+    counts = validation_split_files(split["train"], out["fit"], out["validation"], config.validation_sessions)
     mlflow.log(mlflow.run_id(context.run_id), params=config_params("validation", config), metrics={f"validation.{k}": v for k, v in counts.items()})
-    return dg.MaterializeResult(metadata=counts)
+    return materialized(out, metadata=counts)
 
 
-@dg.asset(group_name=GROUP, deps=[validation_split], description="ALS grid search (regularization, confidence scaling, "
+@dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), description="ALS grid search (regularization, confidence scaling, "
           "iterations) on the validation split; the best point is what `baselines` refits on all of train.")
 def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
                mlflow: MlflowTracking) -> dg.MaterializeResult:
-    paths = layout(store)
-    folder = paths.stage("validation_split")
+    validation = inputs(context)["validation_split"]
+    out = new_version(context, store)
     best, grid = tune_als(
-        pl.read_parquet(folder / "fit.parquet", columns=EVENT_IDS), pl.read_parquet(folder / "validation.parquet", columns=EVENT_IDS),
+        pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS),
         ALSParams(factors=config.factors, seed=settings.seed),
         config.regularization, config.confidence_scale, config.iterations, k=config.tuning_k, progress=context.log.info,
     )
-    out = paths.stage("als_tuning")
-    grid.write_csv(out / "grid.csv")
-    write_json(out / "best.json", best.as_record())
+    grid.write_csv(out["grid"])
+    write_json(out["best"], best.as_record())
     mlflow.log(mlflow.run_id(context.run_id), params={**config_params("als_grid", config), **{f"als.{k}": v for k, v in best.as_record().items()}},
-               artifacts=[out / "grid.csv"], artifact_dir="als_tuning")
+               artifacts=[out["grid"]], artifact_dir="als_tuning")
     edge = at_grid_edge(grid, {"regularization": config.regularization, "confidence_scale": config.confidence_scale,
                                "iterations": config.iterations})
     if edge:
         context.log.warning(f"ALS: the best {', '.join(edge)} is at the edge of the grid; consider widening it")
-    return dg.MaterializeResult(metadata={"chosen": str(best.as_record()), "best at the grid's edge": ", ".join(edge) or "none",
-                                          "grid (validation)": md_table(grid.drop("seed", "factors"))})
+    return materialized(out, metadata={"chosen": str(best.as_record()), "best at the grid's edge": ", ".join(edge) or "none",
+                                       "grid (validation)": md_table(grid.drop("seed", "factors"))})
 
 
-@dg.asset(group_name=GROUP, deps=[validation_split], description="Optional: grid search of the skip-gram's epochs and "
+@dg.asset(group_name=GROUP, deps=upstream_assets("skipgram_tuning"), description="Optional: grid search of the skip-gram's epochs and "
           "learning rate on the validation split, to see how far the paper's settings are from tuned ones. Off by default.")
 def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningConfig, store: DataStore,
                     settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    paths = layout(store)
-    out = paths.stage("skipgram_tuning")
+    validation = inputs(context)["validation_split"]
+    out = new_version(context, store)
     if not config.enabled:
-        write_json(out / "result.json", {"enabled": False})
-        return dg.MaterializeResult(metadata={"enabled": False, "note": "set enabled: true in this asset's config to run the grid"})
-    folder = paths.stage("validation_split")
+        write_json(out["result"], {"enabled": False})
+        return materialized(out, metadata={"enabled": False, "note": "set enabled: true in this asset's config to run the grid"})
     base = SkipGramParams(dimensions=config.dimensions, workers=settings.workers, seed=settings.seed)
     best, grid = tune_skipgram(
-        pl.read_parquet(folder / "fit.parquet", columns=EVENT_IDS), pl.read_parquet(folder / "validation.parquet", columns=EVENT_IDS), base, config.epochs, config.alpha,
-        out, config.walk_length, config.walks_per_vertex, k=config.tuning_k, progress=context.log.info,
+        pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS), base, config.epochs, config.alpha,
+        out["corpus"], config.walk_length, config.walks_per_vertex, k=config.tuning_k, progress=context.log.info,
     )
-    grid.write_csv(out / "grid.csv")
+    grid.write_csv(out["grid"])
     paper = grid.filter((pl.col("epochs") == base.epochs) & (pl.col("alpha") == base.alpha))
     result = {"enabled": True, "best": {"epochs": best.epochs, "alpha": best.alpha}, "best_score": grid["score"].max(),
               "paper_score": paper["score"].item() if paper.height else None}
-    write_json(out / "result.json", result)
-    mlflow.log(mlflow.run_id(context.run_id), params=config_params("skipgram_grid", config), artifacts=[out / "grid.csv"], artifact_dir="skipgram_tuning")
-    return dg.MaterializeResult(metadata={**{k: str(v) for k, v in result.items()}, "grid (validation)": md_table(grid)})
+    write_json(out["result"], result)
+    mlflow.log(mlflow.run_id(context.run_id), params=config_params("skipgram_grid", config), artifacts=[out["grid"]], artifact_dir="skipgram_tuning")
+    return materialized(out, metadata={**{k: str(v) for k, v in result.items()}, "grid (validation)": md_table(grid)})
 
 
-@dg.asset(group_name=GROUP, deps=[splits, als_tuning], description="Popularity (train play counts) and ALS matrix factorisation "
+@dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), description="Popularity (train play counts) and ALS matrix factorisation "
           "(implicit, confidence 1+c*log(1+plays), settings chosen on validation) refit on the whole train set.")
 def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings) -> dg.MaterializeResult:
-    paths = layout(store)
-    train = pl.read_parquet(paths.split("train.parquet"), columns=["user_id", "song_id"])
+    upstream = inputs(context)
+    out = new_version(context, store)
+    train = pl.read_parquet(upstream["splits"]["train"], columns=["user_id", "song_id"])
     users, songs = catalogue(train)
     plays = user_song_matrix(train, users, songs)
-    params = ALSParams(**{**read_json(paths.stage("als_tuning") / "best.json"), "seed": settings.seed})
+    params = ALSParams(**{**read_json(upstream["als_tuning"]["best"]), "seed": settings.seed})
     user_factors, item_factors = fit_als(plays, params)
-    out = paths.baselines
-    save_npy(out / "popularity.npy", play_counts(train, songs))
-    save_npy(out / "als_user_factors.npy", user_factors)
-    save_npy(out / "als_item_factors.npy", item_factors)
-    write_json(out / "params.json", params.as_record())
-    return dg.MaterializeResult(metadata={"users": len(users), "songs": len(songs), "user-song pairs": plays.nnz, **params.as_record()})
+    save_npy(out["popularity"], play_counts(train, songs))
+    save_npy(out["user_factors"], user_factors)
+    save_npy(out["item_factors"], item_factors)
+    write_json(out["params"], params.as_record())
+    return materialized(out, metadata={"users": len(users), "songs": len(songs), "user-song pairs": plays.nnz, **params.as_record()})
 
 
 def _space(name: str, metric: str, vectors: np.ndarray, graph: Graph, songs: list[str], with_sessions: bool = False) -> Space:
@@ -113,48 +109,49 @@ def _space(name: str, metric: str, vectors: np.ndarray, graph: Graph, songs: lis
                  sessions=block(SESSION) if with_sessions else None)
 
 
-def _load_spaces(paths: Layout, users: list[str], songs: list[str]) -> list[Space]:
-    uss = Graph.load(paths.graph("uss"))
-    us = Graph.load(paths.graph("us"))
-    proposed = _space("proposed", EUCLIDEAN, np.load(paths.embedding("embedding_uss") / "vectors.npy"), uss, songs, with_sessions=True)
-    user_song = _space("U-S", EUCLIDEAN, np.load(paths.embedding("embedding_us") / "vectors.npy"), us, songs)
-    user_factors = np.load(paths.baselines / "als_user_factors.npy")
-    mf = Space("MF", DOT, np.load(paths.baselines / "als_item_factors.npy"), users=dict(zip(users, user_factors)))
+def _load_spaces(upstream: dict[str, StageFiles], users: list[str], songs: list[str]) -> list[Space]:
+    uss = Graph.load(upstream["graph_uss"])
+    us = Graph.load(upstream["graph_us"])
+    proposed = _space("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), uss, songs, with_sessions=True)
+    user_song = _space("U-S", EUCLIDEAN, np.load(upstream["embedding_us"]["vectors"]), us, songs)
+    user_factors = np.load(upstream["baselines"]["user_factors"])
+    mf = Space("MF", DOT, np.load(upstream["baselines"]["item_factors"]), users=dict(zip(users, user_factors)))
     return [proposed, user_song, mf]
 
 
-@dg.asset(group_name=GROUP, deps=[baselines, embedding_uss, embedding_us, graph_uss, graph_us],
+@dg.asset(group_name=GROUP, deps=upstream_assets("metrics"),
           description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
             mlflow: MlflowTracking) -> dg.MaterializeResult:
-    paths = layout(store)
-    train = pl.read_parquet(paths.split("train.parquet"), columns=EVENT_IDS)
+    upstream = inputs(context)
+    out = new_version(context, store)
+    train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
     users, songs = catalogue(train)
-    queries = build_queries(pl.read_parquet(paths.split("test.parquet")), songs, config.max_test_sessions, settings.seed)
+    queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, config.max_test_sessions, settings.seed)
     train_sessions = session_table(train).collect()
-    popularity = np.load(paths.baselines / "popularity.npy")
+    popularity = np.load(upstream["baselines"]["popularity"])
     table, notes = run_experiments(
-        queries, _load_spaces(paths, users, songs), popularity,
+        queries, _load_spaces(upstream, users, songs), popularity,
         train_sessions=train_sessions.with_columns(pl.col("session_id").cast(pl.String)),
         device_space="proposed", sknn=SessionKNN.from_train(train, songs, popularity, config.sknn_neighbours),
         k_values=config.k_values, seed=settings.seed, bootstrap_samples=config.bootstrap_samples, progress=context.log.info,
     )
     verdicts = ordering_verdicts(table)
-    table.write_parquet(paths.metrics / "metrics.parquet")
-    table.write_csv(paths.metrics / "metrics.csv")
-    verdicts.write_parquet(paths.metrics / "verdicts.parquet")
-    write_json(paths.metrics / "notes.json", notes)
+    table.write_parquet(out["metrics"])
+    table.write_csv(out["metrics_csv"])
+    verdicts.write_parquet(out["verdicts"])
+    write_json(out["notes"], notes)
 
     parent = mlflow.run_id(context.run_id)
     mlflow.log(parent, params=config_params("evaluation", config), metrics={f"evaluation.{k}": v for k, v in notes.items()},
-               artifacts=[paths.metrics / "metrics.csv"], dicts={"ordering_verdicts.json": verdicts.to_dicts()})
+               artifacts=[out["metrics_csv"]], dicts={"ordering_verdicts.json": verdicts.to_dicts()})
     for method in table["method"].unique(maintain_order=True).to_list():
         rows = table.filter(pl.col("method") == method)
         logged = [m for m in rows.columns if m not in ("experiment", "method", "k", "queries")]
         mlflow.log(mlflow.method_run_id(context.run_id, method), step_metrics=[
             (f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows.iter_rows(named=True) for m in logged
         ] + [(f"{r['experiment']}_{m}_at_{r['k']}", r[m], 0) for r in rows.iter_rows(named=True) for m in MEASURES])
-    return dg.MaterializeResult(metadata={
+    return materialized(out, metadata={
         **notes,
         "Exp 1 recall@k": md_table(metrics_table(table, "recall", "exp1")),
         "Exp 1 precision@k": md_table(metrics_table(table, "precision", "exp1")),

@@ -23,8 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assets.stage_io import latest  # noqa: E402
 from pipeline.synthetic import SyntheticConfig  # noqa: E402
-from scripts.paper import STAGES, TRAINING, training_times  # noqa: E402
+from scripts.paper import STAGES, TRAINING, instance_of, training_times  # noqa: E402
 
 EVENTS_PER_USER = 2_053  # generated events a user of the preset (measured: 1,000 users -> 2,052,843 events)
 
@@ -47,7 +48,7 @@ def run(million_events: float, base: Path, workers: int) -> dict:
         if code != 3:
             raise SystemExit(f"the {million_events:g}M run failed (exit {code}); see {home}")
     ledger = json.loads((home / "paper-run.json").read_text())
-    events = json.loads((home / "store" / "raw_events" / "summary.json").read_text())["events"]
+    events = json.loads(latest(instance_of(home))["raw_events"]["summary"].read_text())["events"]
     return {"events": events, "stages": ledger["stages"], "training": training_times(home)}
 
 

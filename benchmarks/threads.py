@@ -5,8 +5,9 @@ The vocabulary is the corpus's own (its vertex counts, as the pipeline builds it
 matrices have their real size: at the paper's scale 3.16M vertices x 128 dimensions x 2 matrices
 = 3.2 GB, far more than the processor's cache. Each worker count runs in its own process.
 
-    python benchmarks/threads.py --walks .data/paper/store/walks_uss      # after `make paper` made the walks
-    python benchmarks/threads.py --walks .data/demo/store/walks_uss       # a small vocabulary, to compare
+    python benchmarks/threads.py --home .data/paper     # the latest walks_uss of `make paper`
+    python benchmarks/threads.py --home .data           # the demo's: a small vocabulary, to compare
+    python benchmarks/threads.py --walks <folder>       # any walks materialization's folder
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.contract import StageFiles  # noqa: E402
 from pipeline.embed import SkipGramParams, new_model  # noqa: E402
 from pipeline.walks import ShardedCorpus  # noqa: E402
 
@@ -42,7 +44,7 @@ def head(corpus: ShardedCorpus, tokens: int, out: Path) -> int:
 
 
 def train(walks: Path, sample: Path, words: int, workers: int, dimensions: int) -> dict:
-    corpus = ShardedCorpus.load(walks)
+    corpus = ShardedCorpus.load(StageFiles("walks_uss", walks))
     t = time.perf_counter()
     model = new_model(SkipGramParams(dimensions=dimensions, workers=workers), corpus.vertex_counts)
     build = time.perf_counter() - t
@@ -55,7 +57,8 @@ def train(walks: Path, sample: Path, words: int, workers: int, dimensions: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--walks", default=str(ROOT / ".data" / "paper" / "store" / "walks_uss"), help="a walks asset's folder")
+    parser.add_argument("--home", default=str(ROOT / ".data" / "paper"), help="a LATENT_HOME: its latest walks_uss is used")
+    parser.add_argument("--walks", help="a walks materialization's folder (instead of --home)")
     parser.add_argument("--tokens", type=float, default=10e6, help="tokens to train on (default 10M)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dimensions", type=int, default=128)
@@ -65,10 +68,20 @@ def main() -> None:
         sample, words, workers = args.child
         print(json.dumps(train(Path(args.walks), Path(sample), int(words), int(workers), args.dimensions)))
         return
-    walks = Path(args.walks)
-    if not (walks / "shards.json").exists():
-        raise SystemExit(f"no walk corpus at {walks} (a walks asset's folder holds shards.json); materialize the walks first")
-    corpus = ShardedCorpus.load(walks)
+    if args.walks:
+        files = StageFiles("walks_uss", args.walks)
+    else:
+        from assets.stage_io import latest
+        from scripts.paper import instance_of
+
+        found = latest(instance_of(Path(args.home)))
+        if "walks_uss" not in found:
+            raise SystemExit(f"{args.home} has no materialized walks_uss; materialize the walks first")
+        files = found["walks_uss"]
+    walks = files.folder
+    if not files["index"].exists():
+        raise SystemExit(f"no walk corpus at {walks} (a walks materialization holds {files['index'].name}); materialize the walks first")
+    corpus = ShardedCorpus.load(files)
     with tempfile.TemporaryDirectory() as tmp:
         sample = Path(tmp) / "sample.txt"
         words = head(corpus, int(args.tokens), sample)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from filelock import FileLock, Timeout
 from gensim.models import Word2Vec
 
 from pipeline import defaults
@@ -33,6 +34,10 @@ from pipeline.io import read_json, write_json
 # word of count v with probability min(1, (sqrt(v/t) + 1) t/v), which is 1 for v <= 2.6 t), so
 # nothing is dropped and the stream is seeded from the model's seed.
 NO_DOWNSAMPLING = 0.99
+
+# In a checkpoint folder (one per key), STATE says how many shards are done and what each took;
+# each ckpt-NNNN beside it holds the weights after shard NNNN, with a STATE of the model's counters.
+STATE = "state.json"
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,7 @@ class ResumableResult:
     # that trained a unit of this run (a resumed run carries them over from its checkpoint).
     unit_seconds: list[float] = field(default_factory=list)
     checkpoint_seconds: list[float] = field(default_factory=list)
+    checkpoint: Path | None = None  # the folder training resumes from
 
 
 def _save_dir(target: Path, write: Callable[[Path], None]) -> None:
@@ -185,7 +191,7 @@ def _save_training_state(model: Word2Vec, folder: Path) -> None:
     np.save(folder / "syn1.npy", model.syn1)
     kind, keys, pos, has_gauss, cached = model.random.get_state()
     np.save(folder / "random_keys.npy", keys)
-    write_json(folder / "state.json", {"random": [kind, int(pos), int(has_gauss), float(cached)],
+    write_json(folder / STATE, {"random": [kind, int(pos), int(has_gauss), float(cached)],
                                        "train_count": model.train_count, "total_train_time": model.total_train_time,
                                        "min_alpha_yet_reached": float(model.min_alpha_yet_reached)})
 
@@ -193,7 +199,7 @@ def _save_training_state(model: Word2Vec, folder: Path) -> None:
 def _restore_training_state(model: Word2Vec, folder: Path) -> None:
     model.wv.vectors[:] = np.load(folder / "vectors.npy")
     model.syn1[:] = np.load(folder / "syn1.npy")
-    state = read_json(folder / "state.json")
+    state = read_json(folder / STATE)
     kind, pos, has_gauss, cached = state["random"]
     model.random.set_state((kind, np.load(folder / "random_keys.npy"), pos, has_gauss, cached))
     model.train_count = state["train_count"]
@@ -201,11 +207,17 @@ def _restore_training_state(model: Word2Vec, folder: Path) -> None:
     model.min_alpha_yet_reached = state["min_alpha_yet_reached"]
 
 
+def checkpoint_states(checkpoint_dir: Path | str) -> list[Path]:
+    """The state file of every checkpoint under ``checkpoint_dir`` (each rewritten with every shard trained)."""
+    return sorted(Path(checkpoint_dir).glob(f"*/{STATE}"))
+
+
 def checkpoint_key(corpus, params: SkipGramParams) -> str:
-    """What produced a checkpoint: the config, the shards and the vocabulary. Another key is never reused."""
+    """What produced a checkpoint: the config, the shards (where they are: one materialization of the
+    walks) and the vocabulary. Another key is never reused."""
     record = {
         "params": params.as_record(),
-        "shards": [p.name for p in corpus.shards],
+        "shards": [str(Path(p).resolve()) for p in corpus.shards],
         "shard_words": list(map(int, corpus.shard_words)),
         "counts": hashlib.sha256(np.ascontiguousarray(corpus.vertex_counts, dtype=np.int64).tobytes()).hexdigest(),
     }
@@ -240,12 +252,50 @@ def train_skipgram_resumable(
     root = Path(checkpoint_dir)
     key = checkpoint_key(corpus, params)
     root.mkdir(parents=True, exist_ok=True)
-    for other in root.iterdir():
-        if other.name != key:
-            shutil.rmtree(other, ignore_errors=True) if other.is_dir() else other.unlink()
     folder = root / key
+    # Trainings side by side (two runs) each hold their checkpoint's lock; only unheld others are stale.
+    lock = FileLock(str(root / f"{key}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RuntimeError(f"another process is training from the same walks with the same settings ({folder}); "
+                           "wait for it to finish") from None
+    try:
+        _remove_stale_checkpoints(root, key)
+        return _train_units(corpus, params, folder, progress, max_units, max_seconds)
+    finally:
+        lock.release()
+
+
+def _remove_stale_checkpoints(root: Path, key: str) -> None:
+    """Delete the checkpoints of other keys that no process is training from."""
+    for other in root.iterdir():
+        name = other.name.removesuffix(".lock")
+        if name == key or not other.is_dir():
+            continue
+        stale = FileLock(str(root / f"{name}.lock"))
+        try:
+            stale.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            shutil.rmtree(other, ignore_errors=True)
+        finally:
+            stale.release()
+            Path(stale.lock_file).unlink(missing_ok=True)
+
+
+def discard_checkpoint(result: "ResumableResult") -> None:
+    """Remove a finished training's checkpoint (once its vectors are saved)."""
+    if result.checkpoint is not None:
+        shutil.rmtree(result.checkpoint, ignore_errors=True)
+        result.checkpoint.with_name(f"{result.checkpoint.name}.lock").unlink(missing_ok=True)
+
+
+def _train_units(corpus, params: SkipGramParams, folder: Path, progress, max_units, max_seconds) -> "ResumableResult":
+    key = folder.name
     folder.mkdir(exist_ok=True)
-    state_path = folder / "state.json"
+    state_path = folder / STATE
     units = [(e, i) for e in range(params.epochs) for i in range(len(corpus.shards))]
     words = [int(corpus.shard_words[i]) for _, i in units]
     total = sum(words)
@@ -308,4 +358,4 @@ def train_skipgram_resumable(
     complete = done == len(units)
     vectors = _vertex_order_vectors(model, len(corpus.vertex_counts)) if complete else None
     return ResumableResult(complete, len(units), reused, done - reused, vectors, model, seconds, trained_words,
-                           unit_seconds, checkpoint_seconds)
+                           unit_seconds, checkpoint_seconds, folder)

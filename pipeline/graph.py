@@ -10,6 +10,7 @@ block in sorted key order; the vertex table maps a vertex to its kind and origin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,20 +57,19 @@ class Graph:
             out[i] = j < len(row) and row[j] == v
         return out
 
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / "adjacency.npz") as tmp:
+    def save(self, files: Mapping[str, Path]) -> None:
+        """Write ``files["adjacency"]`` (CSR) and ``files["vertices"]`` (a graph stage's files)."""
+        with atomic_path(files["adjacency"]) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, indptr=self.indptr, indices=self.indices)
-        with atomic_path(directory / "vertices.parquet") as tmp:
+        with atomic_path(files["vertices"]) as tmp:
             self.vertices.write_parquet(tmp)
 
     @classmethod
-    def load(cls, directory: Path | str) -> "Graph":
-        directory = Path(directory)
-        with np.load(directory / "adjacency.npz") as z:
+    def load(cls, files: Mapping[str, Path]) -> "Graph":
+        with np.load(files["adjacency"]) as z:
             indptr, indices = z["indptr"], z["indices"]
-        return cls(indptr=indptr, indices=indices, vertices=pl.read_parquet(directory / "vertices.parquet"))
+        return cls(indptr=indptr, indices=indices, vertices=pl.read_parquet(files["vertices"]))
 
 
 def _vertex_block(keys: pl.Series, kind: str, offset: int) -> pl.DataFrame:

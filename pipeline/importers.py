@@ -30,12 +30,11 @@ from typing import Iterator
 
 import polars as pl
 
+from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.io import atomic_path
-from pipeline.synthetic import EVENT_SCHEMA
 
 FORMATS = ("canonical", "lastfm-1k", "spotify", "listenbrainz")
 FIELDS = ("timestamp", "user_id", "device", "song_id", "artist", "genre", "language")
-QUARANTINE_SCHEMA = {"file": pl.String, "row": pl.Int64, "reason": pl.String, "raw": pl.String}
 LASTFM_COLUMNS = 6
 RAW_LIMIT = 500
 

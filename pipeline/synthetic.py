@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
 from pipeline import defaults
+from pipeline.contract import EVENT_SCHEMA, StageFiles
 from pipeline.io import atomic_path
 
 LANGUAGES = ("Mandarin", "English", "Japanese", "Korean", "Taiwanese", "Cantonese")
@@ -33,15 +33,6 @@ GENRES = ("Pop", "Rock", "Hip-hop", "Electronic", "R&B", "Jazz", "Classical", "F
 DEVICES = ("mobile", "desktop", "tablet", "web", "tv")
 DEVICE_SHARES = (0.5, 0.25, 0.1, 0.1, 0.05)
 
-EVENT_SCHEMA = {
-    "timestamp": pl.Datetime("us", "UTC"),
-    "user_id": pl.String,
-    "device": pl.String,
-    "song_id": pl.String,
-    "artist": pl.String,
-    "genre": pl.String,
-    "language": pl.String,
-}
 
 
 @dataclass(frozen=True)
@@ -250,8 +241,8 @@ def _user_events(cfg, user, durations, sampler, rng, t0: float, t1: float) -> di
     }
 
 
-def generate(cfg: SyntheticConfig, events_path: Path, truth_dir: Path, log=None) -> dict:
-    """Write the log to ``events_path`` (Parquet) and the planted truth to ``truth_dir``.
+def generate(cfg: SyntheticConfig, files: StageFiles, log=None) -> dict:
+    """Write the log (``files["events"]``, Parquet) and the planted truth (the ``truth_*`` files of raw_events).
 
     Returns a summary: counts of events, users, songs and sessions generated.
     """
@@ -264,7 +255,8 @@ def generate(cfg: SyntheticConfig, events_path: Path, truth_dir: Path, log=None)
     song_ids = catalog["song_id"].to_numpy()
     song_cols = catalog.select("artist", "genre", "language")
 
-    truth_dir.mkdir(parents=True, exist_ok=True)
+    events_path = files["events"]
+    files["truth_users"].parent.mkdir(parents=True, exist_ok=True)
     n_events = n_sessions = 0
     schema = pl.Schema(EVENT_SCHEMA)
     with atomic_path(events_path) as tmp:
@@ -314,7 +306,7 @@ def generate(cfg: SyntheticConfig, events_path: Path, truth_dir: Path, log=None)
             "sessions_per_day": [u["rate"] for u in users],
         }
     )
-    truth.write_parquet(truth_dir / "users.parquet")
-    catalog.drop("community").write_parquet(truth_dir / "songs.parquet")
-    (truth_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    truth.write_parquet(files["truth_users"])
+    catalog.drop("community").write_parquet(files["truth_songs"])
+    files["truth_config"].write_text(json.dumps(asdict(cfg), indent=2))
     return {"events": n_events, "users": cfg.n_users, "songs": cfg.n_songs, "sessions": n_sessions}

@@ -78,7 +78,7 @@ def tune_skipgram(
     base: SkipGramParams,
     epochs: list[int],
     alpha: list[float],
-    workdir: Path,
+    corpus: Path,
     walk_length: int = defaults.WALK_LENGTH,
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
     k: int = 20,
@@ -87,10 +87,10 @@ def tune_skipgram(
 ) -> tuple[SkipGramParams, pl.DataFrame]:
     """Grid search of the skip-gram's epochs and learning rate for the user-session-song space.
 
-    Walks the fit part's network once, trains at each grid point, scores on validation.
+    Walks the fit part's network once into ``corpus`` (removed afterwards), trains at each grid
+    point, scores on validation.
     """
     graph = user_session_song_graph(fit)
-    corpus = workdir / "validation_corpus.txt"
     stats = write_corpus(graph, corpus, walk_length, walks_per_vertex, base.seed)
     _, songs = catalogue(fit)
     song_vertices = graph.vertices.filter(pl.col("kind") == SONG)

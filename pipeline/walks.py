@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from pipeline import defaults
+from pipeline.contract import StageFiles
 from pipeline.graph import Graph
 from pipeline.io import atomic_path, read_json, save_npy, write_json
 
@@ -164,34 +165,29 @@ class ShardedCorpus:
     shard_words: list[int]
     vertex_counts: np.ndarray
 
-    def save_index(self, path: Path) -> None:
-        write_json(path, {"shards": [p.name for p in self.shards], "shard_words": self.shard_words})
-
     @classmethod
-    def load(cls, folder: Path | str) -> "ShardedCorpus":
-        folder = Path(folder)
-        index = read_json(folder / "shards.json")
-        return cls([folder / n for n in index["shards"]], index["shard_words"], np.load(folder / "vertex_counts.npy"))
+    def load(cls, files: StageFiles) -> "ShardedCorpus":
+        """A walks stage's corpus: its shard index (names relative to its folder) and vertex counts."""
+        index = read_json(files["index"])
+        return cls([files.folder / n for n in index["shards"]], index["shard_words"], np.load(files["vertex_counts"]))
 
 
 def write_corpus_shards(
     graph: Graph,
-    folder: Path | str,
+    files: StageFiles,
     walk_length: int = defaults.WALK_LENGTH,
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
     seed: int = defaults.SEED,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ShardedCorpus, WalkStats]:
-    """One corpus file per pass (``pass-000.txt`` ...), the same walks as ``write_corpus`` makes."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("pass-*.txt"):
-        stale.unlink()
+    """One corpus file per pass (a walks stage's ``shard`` series), the same walks as ``write_corpus`` makes,
+    then the shard index and the vertex counts."""
+    files.folder.mkdir(parents=True, exist_ok=True)
     shards, words = [], []
     counts = np.zeros(graph.n_vertices, dtype=np.int64)
     t0 = time.perf_counter()
     for r in range(walks_per_vertex):
-        path = folder / f"pass-{r:03d}.txt"
+        path = files.series("shard", r)
         stats = write_corpus(graph, path, walk_length, walks_per_vertex, seed, passes=[r])
         shards.append(path)
         words.append(stats.tokens)
@@ -200,11 +196,11 @@ def write_corpus_shards(
             elapsed = time.perf_counter() - t0
             progress(f"walks: pass {r + 1}/{walks_per_vertex} written, {sum(words) / elapsed / 1e6:.1f}M steps/s, "
                      f"ETA {elapsed / (r + 1) * (walks_per_vertex - r - 1):.0f}s")
-    corpus = ShardedCorpus(shards, words, counts)
-    save_npy(folder / "vertex_counts.npy", counts)
-    corpus.save_index(folder / "shards.json")
+    save_npy(files["vertex_counts"], counts)
+    write_json(files["index"], {"shards": [p.name for p in shards], "shard_words": words})
     walks = graph.n_vertices * walks_per_vertex
-    return corpus, WalkStats(walks=walks, tokens=sum(words), vertex_counts=counts, seconds=time.perf_counter() - t0)
+    return ShardedCorpus(shards, words, counts), WalkStats(walks=walks, tokens=sum(words), vertex_counts=counts,
+                                                           seconds=time.perf_counter() - t0)
 
 
 def read_walks(path: Path | str, limit: int | None = None) -> list[np.ndarray]:

@@ -6,7 +6,8 @@ import dagster as dg
 import polars as pl
 
 from pipeline import defaults
-from pipeline.importers import FORMATS, QUARANTINE_SCHEMA, import_log, resolve_files
+from pipeline.contract import QUARANTINE_SCHEMA, StageFiles
+from pipeline.importers import FORMATS, import_log, resolve_files
 from pipeline.io import write_json
 from pipeline.synthetic import SyntheticConfig, generate
 
@@ -49,14 +50,14 @@ class ListeningLogSource(dg.ConfigurableResource):
         """The input files of a real log (none for the synthetic one)."""
         return [] if self.format == SYNTHETIC else resolve_files(self.path)
 
-    def write_events(self, folder: Path, seed: int = defaults.SEED, log=None) -> dict:
-        """Write ``events.parquet`` (canonical) and ``quarantine.parquet`` to ``folder``; return the counts.
+    def write_events(self, files: StageFiles, seed: int = defaults.SEED, log=None) -> dict:
+        """Write the events (canonical), the quarantine and the summary of ``raw_events``; return the counts.
 
         The counts reconcile: read = accepted + quarantined.
         """
-        events, quarantine = folder / "events.parquet", folder / "quarantine.parquet"
+        events, quarantine = files["events"], files["quarantine"]
         if self.format == SYNTHETIC:
-            summary = generate(self.synthetic_config(seed), events, folder / "truth", log=log)
+            summary = generate(self.synthetic_config(seed), files, log=log)
             pl.DataFrame(schema=QUARANTINE_SCHEMA).write_parquet(quarantine)
             result = {"source": SYNTHETIC, "seed": seed, "read": summary["events"], "accepted": summary["events"],
                       "quarantined": 0, "reasons": {}, "has_device": True, **summary}
@@ -65,5 +66,5 @@ class ListeningLogSource(dg.ConfigurableResource):
             result = {"source": self.format, "path": self.path, "pseudonymised": bool(self.pseudonymise_salt), **report.as_dict()}
         else:
             raise ValueError(f"unknown listening-log format {self.format!r}; supported: {SYNTHETIC}, {', '.join(FORMATS)}, auto")
-        write_json(folder / "summary.json", result)
+        write_json(files["summary"], result)
         return result

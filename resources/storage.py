@@ -1,7 +1,8 @@
 """Where the pipeline's files live.
 
 Large artefacts (events, graphs, walk corpora, embeddings) are files under one folder; assets pass
-paths to each other, never pickled arrays through an IO manager.
+paths to each other, never pickled arrays through an IO manager. Each materialization has a folder
+of its own (see ``assets.stage_io`` and ``pipeline.contract``).
 """
 
 
@@ -13,14 +14,15 @@ from pipeline.io import default_data_dir
 
 
 class DataStore(dg.ConfigurableResource):
-    """A folder for every stage's output (default ``$LATENT_DATA_DIR`` or ``<project>/.data/store``)."""
+    """A folder for every stage's materializations (default ``$LATENT_DATA_DIR`` or ``<project>/.data/store``).
+
+    ``keep_materializations``: how many of each stage's newest materializations stay on disk (at
+    least 1); older ones are removed when the stage materializes again, unless a run still in
+    progress made them. The store belongs to one Dagster instance, which records what exists.
+    """
 
     base_dir: str = ""
+    keep_materializations: int = 2
 
     def root(self) -> Path:
         return Path(self.base_dir).resolve() if self.base_dir else default_data_dir()
-
-    def stage_dir(self, stage: str) -> Path:
-        path = self.root() / stage
-        path.mkdir(parents=True, exist_ok=True)
-        return path

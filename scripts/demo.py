@@ -9,8 +9,8 @@ import time
 
 import dagster as dg
 
+from assets import stage_io
 from assets.definitions import defs, pipeline_job
-from pipeline.io import default_data_dir
 from pipeline.report import render
 from resources import MlflowTracking
 
@@ -53,7 +53,7 @@ def report(result, wall: float) -> int:
         return 1
     failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     print(f"Asset checks: {len(result.get_asset_check_evaluations())} run, failed: {failed_checks or 'none'}\n")
-    print(render(default_data_dir()))
+    print(render(stage_io.of_result(result)))
     experiment = MlflowTracking().experiment_id()
     print(
         "\nOpen the UIs with `make ui`: Dagster at http://127.0.0.1:3000 (run "

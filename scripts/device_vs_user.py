@@ -1,19 +1,19 @@
 """Experiment 2 split by the generator's planted truth: when does the same-device session beat the user vector?
 
-Reads the last materialization (synthetic data only: it needs raw_events/truth/users.parquet).
+Reads the latest materializations of the Dagster instance (synthetic data only: it needs the planted truth).
 Run: ``.venv/bin/python -m scripts.device_vs_user [--k 10]``.
 """
 
 import argparse
 
+import dagster as dg
 import numpy as np
 import polars as pl
 
+from assets.stage_io import latest
 from pipeline.baselines import catalogue
 from pipeline.evaluate import EUCLIDEAN, build_queries, nearest, ranking_metrics, reference_sessions
 from pipeline.graph import SESSION, SONG, USER, Graph
-from pipeline.io import default_data_dir
-from pipeline.layout import Layout
 from pipeline.sessions import session_table
 
 
@@ -21,12 +21,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
-    paths = Layout(default_data_dir())
-    train = pl.read_parquet(paths.split("train.parquet"))
+    stages = latest(dg.DagsterInstance.get())
+    train = pl.read_parquet(stages["splits"]["train"])
     _, songs = catalogue(train)
-    queries = build_queries(pl.read_parquet(paths.split("test.parquet")), songs)
-    graph = Graph.load(paths.graph("uss"))
-    vectors = np.load(paths.embedding("embedding_uss") / "vectors.npy")
+    queries = build_queries(pl.read_parquet(stages["splits"]["test"]), songs)
+    graph = Graph.load(stages["graph_uss"])
+    vectors = np.load(stages["embedding_uss"]["vectors"])
     index = {kind: graph.index_of(kind) for kind in (USER, SESSION, SONG)}
     song_vectors = vectors[[index[SONG][s] for s in songs]]
     train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
@@ -34,7 +34,7 @@ def main() -> None:
     users = queries.sessions["user_id"].to_list()
     user_q = vectors[[index[USER][u] for u in users]]
     device_q = vectors[[index[SESSION][r] if r is not None else index[USER][u] for r, u in zip(ref, users)]]
-    truth = queries.sessions.join(pl.read_parquet(paths.truth / "users.parquet"), on="user_id", how="left")
+    truth = queries.sessions.join(pl.read_parquet(stages["raw_events"]["truth_users"]), on="user_id", how="left")
     group = np.where(truth["kind"] == "single", "single taste", "dynamic, " + truth["dependence"].to_numpy())
     recall = {
         name: ranking_metrics(nearest(q, song_vectors, args.k, EUCLIDEAN), queries.exp2_relevant, (args.k,))["recall"][args.k]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PAUSED = 75  # exit code of a stage whose training stopped at its time budget (EX_TEMPFAIL)
+STAGE_TAG = "paper_scale_stage"
 
 # (stage, asset keys): dependency order, the 128-d evaluation first, the pictures last.
 STAGES = [
@@ -88,7 +89,7 @@ def run_stage(stage: str, config: dict) -> int:
     keys = dict(STAGES)[stage]
     with dg.execute_job(
         dg.reconstructable(_job), instance=dg.DagsterInstance.get(), run_config=config, raise_on_error=False,
-        asset_selection=[dg.AssetKey(k) for k in keys], tags={"paper_scale_stage": stage},
+        asset_selection=[dg.AssetKey(k) for k in keys], tags={STAGE_TAG: stage},
     ) as result:
         if result.success:
             return 0
@@ -151,8 +152,38 @@ class Ledger:
 
 def last_checkpoint_time(home: Path, stage: str) -> float | None:
     """When a training stage last wrote a checkpoint (its state file is rewritten with each), if it has one."""
-    states = list((home / "store" / stage / "checkpoints").glob("*/state.json"))
+    from pipeline.embed import checkpoint_states
+
+    states = checkpoint_states(store_of(home).checkpoints(stage))
     return max(p.stat().st_mtime for p in states) if states else None
+
+
+def store_of(home: Path):
+    from pipeline.contract import Store
+
+    return Store(home / "store")
+
+
+def instance_of(home: Path):
+    import dagster as dg
+
+    return dg.DagsterInstance.from_config(str(home / "dagster"))
+
+
+NOT_ENDED = ("NOT_STARTED", "STARTING", "STARTED")
+
+
+def fail_killed_runs(home: Path) -> list[str]:
+    """Mark the Dagster runs of stages killed with their step as failed (their process is gone; the
+    instance would show them STARTED for ever, and their folders would never be cleaned up)."""
+    import dagster as dg
+
+    instance = instance_of(home)
+    killed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus(s) for s in NOT_ENDED],
+                                             tags={STAGE_TAG: [n for n, _ in STAGES]}))
+    for run in killed:
+        instance.report_run_failed(run, f"killed with its paper-scale step (stage {run.tags[STAGE_TAG]}); the next step redoes it")
+    return [run.run_id for run in killed]
 
 
 def _now() -> float:
@@ -170,6 +201,8 @@ def step(args: argparse.Namespace) -> int:
                 "workers": args.workers}
     ledger = Ledger(home / "paper-run.json", settings)
     ledger.recover()
+    for run_id in fail_killed_runs(home):
+        print(f"Dagster run {run_id} was killed with the last step: marked failed")
     budget = args.hours * 3600.0
     t0 = _now()
     ledger.data["steps"].append({"started": _iso(t0), "stages": []})
@@ -262,10 +295,19 @@ def status_table(data: dict) -> str:
 def training_times(home: Path) -> dict[str, dict]:
     """Per training stage: seconds inside gensim's train() and writing checkpoints, over every attempt,
     and how many of its shards were timed (checkpoints from before these were recorded have none)."""
+    from assets.stage_io import latest
+
+    return training_times_of(latest(instance_of(home)), store_of(home))
+
+
+def training_times_of(finished: dict, store) -> dict[str, dict]:
+    """``training_times`` from the finished trainings' files (stage -> StageFiles) and the store's checkpoints."""
+    from pipeline.embed import checkpoint_states
+
     out = {}
     for name in sorted(TRAINING):
-        folder = home / "store" / name
-        states = [folder / "params.json", *sorted((folder / "checkpoints").glob("*/state.json"))]
+        states = [finished[name]["params"]] if name in finished else []
+        states += checkpoint_states(store.checkpoints(name))
         state = next((json.loads(p.read_text()) for p in states if p.exists()), None)
         if state is None:
             continue

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from test_graph_and_walks import path_graph
+from helpers import path_graph
 
 from pipeline.embed import SkipGramParams, train_skipgram
 from pipeline.walks import write_corpus

@@ -8,9 +8,10 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-from test_pipeline_e2e import materialize_all
+from helpers import materialize_all
 
 from assets.definitions import new_files_sensor
+from pipeline.contract import StageFiles
 from pipeline.synthetic import SyntheticConfig, generate
 from resources import ListeningLogSource
 
@@ -22,8 +23,9 @@ BAD_ROWS = 3  # each writer appends this many malformed rows
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> pl.DataFrame:
     d = tmp_path_factory.mktemp("synthetic")
-    generate(SyntheticConfig(n_users=30, n_songs=400, n_artists=40), d / "events.parquet", d / "truth")
-    return pl.read_parquet(d / "events.parquet")
+    raw = StageFiles("raw_events", d)
+    generate(SyntheticConfig(n_users=30, n_songs=400, n_artists=40), raw)
+    return pl.read_parquet(raw["events"])
 
 
 def iso(ts) -> str:
@@ -84,14 +86,14 @@ def test_format_runs_through_the_whole_pipeline(fmt, synthetic, tmp_path):
     src = tmp_path / "input"
     src.mkdir()
     path = WRITERS[fmt](synthetic, src)
-    result, store, _ = materialize_all(tmp_path, ListeningLogSource(format="auto" if fmt == "spotify" else fmt, path=path))
-    assert result.success
-    assert all(e.passed for e in result.get_asset_check_evaluations())
-    summary = json.loads((store.root() / "raw_events" / "summary.json").read_text())
+    run = materialize_all(tmp_path, ListeningLogSource(format="auto" if fmt == "spotify" else fmt, path=path))
+    assert run.result.success
+    assert all(e.passed for e in run.result.get_asset_check_evaluations())
+    summary = json.loads(run.files("raw_events")["summary"].read_text())
     assert summary["read"] == synthetic.height + BAD_ROWS
     assert summary["quarantined"] == BAD_ROWS and summary["accepted"] == synthetic.height
     assert summary["has_device"] == (fmt in ("canonical", "spotify"))
-    metrics = pl.read_parquet(store.root() / "metrics" / "metrics.parquet")
+    metrics = pl.read_parquet(run.files("metrics")["metrics"])
     proposed = metrics.filter((pl.col("experiment") == "exp1") & (pl.col("method") == "proposed"))["recall"]
     rand = metrics.filter((pl.col("experiment") == "exp1") & (pl.col("method") == "random"))["recall"]
     assert (proposed > rand).all()

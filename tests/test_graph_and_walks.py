@@ -2,7 +2,9 @@ import numba
 import numpy as np
 import polars as pl
 import pytest
+from helpers import path_graph
 
+from pipeline.contract import StageFiles
 from pipeline.graph import SESSION, SONG, USER, Graph, user_session_song_graph, user_song_graph
 from pipeline.walks import generate_walks, read_walks, write_corpus
 
@@ -37,23 +39,11 @@ def test_user_song_edges():
 
 def test_save_and_load(tmp_path):
     g = user_session_song_graph(TRAIN)
-    g.save(tmp_path)
-    back = Graph.load(tmp_path)
+    files = StageFiles("graph_uss", tmp_path)
+    g.save(files)
+    back = Graph.load(files)
     assert np.array_equal(back.indptr, g.indptr) and np.array_equal(back.indices, g.indices)
     assert back.vertices.equals(g.vertices)
-
-
-def path_graph(n: int) -> Graph:
-    src, dst = np.arange(n - 1), np.arange(1, n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    adj = [[] for _ in range(n)]
-    for a, b in zip(src, dst):
-        adj[a].append(b)
-        adj[b].append(a)
-    indptr[1:] = np.cumsum([len(x) for x in adj])
-    indices = np.array([v for x in adj for v in sorted(x)], dtype=np.int32)
-    vertices = pl.DataFrame({"vertex": np.arange(n), "kind": ["song"] * n, "key": [str(i) for i in range(n)]})
-    return Graph(indptr, indices, vertices)
 
 
 def test_walks_on_two_vertices_alternate():

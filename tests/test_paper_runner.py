@@ -8,6 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
+
+from scripts.paper import store_of
+
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = ["--users", "40", "--songs", "600", "--artists", "60", "--mean-session-songs", "14", "--workers", "1"]
 
@@ -21,12 +25,20 @@ def ledger(home: Path) -> dict:
     return json.loads((home / "paper-run.json").read_text())
 
 
+def started_runs(home: Path, stage: str) -> list:
+    from scripts.paper import instance_of
+
+    runs = instance_of(home).get_runs(dg.RunsFilter(tags={"paper_scale_stage": stage}, statuses=[dg.DagsterRunStatus.STARTED]))
+    return list(runs)
+
+
 def test_a_killed_step_is_counted_and_the_rerun_finishes_without_redoing_done_stages(tmp_path):
     home = tmp_path / "run"
     first = runner(home, "--until", "graph_uss", start_new_session=True)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # wait until the step is inside graph_uss, then kill it all
-        if (home / "paper-run.json").exists() and ledger(home)["stages"].get("graph_uss", {}).get("status") == "running":
+    while time.monotonic() < deadline:  # wait until the step's Dagster run is inside graph_uss, then kill it all
+        if (home / "paper-run.json").exists() and ledger(home)["stages"].get("graph_uss", {}).get("status") == "running" \
+                and started_runs(home, "graph_uss"):
             break
         assert first.poll() is None, first.stdout.read()
         time.sleep(0.2)
@@ -45,8 +57,16 @@ def test_a_killed_step_is_counted_and_the_rerun_finishes_without_redoing_done_st
     assert after["graph_uss"]["interrupted"] == 1 and after["graph_uss"]["attempts"] == 2
     assert all(after[s]["attempts"] == 1 and after[s]["interrupted"] == 0 for s in ("raw_events", "sessions", "splits"))
     assert all(after[s]["peak_rss_mb"] > 50 and after[s]["seconds"] > 0 for s in ("raw_events", "sessions", "splits", "graph_uss"))
-    assert (home / "store" / "graph_uss" / "adjacency.npz").exists()
-    assert not list((home / "store").rglob(".*partial*"))
+    from assets.stage_io import latest
+    from scripts.paper import instance_of
+
+    instance = instance_of(home)
+    assert latest(instance)["graph_uss"]["adjacency"].exists()
+    assert not list((home / "store").rglob(".*partial*"))  # the killed attempt's folder was removed
+    assert "was killed with the last step: marked failed" in out
+    graph_runs = instance.get_runs(dg.RunsFilter(tags={"paper_scale_stage": "graph_uss"}))
+    assert sorted(r.status.value for r in graph_runs) == ["FAILURE", "SUCCESS"]  # not STARTED for ever
+    assert len(list(store_of(home).runs("graph_uss").iterdir())) == 1
 
     other = subprocess.run([sys.executable, "-m", "scripts.paper", "--home", str(home), *SIZE[:-2], "--workers", "2"], cwd=ROOT,
                            capture_output=True, text=True)
@@ -54,17 +74,18 @@ def test_a_killed_step_is_counted_and_the_rerun_finishes_without_redoing_done_st
 
 
 def test_the_summary_sets_bare_training_against_everything_else(tmp_path):
-    from scripts.paper import training_summary, training_times
+    from scripts.paper import training_summary, training_times_of
 
-    done = tmp_path / "store" / "embedding_uss"
-    done.mkdir(parents=True)
-    (done / "params.json").write_text(json.dumps({"train_seconds_all_attempts": 3000.0, "checkpoint_seconds_all_attempts": 120.0,
-                                                  "units_timed": 20, "units_total": 20}))
-    going = tmp_path / "store" / "embedding_us" / "checkpoints" / "k"
+    store = store_of(tmp_path)
+    done = store.version("embedding_uss", "run-1")
+    done.folder.mkdir(parents=True)
+    done["params"].write_text(json.dumps({"train_seconds_all_attempts": 3000.0, "checkpoint_seconds_all_attempts": 120.0,
+                                          "units_timed": 20, "units_total": 20}))
+    going = store.checkpoints("embedding_us") / "k"
     going.mkdir(parents=True)
     (going / "state.json").write_text(json.dumps({"units_done": 2, "units_total": 20, "unit_seconds": [400.0, 200.0],
                                                   "checkpoint_seconds": [30.0, 30.0]}))
-    times = training_times(tmp_path)
+    times = training_times_of({"embedding_uss": done}, store)
     assert times == {"embedding_us": {"train_seconds": 600.0, "checkpoint_seconds": 60.0, "units_timed": 2, "units_total": 20},
                      "embedding_uss": {"train_seconds": 3000.0, "checkpoint_seconds": 120.0, "units_timed": 20, "units_total": 20}}
     # 3600 s of bare training in 4500 s of stages: the rest adds 900 / 3600 = 25 %.
@@ -85,7 +106,7 @@ def test_the_summary_sets_bare_training_against_everything_else(tmp_path):
 def test_a_killed_training_keeps_the_time_up_to_its_last_checkpoint(tmp_path):
     from scripts.paper import Ledger
 
-    state = tmp_path / "store" / "embedding_us" / "checkpoints" / "k" / "state.json"
+    state = store_of(tmp_path).checkpoints("embedding_us") / "k" / "state.json"
     state.parent.mkdir(parents=True)
     state.write_text("{}")
     os.utime(state, (1500.0, 1500.0))  # the last checkpoint, 500 s into the attempt

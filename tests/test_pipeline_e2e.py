@@ -6,14 +6,15 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
+from helpers import K, materialize_all
 
-from assets.checks import CHECKS
+from assets import stage_io
 from assets.definitions import ASSETS, defs, pipeline_job, weekly_schedule
-from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from pipeline.contract import STAGES
+from resources import ListeningLogSource, PipelineSettings
 from resources.mlflow_tracking import DAGSTER_RUN_TAG
 
 ASSETS_BY_NAME = {a.key.to_user_string(): a for a in ASSETS if len(a.keys) == 1}
-K = [10, 20, 30]
 METHODS = {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "SKNN", "SKNN-user", "SKNN-device", "popularity", "random"}
 EXPECTED_GRAPH = {
     "raw_events": set(),
@@ -31,10 +32,12 @@ EXPECTED_GRAPH = {
     "als_tuning": {"validation_split"},
     "skipgram_tuning": {"validation_split"},
     "baselines": {"splits", "als_tuning"},
-    "metrics": {"baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us"},
-    "behaviour": {"embedding_uss", "graph_uss", "splits"},
-    "plots": {"metrics", "embedding_uss_2d", "graph_uss", "behaviour"},
-    "explorer": {"embedding_uss_2d", "graph_uss", "splits"},
+    # metrics reads the test set (splits); behaviour, plots and explorer read the planted truth
+    # (raw_events) and plots the train songs (splits): undeclared until the stage contract.
+    "metrics": {"splits", "baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us"},
+    "behaviour": {"raw_events", "embedding_uss", "graph_uss", "splits"},
+    "plots": {"raw_events", "splits", "metrics", "embedding_uss_2d", "graph_uss", "behaviour"},
+    "explorer": {"raw_events", "embedding_uss_2d", "graph_uss", "splits"},
 }
 
 
@@ -54,30 +57,6 @@ def test_definitions_load_and_schedule_is_off():
     assert defs.resolve_job_def(pipeline_job.name) is not None
 
 
-SMALL_RUN = {
-    "splits": {"config": {"train_sessions": 30, "test_sessions": 5}},
-    "walks_uss": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
-    "walks_us": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
-    "embedding_uss": {"config": {"dimensions": 16}},
-    "embedding_us": {"config": {"dimensions": 16}},
-    "validation_split": {"config": {"validation_sessions": 8}},
-    "als_tuning": {"config": {"factors": 8, "iterations": [5], "regularization": [0.01, 10.0], "confidence_scale": [1.0, 5.0]}},
-    "metrics": {"config": {"k_values": K, "bootstrap_samples": 200}},
-}
-
-
-def materialize_all(root, source: ListeningLogSource, **ops):
-    """Every asset and check of the pipeline, small settings, everything under ``root``."""
-    mlflow = MlflowTracking(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "artifacts"))
-    store = DataStore(base_dir=str(root / "store"))
-    result = dg.materialize(
-        [*ASSETS, *CHECKS],
-        resources={"store": store, "source": source, "settings": PipelineSettings(workers=1), "mlflow": mlflow},
-        run_config=dg.RunConfig(ops={**SMALL_RUN, **ops}),
-    )
-    return result, store, mlflow
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     return materialize_all(
@@ -89,22 +68,21 @@ def run(tmp_path_factory):
 
 
 def test_every_asset_and_check_succeeds(run):
-    result, _, _ = run
+    result = run.result
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == set(EXPECTED_GRAPH)
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == len(CHECKS)
+    assert len(evaluations) == len(defs.resolve_asset_graph().asset_check_keys) == 9
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
 
 
 def test_metrics_make_sense(run):
-    _, store, _ = run
-    metrics = pl.read_parquet(store.root() / "metrics" / "metrics.parquet")
+    metrics = pl.read_parquet(run.files("metrics")["metrics"])
     assert set(metrics["method"]) == METHODS
     assert (metrics["recall_lo"] <= metrics["recall"]).all() and (metrics["recall"] <= metrics["recall_hi"]).all()
     assert metrics["ndcg"].is_between(0, 1).all() and (metrics["hit_rate"] >= metrics["recall"] - 1e-12).all()
-    verdicts = pl.read_parquet(store.root() / "metrics" / "verdicts.parquet")
+    verdicts = pl.read_parquet(run.files("metrics")["verdicts"])
     assert verdicts.height == 6 and set(verdicts["verdict"]) <= {"holds", "reversed", "not separable", "mixed"}
     assert sorted(metrics["k"].unique()) == K
     assert metrics["recall"].is_between(0, 1).all() and metrics["precision"].is_between(0, 1).all()
@@ -114,20 +92,35 @@ def test_metrics_make_sense(run):
         rand = r.filter(pl.col("method") == "random")["recall"].to_numpy()
         assert (ours > rand).all(), experiment
         assert (np.diff(ours) >= 0).all()  # recall@k never falls as k grows
-    table1 = pl.read_parquet(store.root() / "splits" / "table1.parquet")
+    table1 = pl.read_parquet(run.files("splits")["table1"])
     assert table1["set"].to_list() == ["train", "test"] and (table1["events"] > 0).all()
 
 
+def test_every_declared_file_is_written_with_its_schema(run):
+    stages = run.files
+    for stage in STAGES:
+        files = stages(stage)
+        assert files.folder.parent.name == "runs" and files.folder.name == run.result.run_id
+        for key, file in files.stage.files.items():
+            if file.series:
+                assert list(files.folder.glob(file.name.replace("{:03d}", "*").replace("{}", "*"))), (stage, key)
+                continue
+            assert files[key].exists() or not file.always, (stage, key)
+            if file.schema:
+                schema = pl.read_parquet_schema(files[key])
+                assert {c: schema.get(c) for c in file.schema} == dict(file.schema), (stage, key)
+
+
 def test_figures_written(run):
-    _, store, _ = run
-    names = {p.name for p in (store.root() / "plots").glob("*.png")}
+    plots = run.files("plots").folder
+    names = {p.name for p in plots.glob("*.png")}
     assert {"fig7_similar_song_retrieval.png", "fig8_recommendation.png", "fig3a_songs_by_language.png", "fig3b_songs_by_genre.png",
             "fig3c_songs_by_popularity.png", "fig1_three_users.png", "fig4_single_and_dynamic_users.png"} <= names
-    assert all((store.root() / "plots" / n).stat().st_size > 5_000 for n in names)
+    assert all((plots / n).stat().st_size > 5_000 for n in names)
 
 
 def test_mlflow_run_with_nested_method_runs(run):
-    result, _, mlflow = run
+    result, mlflow = run.result, run.mlflow
     client = mlflow.client()
     parent_id = mlflow.run_id(result.run_id)
     parent = client.get_run(parent_id)
@@ -146,40 +139,37 @@ def test_mlflow_run_with_nested_method_runs(run):
 
 
 def test_tuning_ran_on_validation(run):
-    _, store, _ = run
-    grid = pl.read_csv(store.root() / "als_tuning" / "grid.csv")
+    grid = pl.read_csv(run.files("als_tuning")["grid"])
     assert grid.height == 4 and grid["score"].is_sorted(descending=True)
-    best = json.loads((store.root() / "baselines" / "params.json").read_text())
+    best = json.loads(run.files("baselines")["params"].read_text())
     assert (best["regularization"], best["confidence_scale"]) == (grid["regularization"][0], grid["confidence_scale"][0])
-    result = json.loads((store.root() / "skipgram_tuning" / "result.json").read_text())
+    result = json.loads(run.files("skipgram_tuning")["result"].read_text())
     assert result["enabled"] and result["best"]["epochs"] in (1, 2) and result["paper_score"] is not None
 
 
 def test_behaviour_table_and_explorer(run):
-    _, store, _ = run
-    table = pl.read_parquet(store.root() / "behaviour" / "users.parquet")
+    table = pl.read_parquet(run.files("behaviour")["users"])
     assert table.height > 0 and set(table["preference"]) <= {"single", "dynamic"}
     assert table["device_p"].is_between(0, 1).all() and table["time_p"].is_between(0, 1).all()
-    summary = json.loads((store.root() / "behaviour" / "summary.json").read_text())
+    summary = json.loads(run.files("behaviour")["summary"].read_text())
     assert summary["truth_users_checked"] == table.height and 0 <= summary["truth_preference_accuracy"] <= 1
-    html = (store.root() / "explorer" / "explorer.html").read_text()
+    html = run.files("explorer")["html"].read_text()
     assert "const DATA = {" in html and "http" not in html.split("<script>")[1].split("const DATA")[0]
 
 
 def test_embedding_pauses_and_resumes_from_its_checkpoint(run):
-    _, store, mlflow = run
-    resources = {"store": store, "settings": PipelineSettings(workers=1), "mlflow": mlflow}
+    resources = {"store": run.store, "settings": PipelineSettings(workers=1), "mlflow": run.mlflow}
     cfg = {"dimensions": 16}
-    paused = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, raise_on_error=False,
+    paused = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, raise_on_error=False, instance=run.instance,
                             run_config=dg.RunConfig(ops={"embedding_us": {"config": {**cfg, "max_train_seconds": 1e-9}}}))
     assert not paused.success  # paused after one shard, asking to be materialized again
-    checkpoints = store.root() / "embedding_us" / "checkpoints"
+    checkpoints = run.store.root() / "embedding_us" / "checkpoints"
     assert any(checkpoints.rglob("state.json"))
-    resumed = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources,
+    resumed = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, instance=run.instance,
                              run_config=dg.RunConfig(ops={"embedding_us": {"config": cfg}}))
     meta = resumed.get_asset_materialization_events()[0].materialization.metadata
     assert meta["shards reused from a checkpoint"].value == 1 and meta["shards trained"].value == 3
-    assert not checkpoints.exists()  # removed once the vectors are written
-    params = json.loads((store.root() / "embedding_us" / "params.json").read_text())
+    assert not any(checkpoints.rglob("state.json"))  # removed once the vectors are written
+    params = json.loads(stage_io.of_result(resumed)["embedding_us"]["params"].read_text())
     assert params["units_timed"] == params["units_total"] == 4  # the paused shard's time carried over
     assert params["train_seconds_all_attempts"] > 0 and params["checkpoint_seconds_all_attempts"] >= 0

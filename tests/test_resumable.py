@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
-from test_graph_and_walks import path_graph
+from filelock import FileLock
+from helpers import path_graph
 
+from pipeline.contract import StageFiles
 from pipeline.embed import SkipGramParams, shard_fits, train_skipgram_resumable
 from pipeline.walks import ShardedCorpus, write_corpus, write_corpus_shards
 
@@ -13,7 +15,7 @@ PARAMS = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3)
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shards")
-    corpus, _ = write_corpus_shards(path_graph(40), folder, walk_length=15, walks_per_vertex=4, seed=2)
+    corpus, _ = write_corpus_shards(path_graph(40), StageFiles("walks_us", folder), walk_length=15, walks_per_vertex=4, seed=2)
     return corpus
 
 
@@ -21,7 +23,7 @@ def test_shards_hold_the_same_walks_as_one_corpus(corpus, tmp_path):
     stats = write_corpus(path_graph(40), tmp_path / "one.txt", walk_length=15, walks_per_vertex=4, seed=2)
     assert b"".join(p.read_bytes() for p in corpus.shards) == (tmp_path / "one.txt").read_bytes()
     assert np.array_equal(corpus.vertex_counts, stats.vertex_counts) and sum(corpus.shard_words) == stats.tokens
-    again = ShardedCorpus.load(corpus.shards[0].parent)
+    again = ShardedCorpus.load(StageFiles("walks_us", corpus.shards[0].parent))
     assert again.shard_words == corpus.shard_words and again.shards == corpus.shards
 
 
@@ -79,3 +81,20 @@ def test_a_time_budget_stops_before_a_shard_that_would_overrun_it():
     # past the budget nothing more fits, and with no rate measured yet only the clock decides
     assert not shard_fits(151.0, 1_000_000, 1, max_seconds=150.0)
     assert shard_fits(0.0, 0, 10**9, max_seconds=150.0)
+
+
+def test_a_training_in_progress_keeps_its_checkpoint(corpus, tmp_path):
+    first = train_skipgram_resumable(corpus, PARAMS, tmp_path / "d", max_units=1)
+    held = FileLock(f"{first.checkpoint}.lock")  # as a run still training from it holds it
+    held.acquire()
+    try:
+        other = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3, window=3)
+        train_skipgram_resumable(corpus, other, tmp_path / "d", max_units=1)
+        assert (first.checkpoint / "state.json").exists()  # not taken for stale
+        with pytest.raises(RuntimeError, match="another process is training"):
+            train_skipgram_resumable(corpus, PARAMS, tmp_path / "d", max_units=1)
+    finally:
+        held.release()
+    resumed = train_skipgram_resumable(corpus, PARAMS, tmp_path / "d", max_units=1)
+    assert resumed.units_reused == 1
+    assert len([p for p in (tmp_path / "d").iterdir() if p.is_dir()]) == 1  # the other key's, unheld now, is gone

@@ -90,11 +90,13 @@ def test_user_chunks_are_contiguous_and_bounded():
 
 
 def test_sessionize_file_in_chunks_equals_sessionize_in_memory(tmp_path):
+    from pipeline.contract import StageFiles
     from pipeline.synthetic import SyntheticConfig, generate
 
-    generate(SyntheticConfig(n_users=12, n_songs=200, n_artists=20), tmp_path / "events.parquet", tmp_path / "truth")
+    raw = StageFiles("raw_events", tmp_path / "raw")
+    generate(SyntheticConfig(n_users=12, n_songs=200, n_artists=20), raw)
     # shuffle the rows, so that chunks must find their users all over the file and ties keep input order
-    log = pl.read_parquet(tmp_path / "events.parquet").sample(fraction=1.0, shuffle=True, seed=3)
+    log = pl.read_parquet(raw["events"]).sample(fraction=1.0, shuffle=True, seed=3)
     log.write_parquet(tmp_path / "shuffled.parquet", row_group_size=500)
     expected = sessionize(log).collect()
     counts = sessionize_file(tmp_path / "shuffled.parquet", tmp_path / "out.parquet", rows_per_chunk=1_000)

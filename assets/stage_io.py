@@ -1,0 +1,128 @@
+"""Where each materialization lives, and which upstream materialization a stage reads.
+
+Every materialization writes a fresh folder of its own (``<store>/<stage>/runs/<run id>/``, the
+files the contract declares) and records it as ``location`` in its metadata. A stage reads the
+folders recorded by the upstream materializations of its own run (or of the run it re-executes);
+an upstream stage the run did not materialize is read at its latest materialization. Runs side by
+side therefore never read each other's files.
+
+Retention: when a stage starts a new materialization, its older folders go, except the newest
+``keep_materializations - 1`` materialized ones and those of runs still in progress (a run still
+reading them). A killed run's partial folder goes with them once its run is marked ended.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+from dagster import DagsterEventType
+
+from pipeline.contract import STAGE_OF_ASSET, STAGES, StageFiles, Store
+from resources import DataStore
+
+LOCATION = "location"
+
+
+def store_of(store: DataStore) -> Store:
+    return Store(store.root())
+
+
+def stage_of(context: dg.AssetExecutionContext) -> str:
+    return STAGE_OF_ASSET[next(iter(context.assets_def.keys)).path[-1]]
+
+
+def _asset_key(stage: str) -> dg.AssetKey:
+    return dg.AssetKey(STAGES[stage].asset_names[0])
+
+
+def _location(entry) -> Path:
+    return Path(entry.asset_materialization.metadata[LOCATION].value)
+
+
+def _in_run(instance: dg.DagsterInstance, run_id: str, key: dg.AssetKey):
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    found = [r.event_log_entry for r in records if r.event_log_entry.asset_materialization.asset_key == key]
+    return found[-1] if found else None
+
+
+def located(instance: dg.DagsterInstance, run: dg.DagsterRun | None, stage: str) -> StageFiles:
+    """The materialization of ``stage`` that ``run`` reads: its own (or its parent runs'), else the latest."""
+    key = _asset_key(stage)
+    entry = None
+    while run is not None and entry is None:
+        entry = _in_run(instance, run.run_id, key)
+        run = instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
+    entry = entry or instance.get_latest_materialization_event(key)
+    if entry is None:
+        raise dg.Failure(f"{stage} has never been materialized in this Dagster instance: materialize it (or the whole job) first")
+    folder = _location(entry)
+    if not folder.is_dir():
+        raise dg.Failure(f"the materialization of {stage} at {folder} has been removed (retention keeps the newest few): "
+                         f"materialize {stage} again")
+    return StageFiles(stage, folder)
+
+
+def inputs(context: dg.AssetExecutionContext) -> dict[str, StageFiles]:
+    """The folders of the stages this asset's stage reads (and only those)."""
+    return {name: located(context.instance, context.dagster_run, name) for name in STAGES[stage_of(context)].reads}
+
+
+def new_version(context: dg.AssetExecutionContext, store: DataStore) -> StageFiles:
+    """This run's fresh folder for the asset's stage, after the retention sweep."""
+    stage = stage_of(context)
+    files = store_of(store).version(stage, context.run_id)
+    removed = sweep(context.instance, store_of(store), stage, store.keep_materializations, context.run_id)
+    if removed:
+        context.log.info(f"{stage}: removed {len(removed)} older materialization(s): {', '.join(removed)}")
+    shutil.rmtree(files.folder, ignore_errors=True)  # an earlier attempt of this run
+    files.folder.mkdir(parents=True)
+    return files
+
+
+def sweep(instance: dg.DagsterInstance, store: Store, stage: str, keep: int, current: str) -> list[str]:
+    """Remove the folders of ``stage`` that are neither among its newest ``keep - 1`` materializations,
+    nor the current run's, nor a run's still in progress. Returns the removed folder names."""
+    runs = store.runs(stage)
+    if not runs.is_dir():
+        return []
+    recent = instance.fetch_materializations(_asset_key(stage), limit=max(keep - 1, 0)).records if keep > 1 else []
+    keepers = {current} | {_location(r.event_log_entry).name for r in recent}
+    removed = []
+    for folder in sorted(runs.iterdir()):
+        if folder.name in keepers:
+            continue
+        run = instance.get_run_by_id(folder.name)
+        if run is not None and not run.is_finished:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+    return removed
+
+
+def materialized(files: StageFiles, metadata: dict | None = None, asset_key: str | None = None,
+                 check_results: list[dg.AssetCheckResult] | None = None) -> dg.MaterializeResult:
+    """The materialization of ``files``: its metadata with the folder recorded as ``location``."""
+    return dg.MaterializeResult(asset_key=asset_key, check_results=check_results,
+                                metadata={**(metadata or {}), LOCATION: dg.MetadataValue.path(str(files.folder))})
+
+
+def latest(instance: dg.DagsterInstance) -> dict[str, StageFiles]:
+    """The latest materialization of every stage that has one (for the report and the scripts)."""
+    out = {}
+    for stage in STAGES:
+        entry = instance.get_latest_materialization_event(_asset_key(stage))
+        if entry is not None and LOCATION in entry.asset_materialization.metadata and _location(entry).is_dir():
+            out[stage] = StageFiles(stage, _location(entry))
+    return out
+
+
+def of_result(result) -> dict[str, StageFiles]:
+    """The folders a finished run (``materialize`` / ``execute_job`` result) materialized, by stage."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        m = event.materialization
+        if LOCATION in m.metadata:
+            out[STAGE_OF_ASSET[m.asset_key.path[-1]]] = StageFiles(STAGE_OF_ASSET[m.asset_key.path[-1]], Path(m.metadata[LOCATION].value))
+    return out

@@ -1,0 +1,202 @@
+"""The stage contract: every stage's name, the stages it reads and the files it writes, defined once.
+
+A stage's materialization is one folder, ``<store>/<stage>/runs/<version>/`` (the version is the
+Dagster run id), holding the files declared here. Nothing else names a stage's files: the assets,
+their checks, the report, the paper runner and the benchmarks all ask a :class:`StageFiles` for
+them, and a stage is handed :class:`StageFiles` only for the stages it ``reads`` (which are its
+Dagster dependencies, derived from this table).
+
+Long-lived state that outlives one materialization (skip-gram checkpoints, resumed by the next
+run) sits beside the versions in ``<store>/<stage>/checkpoints/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+RUNS, CHECKPOINTS = "runs", "checkpoints"
+NETWORKS = ("uss", "us")  # user-session-song (the paper's), user-song (baseline)
+EMBEDDING_NETWORK = {"embedding_uss": "uss", "embedding_uss_2d": "uss", "embedding_us": "us"}
+
+
+@dataclass(frozen=True)
+class File:
+    """One file (or folder) of a stage. ``name`` may hold ``{}`` for a numbered series (walk passes);
+    ``schema`` lists the columns a Parquet file has at least, with their types; a file not ``always``
+    written may be absent from a complete materialization."""
+
+    name: str
+    what: str
+    schema: Mapping[str, pl.DataType] | None = None
+    always: bool = True
+
+    @property
+    def series(self) -> bool:
+        return "{" in self.name
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    reads: tuple[str, ...]
+    files: Mapping[str, File]
+    assets: tuple[str, ...] = ()  # the Dagster assets it materializes (default: one, named as the stage)
+
+    @property
+    def asset_names(self) -> tuple[str, ...]:
+        return self.assets or (self.name,)
+
+
+# The canonical listening event, whatever the log's format (importers and the generator write it).
+EVENT_SCHEMA = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    "user_id": pl.String,
+    "device": pl.String,
+    "song_id": pl.String,
+    "artist": pl.String,
+    "genre": pl.String,
+    "language": pl.String,
+}
+QUARANTINE_SCHEMA = {"file": pl.String, "row": pl.Int64, "reason": pl.String, "raw": pl.String}
+SESSIONIZED_SCHEMA = {**EVENT_SCHEMA, "session_id": pl.Int64}
+
+
+def _stages() -> dict[str, Stage]:
+    stages = [
+        Stage("raw_events", (), {
+            "events": File("events.parquet", "accepted events, canonical schema", EVENT_SCHEMA),
+            "quarantine": File("quarantine.parquet", "rejected input rows with file, row and reason", QUARANTINE_SCHEMA),
+            "summary": File("summary.json", "read / accepted / quarantined counts and the source"),
+            # the planted truth of the synthetic log (absent for a real log)
+            "truth_users": File("truth/users.parquet", "each synthetic user's planted kind and dependence", always=False),
+            "truth_songs": File("truth/songs.parquet", "each synthetic song's tags and title", always=False),
+            "truth_config": File("truth/config.json", "the generator's settings", always=False),
+        }, assets=("raw_events", "quarantine")),
+        Stage("sessions", ("raw_events",), {
+            "events": File("events.parquet", "events with session_id, sorted by user and time", SESSIONIZED_SCHEMA),
+            "sessions": File("sessions.parquet", "one row a session", {"session_id": pl.Int64, "user_id": pl.String,
+                                                                        "n_songs": pl.UInt32}),
+        }),
+        Stage("splits", ("sessions",), {
+            "train": File("train.parquet", "train events", SESSIONIZED_SCHEMA),
+            "test": File("test.parquet", "test events (no cold-start songs)", SESSIONIZED_SCHEMA),
+            "table1": File("table1.parquet", "the paper's Table 1", {"set": pl.String, "events": pl.Int64}),
+            "counts": File("counts.json", "what the split dropped, and why"),
+        }),
+        *[Stage(f"graph_{n}", ("splits",), {
+            "adjacency": File("adjacency.npz", "CSR indptr and indices"),
+            "vertices": File("vertices.parquet", "vertex, kind, key", {"vertex": pl.Int64, "kind": pl.String, "key": pl.String}),
+        }) for n in NETWORKS],
+        *[Stage(f"walks_{n}", (f"graph_{n}",), {
+            "shard": File("pass-{:03d}.txt", "one pass of walks, one walk a line"),
+            "index": File("shards.json", "the shards and their token counts"),
+            "vertex_counts": File("vertex_counts.npy", "occurrences of each vertex (the skip-gram vocabulary)"),
+            "stats": File("stats.json", "walks, tokens, seconds, config and seed"),
+        }) for n in NETWORKS],
+        *[Stage(name, (f"walks_{n}",), {
+            "vectors": File("vectors.npy", "one vector a vertex, in vertex order"),
+            "params": File("params.json", "the skip-gram's settings and training times"),
+        }) for name, n in EMBEDDING_NETWORK.items()],
+        Stage("validation_split", ("splits",), {
+            "fit": File("fit.parquet", "train less validation", SESSIONIZED_SCHEMA),
+            "validation": File("validation.parquet", "each user's last train sessions", SESSIONIZED_SCHEMA),
+        }),
+        Stage("als_tuning", ("validation_split",), {
+            "grid": File("grid.csv", "every grid point's validation score, best first"),
+            "best": File("best.json", "the chosen ALS settings"),
+        }),
+        Stage("skipgram_tuning", ("validation_split",), {
+            "grid": File("grid.csv", "every grid point's validation score, best first (when enabled)", always=False),
+            "result": File("result.json", "best point and the paper's point"),
+            "corpus": File("validation_corpus.txt", "walks on the fit part's network (removed after tuning)", always=False),
+        }),
+        Stage("baselines", ("splits", "als_tuning"), {
+            "popularity": File("popularity.npy", "train play count of each catalogue song"),
+            "user_factors": File("als_user_factors.npy", "ALS user factors, catalogue order"),
+            "item_factors": File("als_item_factors.npy", "ALS song factors, catalogue order"),
+            "params": File("params.json", "the ALS settings refit"),
+        }),
+        Stage("metrics", ("splits", "graph_uss", "graph_us", "embedding_uss", "embedding_us", "baselines"), {
+            "metrics": File("metrics.parquet", "every measure at every k, with intervals",
+                            {"experiment": pl.String, "method": pl.String, "k": pl.Int64, "recall": pl.Float64}),
+            "metrics_csv": File("metrics.csv", "the same as CSV"),
+            "verdicts": File("verdicts.parquet", "the paper's orderings judged", {"ordering": pl.String, "verdict": pl.String}),
+            "notes": File("notes.json", "query counts and each retrieval's seconds"),
+        }),
+        Stage("behaviour", ("raw_events", "splits", "graph_uss", "embedding_uss"), {
+            "users": File("users.parquet", "every measured user's behaviour", {"user_id": pl.String, "preference": pl.String}),
+            "summary": File("summary.json", "shares, and agreement with the planted truth"),
+        }),
+        Stage("plots", ("raw_events", "splits", "graph_uss", "embedding_uss_2d", "metrics", "behaviour"), {
+            "figure": File("{}.png", "one figure of the paper"),
+        }),
+        Stage("explorer", ("raw_events", "splits", "graph_uss", "embedding_uss_2d"), {
+            "html": File("explorer.html", "the interactive explorer, one offline page"),
+        }),
+    ]
+    return {s.name: s for s in stages}
+
+
+STAGES: dict[str, Stage] = _stages()
+STAGE_OF_ASSET: dict[str, str] = {a: s.name for s in STAGES.values() for a in s.asset_names}
+
+
+def upstream_assets(stage: str) -> list[str]:
+    """The Dagster assets ``stage`` depends on: the first asset of every stage it reads."""
+    return [STAGES[r].asset_names[0] for r in STAGES[stage].reads]
+
+
+class StageFiles(Mapping[str, Path]):
+    """One materialization of a stage: its folder, and the path of each declared file in it."""
+
+    def __init__(self, stage: str | Stage, folder: Path | str) -> None:
+        self.stage = STAGES[stage] if isinstance(stage, str) else stage
+        self.folder = Path(folder)
+
+    def __getitem__(self, key: str) -> Path:
+        file = self._file(key)
+        if file.series:
+            raise KeyError(f"{self.stage.name}.{key} is a series of files: use .series({key!r}, i)")
+        return self.folder / file.name
+
+    def series(self, key: str, i: int | str) -> Path:
+        file = self._file(key)
+        if not file.series:
+            raise KeyError(f"{self.stage.name}.{key} is one file: use [{key!r}]")
+        return self.folder / file.name.format(i)
+
+    def _file(self, key: str) -> File:
+        try:
+            return self.stage.files[key]
+        except KeyError:
+            raise KeyError(f"stage {self.stage.name!r} declares no file {key!r} (it declares {', '.join(self.stage.files)})") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, f in self.stage.files.items() if not f.series)
+
+    def __len__(self) -> int:
+        return sum(not f.series for f in self.stage.files.values())
+
+    def __repr__(self) -> str:
+        return f"StageFiles({self.stage.name!r}, {str(self.folder)!r})"
+
+
+@dataclass(frozen=True)
+class Store:
+    """The data folder: every stage's materializations, one folder each, and their checkpoints."""
+
+    root: Path
+    stages: Mapping[str, Stage] = field(default_factory=lambda: STAGES)
+
+    def runs(self, stage: str) -> Path:
+        return Path(self.root) / self.stages[stage].name / RUNS
+
+    def version(self, stage: str, version: str) -> StageFiles:
+        return StageFiles(self.stages[stage], self.runs(stage) / version)
+
+    def checkpoints(self, stage: str) -> Path:
+        return Path(self.root) / self.stages[stage].name / CHECKPOINTS

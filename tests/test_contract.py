@@ -1,0 +1,89 @@
+"""The stage contract: the asset graph is the contract's, stages get only what they read, old materializations go."""
+
+import re
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from assets import stage_io
+from assets.definitions import ASSETS, defs
+from pipeline.contract import STAGE_OF_ASSET, STAGES, StageFiles, Store, upstream_assets
+from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_asset_depends_on_exactly_the_stages_its_stage_reads():
+    graph = defs.resolve_asset_graph()
+    assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert assets == set(STAGE_OF_ASSET)
+    for key in graph.get_all_asset_keys():
+        stage = STAGE_OF_ASSET[key.to_user_string()]
+        parents = {p.to_user_string() for p in graph.get(key).parent_keys}
+        assert parents == set(upstream_assets(stage)), stage
+
+
+def test_a_stage_is_handed_only_the_stages_it_reads(tmp_path):
+    """An asset reaching for a stage it does not depend on gets no folder for it."""
+    seen = {}
+
+    @dg.asset(name="sessions", deps=upstream_assets("sessions"))
+    def probe(context: dg.AssetExecutionContext):
+        seen.update(stage_io.inputs(context))
+
+    instance = dg.DagsterInstance.ephemeral()
+    raw = next(a for a in ASSETS if "raw_events" in {k.to_user_string() for k in a.keys})
+    resources = {"store": DataStore(base_dir=str(tmp_path / "store")), "settings": PipelineSettings(),
+                 "source": ListeningLogSource(n_users=4, n_songs=50, n_artists=5), "mlflow": MlflowTracking(enabled=False)}
+    assert dg.materialize([raw], instance=instance, resources=resources).success
+    assert dg.materialize([probe], instance=instance, resources=resources).success
+    assert set(seen) == {"raw_events"} and seen["raw_events"]["events"].exists()
+    with pytest.raises(KeyError, match="declares no file 'train'"):
+        seen["raw_events"]["train"]
+
+
+def test_no_stage_file_is_named_outside_the_contract():
+    """Stage files are named once, in pipeline/contract.py: the assets, their checks, the resources, the
+    report, the paper runner and the benchmarks ask for them by key (the science in pipeline/ takes paths)."""
+    names = {f.name for s in STAGES.values() for f in s.files.values() if not f.series and "." in f.name}
+    pattern = re.compile(r"""["'](%s)["']""" % "|".join(re.escape(n) for n in sorted(names)))
+    offenders = []
+    for folder in ("assets", "resources", "scripts", "benchmarks"):
+        for path in [*sorted((ROOT / folder).glob("*.py")), ROOT / "pipeline" / "report.py"]:
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if pattern.search(line) and "dicts=" not in line:  # (MLflow artifact names are not stage files)
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert offenders == []
+
+
+def test_stage_files_name_each_declared_file_once():
+    files = StageFiles("walks_uss", "/x")
+    assert files["index"] == Path("/x/shards.json") and files.series("shard", 3) == Path("/x/pass-003.txt")
+    with pytest.raises(KeyError, match="a series of files"):
+        files["shard"]
+    assert set(files) == {"index", "vertex_counts", "stats"}
+    store = Store(Path("/s"))
+    assert store.version("splits", "run1").folder == Path("/s/splits/runs/run1")
+    assert store.checkpoints("embedding_us") == Path("/s/embedding_us/checkpoints")
+
+
+def test_retention_keeps_the_newest_materializations_and_those_of_runs_in_progress(tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    store = DataStore(base_dir=str(tmp_path / "store"), keep_materializations=2)
+    raw = next(a for a in ASSETS if "raw_events" in {k.to_user_string() for k in a.keys})
+    resources = {"store": store, "settings": PipelineSettings(), "mlflow": MlflowTracking(enabled=False),
+                 "source": ListeningLogSource(n_users=4, n_songs=50, n_artists=5)}
+    runs_dir = Store(store.root()).runs("raw_events")
+
+    # a run still in progress, a failed (killed) run, and a folder no run knows
+    going = instance.add_run(dg.DagsterRun(job_name="x", run_id="going", status=dg.DagsterRunStatus.STARTED))
+    failed = instance.add_run(dg.DagsterRun(job_name="x", run_id="killed", status=dg.DagsterRunStatus.FAILURE))
+    for name in (going.run_id, failed.run_id, "orphan"):
+        (runs_dir / name).mkdir(parents=True)
+        (runs_dir / name / ".events.parquet.partial-1").write_text("half")
+
+    ids = [dg.materialize([raw], instance=instance, resources=resources).run_id for _ in range(3)]
+    assert sorted(p.name for p in runs_dir.iterdir()) == sorted([*ids[1:], "going"])
+    # every recorded location of the newest two is still there, and it is the latest's that stages read
+    assert stage_io.located(instance, None, "raw_events").folder == runs_dir / ids[2]

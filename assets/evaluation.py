@@ -11,9 +11,13 @@ from assets.stage_io import inputs, materialized, new_version
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
 from pipeline.contract import StageFiles, upstream_assets
 from pipeline.embed import SkipGramParams
-from pipeline.evaluate import DOT, EUCLIDEAN, MEASURES, Space, build_queries, ordering_verdicts, run_experiments
-from pipeline.graph import SESSION, SONG, USER, Graph
+from pipeline.evaluate import run_experiments
+from pipeline.graph import Graph
 from pipeline.io import read_json, save_npy, write_json
+from pipeline.measures import MEASURES, ordering_verdicts
+from pipeline.methods import Popularity, RandomSongs, Retriever, Space
+from pipeline.nearest import DOT, EUCLIDEAN
+from pipeline.queries import build_queries
 from pipeline.report import metrics_table
 from pipeline.sessions import session_table
 from pipeline.sknn import SessionKNN
@@ -98,25 +102,20 @@ def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: Pip
     return materialized(out, metadata={"users": len(users), "songs": len(songs), "user-song pairs": plays.nnz, **params.as_record()})
 
 
-def _space(name: str, metric: str, vectors: np.ndarray, graph: Graph, songs: list[str], with_sessions: bool = False) -> Space:
-    song_block = graph.vertices.filter(pl.col("kind") == SONG)
-    if song_block["key"].to_list() != songs:
-        raise ValueError(f"{name}: the graph's songs differ from the train catalogue; rematerialize the graph")
-    def block(kind):
-        b = graph.vertices.filter(pl.col("kind") == kind)
-        return dict(zip(b["key"].to_list(), vectors[b["vertex"].to_numpy()]))
-    return Space(name, metric, vectors[song_block["vertex"].to_numpy()], users=block(USER),
-                 sessions=block(SESSION) if with_sessions else None)
-
-
-def _load_spaces(upstream: dict[str, StageFiles], users: list[str], songs: list[str]) -> list[Space]:
-    uss = Graph.load(upstream["graph_uss"])
-    us = Graph.load(upstream["graph_us"])
-    proposed = _space("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), uss, songs, with_sessions=True)
-    user_song = _space("U-S", EUCLIDEAN, np.load(upstream["embedding_us"]["vectors"]), us, songs)
-    user_factors = np.load(upstream["baselines"]["user_factors"])
-    mf = Space("MF", DOT, np.load(upstream["baselines"]["item_factors"]), users=dict(zip(users, user_factors)))
-    return [proposed, user_song, mf]
+def _methods(upstream: dict[str, StageFiles], train: pl.DataFrame, config: EvaluationConfig, seed: int) -> list[Retriever]:
+    """Every method compared, in the order of the tables: the latent spaces, SKNN, popularity, random."""
+    users, songs = catalogue(train)
+    baselines = upstream["baselines"]
+    popularity = np.load(baselines["popularity"])
+    return [
+        Space.from_graph("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), Graph.load(upstream["graph_uss"]), songs,
+                         with_sessions=True),
+        Space.from_graph("U-S", EUCLIDEAN, np.load(upstream["embedding_us"]["vectors"]), Graph.load(upstream["graph_us"]), songs),
+        Space.from_factors("MF", DOT, np.load(baselines["user_factors"]), np.load(baselines["item_factors"]), users),
+        SessionKNN.from_train(train, songs, popularity, config.sknn_neighbours),
+        Popularity(popularity),
+        RandomSongs(len(songs), seed),
+    ]
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("metrics"),
@@ -126,14 +125,11 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     upstream = inputs(context)
     out = new_version(context, store)
     train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
-    users, songs = catalogue(train)
+    _, songs = catalogue(train)
     queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, config.max_test_sessions, settings.seed)
-    train_sessions = session_table(train).collect()
-    popularity = np.load(upstream["baselines"]["popularity"])
+    train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
     table, notes = run_experiments(
-        queries, _load_spaces(upstream, users, songs), popularity,
-        train_sessions=train_sessions.with_columns(pl.col("session_id").cast(pl.String)),
-        device_space="proposed", sknn=SessionKNN.from_train(train, songs, popularity, config.sknn_neighbours),
+        queries, _methods(upstream, train, config, settings.seed), train_sessions=train_sessions,
         k_values=config.k_values, seed=settings.seed, bootstrap_samples=config.bootstrap_samples, progress=context.log.info,
     )
     verdicts = ordering_verdicts(table)

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 # One seed fixes the synthetic data, the splits, the walks, the training and the metrics.
 SEED = 2016
+# Each random draw of the evaluation has its own stream, numpy's default_rng([SEED, stream]), so that
+# adding a draw never shifts another's numbers.
+STREAM_TEST_SAMPLE = 7  # which test sessions are evaluated when there are more than MAX_TEST_SESSIONS
+STREAM_RANDOM_RANKER = 11  # the random baseline's songs
+STREAM_BOOTSTRAP = 13  # the bootstrap's resamples
 
 # --- Sessions (Section 3.1) ---
 # "neighbouring events shorter than 10 minutes apart on the same device" form a session:

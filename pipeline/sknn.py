@@ -22,6 +22,12 @@ from pipeline.sparse import binary_csr, codes
 
 
 class SessionKNN:
+    """A ``pipeline.methods.Retriever``: similar songs by one-song queries, recommendations by the
+    user's train songs or by a reference session's songs."""
+
+    name = "SKNN"
+    session_aware = True
+
     def __init__(self, sessions: sp.csr_matrix, popularity: np.ndarray, neighbours: int = 100) -> None:
         if neighbours < 1:
             raise ValueError("neighbours must be at least 1")
@@ -58,6 +64,16 @@ class SessionKNN:
         model.user_songs = binary_csr(codes(train["user_id"], user_keys), song, (user_keys.len(), len(songs)))
         model.user_row = dict(zip(user_keys.to_list(), range(user_keys.len())))
         return model
+
+    def similar_songs(self, songs: np.ndarray, k: int) -> np.ndarray:
+        """Experiment 1: each query is one song, never returned."""
+        n = len(songs)
+        one_song = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), songs)), shape=(n, self.sessions.shape[1]))
+        return self.rank(one_song, k, exclude=songs)
+
+    def recommend(self, users: list[str], k: int, sessions: list[str | None] | None = None) -> np.ndarray:
+        """Experiment 2: each user's train songs, or (given) each reference session's songs."""
+        return self.rank(self.query_sets(users, sessions), k)
 
     def query_sets(self, users: list[str], reference_sessions: list[str | None] | None = None) -> sp.csr_matrix:
         """Each query's song set: its reference session's songs, or (none given) the user's train songs."""

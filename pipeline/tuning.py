@@ -13,19 +13,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import polars as pl
 
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, user_song_matrix
 from pipeline.embed import SkipGramParams, train_skipgram
-from pipeline.evaluate import DOT, EUCLIDEAN, Space, build_queries, run_experiments
-from pipeline.graph import SONG, USER, user_session_song_graph
+from pipeline.evaluate import run_experiments
+from pipeline.graph import user_session_song_graph
+from pipeline.methods import Space
+from pipeline.nearest import DOT, EUCLIDEAN
+from pipeline.queries import build_queries
 from pipeline.walks import write_corpus
 
 
-def _validation_score(queries, space: Space, popularity: np.ndarray, k: int, seed: int) -> dict:
-    table, _ = run_experiments(queries, [space], popularity, k_values=(k,), seed=seed, bootstrap_samples=0)
+def _validation_score(queries, space: Space, k: int, seed: int) -> dict:
+    table, _ = run_experiments(queries, [space], k_values=(k,), seed=seed, bootstrap_samples=0)
     mine = table.filter(pl.col("method") == space.name)
     r1 = mine.filter(pl.col("experiment") == "exp1")["recall"].item()
     r2 = mine.filter(pl.col("experiment") == "exp2")["recall"].item()
@@ -57,14 +59,13 @@ def tune_als(
     """Grid search of ALS on the validation split; returns the best params and every point's score."""
     users, songs = catalogue(fit)
     plays = user_song_matrix(fit, users, songs)
-    popularity = np.asarray(plays.sum(axis=0)).ravel()
     queries = build_queries(val, songs, max_queries, base.seed)
     rows = []
     for params in _grid(base, regularization=regularization, confidence_scale=confidence_scale, iterations=iterations):
         t = time.perf_counter()
         user_factors, item_factors = fit_als(plays, params)
-        space = Space("MF", DOT, item_factors, users=dict(zip(users, user_factors)))
-        rows.append({**params.as_record(), **_validation_score(queries, space, popularity, k, base.seed), "seconds": time.perf_counter() - t})
+        space = Space.from_factors("MF", DOT, user_factors, item_factors, users)
+        rows.append({**params.as_record(), **_validation_score(queries, space, k, base.seed), "seconds": time.perf_counter() - t})
         if progress:
             progress(f"ALS grid {len(rows)}: reg={params.regularization} c={params.confidence_scale} it={params.iterations} -> {rows[-1]['score']:.4f}")
     table = pl.DataFrame(rows).sort("score", descending=True, maintain_order=True)
@@ -93,18 +94,14 @@ def tune_skipgram(
     graph = user_session_song_graph(fit)
     stats = write_corpus(graph, corpus, walk_length, walks_per_vertex, base.seed)
     _, songs = catalogue(fit)
-    song_vertices = graph.vertices.filter(pl.col("kind") == SONG)
-    user_block = graph.vertices.filter(pl.col("kind") == USER)
-    popularity = fit.group_by("song_id").len().join(pl.DataFrame({"song_id": songs}), on="song_id", how="right")["len"].fill_null(0).to_numpy()
     queries = build_queries(val, songs, max_queries, base.seed)
     rows = []
     try:
         for params in _grid(base, epochs=epochs, alpha=alpha):
             t = time.perf_counter()
             _, vectors, _ = train_skipgram(corpus, stats.vertex_counts, params)
-            space = Space("proposed", EUCLIDEAN, vectors[song_vertices["vertex"].to_numpy()],
-                          users=dict(zip(user_block["key"].to_list(), vectors[user_block["vertex"].to_numpy()])))
-            rows.append({"epochs": params.epochs, "alpha": params.alpha, **_validation_score(queries, space, popularity, k, base.seed),
+            space = Space.from_graph("proposed", EUCLIDEAN, vectors, graph, songs)
+            rows.append({"epochs": params.epochs, "alpha": params.alpha, **_validation_score(queries, space, k, base.seed),
                          "seconds": time.perf_counter() - t})
             if progress:
                 progress(f"skip-gram grid {len(rows)}: epochs={params.epochs} alpha={params.alpha} -> {rows[-1]['score']:.4f}")

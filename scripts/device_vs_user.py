@@ -12,8 +12,11 @@ import polars as pl
 
 from assets.stage_io import latest
 from pipeline.baselines import catalogue
-from pipeline.evaluate import EUCLIDEAN, build_queries, nearest, ranking_metrics, reference_sessions
-from pipeline.graph import SESSION, SONG, USER, Graph
+from pipeline.graph import Graph
+from pipeline.measures import ranking_metrics
+from pipeline.methods import Space
+from pipeline.nearest import EUCLIDEAN
+from pipeline.queries import build_queries, reference_sessions
 from pipeline.sessions import session_table
 
 
@@ -25,20 +28,16 @@ def main() -> None:
     train = pl.read_parquet(stages["splits"]["train"])
     _, songs = catalogue(train)
     queries = build_queries(pl.read_parquet(stages["splits"]["test"]), songs)
-    graph = Graph.load(stages["graph_uss"])
-    vectors = np.load(stages["embedding_uss"]["vectors"])
-    index = {kind: graph.index_of(kind) for kind in (USER, SESSION, SONG)}
-    song_vectors = vectors[[index[SONG][s] for s in songs]]
+    space = Space.from_graph("proposed", EUCLIDEAN, np.load(stages["embedding_uss"]["vectors"]), Graph.load(stages["graph_uss"]),
+                             songs, with_sessions=True)
     train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
     ref = reference_sessions(train_sessions, queries.sessions).to_list()
     users = queries.sessions["user_id"].to_list()
-    user_q = vectors[[index[USER][u] for u in users]]
-    device_q = vectors[[index[SESSION][r] if r is not None else index[USER][u] for r, u in zip(ref, users)]]
     truth = queries.sessions.join(pl.read_parquet(stages["raw_events"]["truth_users"]), on="user_id", how="left")
     group = np.where(truth["kind"] == "single", "single taste", "dynamic, " + truth["dependence"].to_numpy())
     recall = {
-        name: ranking_metrics(nearest(q, song_vectors, args.k, EUCLIDEAN), queries.exp2_relevant, (args.k,))["recall"][args.k]
-        for name, q in (("user", user_q), ("device", device_q))
+        name: ranking_metrics(space.recommend(users, args.k, sessions), queries.exp2_relevant, (args.k,))["recall"][args.k]
+        for name, sessions in (("user", None), ("device", ref))
     }
     print(f"Experiment 2, recall@{args.k}, by planted user group")
     print(f"{'group':<20}{'sessions':>9}{'user vector':>13}{'same-device':>13}")

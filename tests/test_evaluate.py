@@ -4,21 +4,11 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from pipeline.evaluate import (
-    DOT,
-    EUCLIDEAN,
-    Space,
-    bootstrap_intervals,
-    build_queries,
-    nearest,
-    ordering_verdicts,
-    random_ranking,
-    ranked_by_score,
-    ranking_metrics,
-    reference_sessions,
-    run_experiments,
-    unique_rows,
-)
+from pipeline.evaluate import run_experiments
+from pipeline.measures import bootstrap_intervals, ordering_verdicts, ranking_metrics
+from pipeline.methods import Popularity, RandomSongs, Space, random_ranking, ranked_by_score
+from pipeline.nearest import DOT, EUCLIDEAN, nearest, unique_rows
+from pipeline.queries import build_queries, reference_sessions
 from pipeline.sknn import SessionKNN
 
 T = datetime(2016, 6, 2, tzinfo=timezone.utc)
@@ -140,10 +130,8 @@ def test_run_experiments_on_a_space_that_knows_the_answer():
     space = Space("proposed", EUCLIDEAN, songs, users={"u": np.array([5.0, 5.0])}, sessions={"9": np.array([0.0, 0.0])})
     train_sessions = pl.DataFrame({"session_id": ["9"], "user_id": ["u"], "device": ["m"], "start": [T - timedelta(days=1)]})
     lines = []
-    table, notes = run_experiments(
-        q, [space], np.array([1, 1, 9, 8]), train_sessions, device_space="proposed", k_values=(1, 2), bootstrap_samples=20,
-        progress=lines.append,
-    )
+    methods = [space, Popularity(np.array([1, 1, 9, 8])), RandomSongs(4, seed=1)]
+    table, notes = run_experiments(q, methods, train_sessions, k_values=(1, 2), bootstrap_samples=20, progress=lines.append)
     get = {(r["experiment"], r["method"], r["k"]): r["recall"] for r in table.iter_rows(named=True)}
     assert get[("exp1", "proposed", 1)] == 1.0  # song 1 is nearest song 0
     assert get[("exp1", "popularity", 1)] == 0.0  # the most popular is song 2

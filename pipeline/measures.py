@@ -1,0 +1,118 @@
+"""How good a ranking is (paper, Section 4.3): recall, precision, NDCG and hit rate at k, bootstrap
+intervals of their means, and the verdicts on the paper's orderings of the methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from pipeline import defaults
+
+MEASURES = ("recall", "precision", "ndcg", "hit_rate")
+
+
+def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.K_VALUES) -> dict[str, dict[int, np.ndarray]]:
+    """Per-query recall, precision, NDCG and hit rate at each k (NaN for a query with no relevant song).
+
+    recall@k = hits in the top k / relevant songs; precision@k = hits / k; hit rate@k = 1 if any
+    hit; NDCG@k = sum of 1/log2(rank+1) over hits, divided by its best possible value.
+    """
+    n_q, n_items = relevant.shape
+    rel_rows = np.repeat(np.arange(n_q, dtype=np.int64), np.diff(relevant.indptr))
+    rel_keys = rel_rows * n_items + relevant.indices
+    top_keys = np.arange(n_q, dtype=np.int64)[:, None] * n_items + top
+    hits = np.isin(top_keys, rel_keys)
+    cum = np.cumsum(hits, axis=1)
+    discount = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    dcg = np.cumsum(hits * discount, axis=1)
+    ideal = np.cumsum(discount)
+    n_rel = np.diff(relevant.indptr).astype(np.int64)
+    valid = n_rel > 0
+    out: dict[str, dict[int, np.ndarray]] = {m: {} for m in MEASURES}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in k_values:
+            col = min(k, top.shape[1]) - 1
+            h = cum[:, col].astype(np.float64)
+            out["recall"][k] = np.where(valid, h / n_rel, np.nan)
+            out["precision"][k] = np.where(valid, h / k, np.nan)
+            out["hit_rate"][k] = np.where(valid, (h > 0).astype(np.float64), np.nan)
+            best = ideal[np.minimum(n_rel, col + 1) - 1]
+            out["ndcg"][k] = np.where(valid, dcg[:, col] / best, np.nan)
+    return out
+
+
+def bootstrap_intervals(
+    per_query: np.ndarray, samples: int, seed: int, level: float = 0.95, chunk: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals of the mean of each row of ``per_query`` (rows x queries, no NaN).
+
+    Poisson bootstrap (each query drawn Poisson(1) times per resample), seeded, and the same
+    resamples for every row: rows (methods at one k) are compared on the same draws of queries.
+    """
+    rows, n = per_query.shape
+    if samples <= 0 or n == 0:
+        nan = np.full(rows, np.nan)
+        return nan, nan
+    rng = np.random.default_rng([seed, defaults.STREAM_BOOTSTRAP])
+    means = np.empty((samples, rows))
+    for b in range(0, samples, chunk):
+        w = rng.poisson(1.0, size=(min(chunk, samples - b), n)).astype(np.float64)
+        means[b : b + len(w)] = (w @ per_query.T) / np.maximum(w.sum(axis=1, keepdims=True), 1.0)
+    alpha = (1.0 - level) / 2
+    return np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
+
+
+def summarize(per_method: dict[str, dict[str, dict[int, np.ndarray]]], experiment: str, bootstrap_samples: int, seed: int) -> list[dict]:
+    """Mean of every measure at every k for each method, with bootstrap intervals on recall and precision."""
+    methods = list(per_method)
+    any_method = per_method[methods[0]]
+    rows = []
+    for k in any_method["recall"]:
+        valid = ~np.isnan(any_method["recall"][k])
+        intervals = {}
+        for measure in ("recall", "precision"):
+            matrix = np.stack([per_method[m][measure][k][valid] for m in methods])
+            intervals[measure] = bootstrap_intervals(matrix, bootstrap_samples, seed)
+        for i, method in enumerate(methods):
+            row = {"experiment": experiment, "method": method, "k": k}
+            for measure in MEASURES:
+                row[measure] = float(np.mean(per_method[method][measure][k][valid])) if valid.any() else float("nan")
+                if measure in intervals:
+                    row[f"{measure}_lo"] = float(intervals[measure][0][i])
+                    row[f"{measure}_hi"] = float(intervals[measure][1][i])
+            row["queries"] = int(valid.sum())
+            rows.append(row)
+    return rows
+
+
+# The paper's orderings (Section 4.3): (experiment, better, worse, smallest k it is claimed for).
+PAPER_ORDERINGS = (
+    ("exp1", "proposed", "U-S", 0),
+    ("exp1", "proposed", "MF", 0),
+    ("exp1", "U-S", "MF", 0),
+    ("exp1", "popularity", "random", 0),
+    ("exp2", "proposed-device", "proposed-user", 0),
+    ("exp2", "proposed-user", "MF", 21),
+)
+
+
+def ordering_verdicts(metrics: pl.DataFrame, orderings=PAPER_ORDERINGS, measure: str = "recall") -> pl.DataFrame:
+    """For each ordering, at how many k its intervals separate in the claimed or the opposite direction."""
+    rows = []
+    for experiment, better, worse, k_min in orderings:
+        data = metrics.filter((pl.col("experiment") == experiment) & (pl.col("k") >= k_min))
+        a = data.filter(pl.col("method") == better).sort("k")
+        b = data.filter(pl.col("method") == worse).sort("k")
+        if a.is_empty() or b.is_empty():
+            continue
+        holds = int((a[f"{measure}_lo"] > b[f"{measure}_hi"]).sum())
+        reversed_ = int((b[f"{measure}_lo"] > a[f"{measure}_hi"]).sum())
+        n = a.height
+        verdict = "holds" if holds == n else "reversed" if reversed_ == n else "not separable" if holds == reversed_ == 0 else "mixed"
+        rows.append({
+            "experiment": experiment, "ordering": f"{better} > {worse}", "k": f">= {max(k_min, int(a['k'].min()))}",
+            "k_separated_as_claimed": holds, "k_separated_reversed": reversed_, "k_total": n, "verdict": verdict,
+        })
+    return pl.DataFrame(rows)
+

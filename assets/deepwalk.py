@@ -11,8 +11,9 @@ from assets._meta import config_params, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.stage_io import inputs, materialized, new_version, store_of
 from pipeline import defaults
+from pipeline.checkpoints import discard_checkpoint, train_skipgram_resumable
 from pipeline.contract import EMBEDDING_NETWORK, upstream_assets
-from pipeline.embed import SkipGramParams, discard_checkpoint, train_skipgram_resumable
+from pipeline.embed import SkipGramParams
 from pipeline.graph import Graph, user_session_song_graph, user_song_graph
 from pipeline.io import read_json, save_npy, write_json
 from pipeline.walks import ShardedCorpus, write_corpus_shards

@@ -2,45 +2,25 @@
 every row, and write the accepted events (canonical schema) and the rejected rows (quarantine,
 with file, row and reason). Accepted + quarantined = read, for every file.
 
-Formats:
-- ``canonical``: CSV (header) or Parquet with columns timestamp, user_id, song_id and optionally
-  device, artist, genre, language. Timestamps: ISO-8601 (a missing offset means UTC) or unix seconds.
-- ``lastfm-1k``: ``userid-timestamp-artid-artname-traid-traname.tsv``: tab-separated, no header.
-  A song is its track MBID, or "artist – track" where the MBID is empty. No device.
-- ``spotify``: extended streaming history, ``Streaming_History_Audio_*.json`` (JSON arrays). ``ts``
-  is when playback ended: start = ts - ms_played. ``platform`` becomes a device family. Podcast
-  and audiobook rows are not songs (quarantined as such). One export is one user: ``username``
-  where present, else the folder's name.
-- ``listenbrainz``: listens dumps, one JSON listen a line; ``listened_at`` is the start (unix);
-  a song is ``additional_info.recording_mbid``, or "artist – track". No device.
+Formats: see ``pipeline.log_formats``.
 """
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import polars as pl
 
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.io import atomic_path
+from pipeline.log_formats import FIELDS, RAW_LIMIT, LogInputError, parse_timestamp, reader
 
 FORMATS = ("canonical", "lastfm-1k", "spotify", "listenbrainz")
-FIELDS = ("timestamp", "user_id", "device", "song_id", "artist", "genre", "language")
-LASTFM_COLUMNS = 6
-RAW_LIMIT = 500
-
-
-class LogInputError(ValueError):
-    """Input that stops a run: says which file (and row, and field) is at fault."""
 
 
 @dataclass
@@ -55,10 +35,6 @@ class ImportReport:
     def as_dict(self) -> dict:
         return {"read": self.read, "accepted": self.accepted, "quarantined": self.quarantined,
                 "reasons": dict(self.reasons), "files": self.files, "has_device": self.has_device}
-
-
-# A row is either (row number, raw text, fields dict) or (row number, raw text, reason).
-Row = tuple[int, str, dict | None, str | None]
 
 
 def resolve_files(pattern: str) -> list[Path]:
@@ -102,212 +78,6 @@ def detect_format(files: list[Path]) -> str:
 
 # --- timestamps -------------------------------------------------------------------------------
 
-def parse_timestamp(value) -> datetime | None:
-    """ISO-8601 (no offset = UTC) or unix seconds; None when it is neither."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            return None
-        try:
-            return datetime.fromtimestamp(float(value), tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return parse_timestamp(float(text)) if text.replace(".", "", 1).isdigit() else _iso(text)
-    except ValueError:
-        return None
-
-
-def _iso(text: str) -> datetime:
-    ts = datetime.fromisoformat(text)
-    return ts.astimezone(timezone.utc) if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
-
-def device_family(platform: str | None) -> str | None:
-    """Spotify's free-text platform, as a small set of device families."""
-    if not platform:
-        return None
-    p = platform.lower()
-    for family, words in (
-        ("tablet", ("ipad", "tablet")),
-        ("mobile", ("android", "ios", "iphone", "mobile")),
-        ("tv", ("tv", "cast", "chromecast", "roku", "xbox", "playstation", "ps4", "ps5", "console")),
-        ("speaker", ("speaker", "sonos", "echo", "alexa", "google home", "homepod", "partner")),
-        ("car", ("car", "auto")),
-        ("web", ("web",)),
-        ("desktop", ("windows", "os x", "osx", "macos", "mac os", "linux", "desktop")),
-    ):
-        if any(w in p for w in words):
-            return family
-    return "other"
-
-
-# --- readers ----------------------------------------------------------------------------------
-
-def _lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
-    """(row number from 1, decoded line or None if not UTF-8, raw text for the quarantine)."""
-    with open(path, "rb") as fh:
-        for i, raw in enumerate(fh, start=1):
-            raw = raw.rstrip(b"\r\n")
-            try:
-                yield i, raw.decode("utf-8"), ""
-            except UnicodeDecodeError:
-                yield i, None, raw.decode("utf-8", errors="replace")
-
-
-def _text_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:
-    """(row, text, None) for each non-empty UTF-8 line, or (row, raw text, reason) for the others."""
-    for i, line, bad in _lines(path):
-        if line is None:
-            yield i, bad, "bad encoding (not UTF-8)"
-        elif not line.strip():
-            yield i, line, "empty line"
-        else:
-            yield i, line, None
-
-
-def _song_key(mbid: str | None, artist: str | None, track: str | None) -> str | None:
-    if mbid and mbid.strip():
-        return mbid.strip()
-    if track and track.strip():
-        return f"{(artist or '').strip()} – {track.strip()}"
-    return None
-
-
-def _read_lastfm(path: Path) -> Iterator[Row]:
-    for i, line, reason in _text_lines(path):
-        if reason:
-            yield i, line, None, reason
-            continue
-        parts = line.split("\t")
-        if len(parts) != LASTFM_COLUMNS:
-            yield i, line, None, f"wrong column count (expected {LASTFM_COLUMNS}, got {len(parts)})"
-            continue
-        user, ts, artid, artname, traid, traname = parts
-        yield i, line, {"timestamp": ts, "user_id": user, "device": None, "song_id": _song_key(traid, artname, traname),
-                        "artist": artname or None, "genre": None, "language": None}, None
-
-
-def _read_canonical_csv(path: Path) -> Iterator[Row]:
-    lines = _lines(path)
-    try:
-        _, header_line, _ = next(lines)
-    except StopIteration:
-        return
-    if header_line is None:
-        raise LogInputError(f"{path}, row 1: the header is not UTF-8")
-    header = [h.strip() for h in next(csv.reader([header_line]))]
-    missing = [c for c in ("timestamp", "user_id", "song_id") if c not in header]
-    if missing:
-        raise LogInputError(f"{path}, row 1 (header): missing column(s) {', '.join(missing)}; the canonical columns are {', '.join(FIELDS)}")
-    for i, line, bad in lines:
-        if line is None:
-            yield i, bad, None, "bad encoding (not UTF-8)"
-            continue
-        values = next(csv.reader([line]), [])
-        if len(values) != len(header):
-            yield i, line, None, f"wrong column count (expected {len(header)}, got {len(values)})"
-            continue
-        rec = dict(zip(header, values))
-        yield i, line, {f: (rec.get(f) or None) for f in FIELDS}, None
-
-
-def _read_canonical_parquet(path: Path) -> Iterator[Row]:
-    frame = pl.read_parquet(path)
-    missing = [c for c in ("timestamp", "user_id", "song_id") if c not in frame.columns]
-    if missing:
-        raise LogInputError(f"{path}: missing column(s) {', '.join(missing)}; the canonical columns are {', '.join(FIELDS)}")
-    cols = [c for c in FIELDS if c in frame.columns]
-    for i, row in enumerate(frame.select(cols).iter_rows(named=True), start=1):
-        rec = {f: row.get(f) for f in FIELDS}
-        for f in FIELDS[1:]:
-            if rec[f] is not None:
-                rec[f] = str(rec[f])
-        yield i, json.dumps(row, default=str)[:RAW_LIMIT], rec, None
-
-
-def _read_spotify(path: Path) -> Iterator[Row]:
-    try:
-        records = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        yield 1, "", None, "bad encoding (file is not UTF-8)"
-        return
-    except json.JSONDecodeError as exc:
-        yield 1, "", None, f"invalid JSON file ({exc.msg} at line {exc.lineno})"
-        return
-    if not isinstance(records, list):
-        yield 1, "", None, "not a Spotify streaming history (expected a JSON array)"
-        return
-    for i, rec in enumerate(records, start=1):
-        raw = json.dumps(rec, ensure_ascii=False)[:RAW_LIMIT]
-        if not isinstance(rec, dict):
-            yield i, raw, None, "not a JSON object"
-            continue
-        if not rec.get("spotify_track_uri"):
-            if rec.get("spotify_episode_uri") or rec.get("episode_name"):
-                yield i, raw, None, "not a song (podcast episode)"
-            elif rec.get("audiobook_uri") or rec.get("audiobook_title"):
-                yield i, raw, None, "not a song (audiobook)"
-            else:
-                yield i, raw, None, "missing song"
-            continue
-        end = parse_timestamp(rec.get("ts"))
-        ms = rec.get("ms_played")
-        if end is None:
-            yield i, raw, None, f"unparsable timestamp (ts={rec.get('ts')!r})"
-            continue
-        if not isinstance(ms, (int, float)) or isinstance(ms, bool) or ms < 0:
-            yield i, raw, None, f"bad ms_played ({ms!r})"
-            continue
-        yield i, raw, {
-            "timestamp": end - timedelta(milliseconds=ms),
-            "user_id": rec.get("username") or path.parent.name,
-            "device": device_family(rec.get("platform")),
-            "song_id": rec["spotify_track_uri"],
-            "artist": rec.get("master_metadata_album_artist_name"),
-            "genre": None,
-            "language": None,
-        }, None
-
-
-def _read_listenbrainz(path: Path) -> Iterator[Row]:
-    for i, line, reason in _text_lines(path):
-        if reason:
-            yield i, line, None, reason
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield i, line, None, f"invalid JSON ({exc.msg})"
-            continue
-        if not isinstance(rec, dict):
-            yield i, line, None, "not a JSON object"
-            continue
-        meta = rec.get("track_metadata") or {}
-        info = meta.get("additional_info") or {}
-        yield i, line, {
-            "timestamp": rec.get("listened_at"),
-            "user_id": rec.get("user_name"),
-            "device": None,
-            "song_id": _song_key(info.get("recording_mbid"), meta.get("artist_name"), meta.get("track_name")),
-            "artist": meta.get("artist_name"),
-            "genre": None,
-            "language": None,
-        }, None
-
-
-def _reader(fmt: str, path: Path):
-    if fmt == "canonical":
-        return _read_canonical_parquet(path) if path.suffix.lower() == ".parquet" else _read_canonical_csv(path)
-    return {"lastfm-1k": _read_lastfm, "spotify": _read_spotify, "listenbrainz": _read_listenbrainz}[fmt](path)
-
-
 def pseudonymise(user: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}\x00{user}".encode()).hexdigest()[:16]
 
@@ -339,7 +109,7 @@ def import_log(
     for file_no, path in enumerate(files):
         name = str(path)
         counts = {"read": 0, "accepted": 0, "quarantined": 0}
-        for row, raw, rec, reason in _reader(fmt, path):
+        for row, raw, rec, reason in reader(fmt, path):
             counts["read"] += 1
             if rec is not None:
                 ts = parse_timestamp(rec["timestamp"])

@@ -10,12 +10,12 @@ In order:
    (or not in train) is left out of test;
 5. test events whose song never occurs in train are dropped (cold-start songs); test sessions
    left empty disappear.
-Every drop is counted in ``SplitResult.counts``.
+Every drop is counted in the counts ``split_files`` returns. Events stream from file to files: only
+one row a session is held in memory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -47,16 +47,6 @@ def table1(sets: dict[str, pl.LazyFrame | pl.DataFrame]) -> pl.DataFrame:
         ).collect(engine="streaming")
         rows.append({"set": name, **{k: int(v) for k, v in counts.row(0, named=True).items()}})
     return pl.DataFrame(rows)
-
-
-@dataclass
-class SplitResult:
-    train: pl.DataFrame  # events with session_id
-    test: pl.DataFrame
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def table1(self) -> pl.DataFrame:
-        return table1({"train": self.train, "test": self.test})
 
 
 def select_sessions(
@@ -112,25 +102,6 @@ def select_sessions(
     return train["session_id"].sort(), test["session_id"].sort(), counts
 
 
-def real_life_split(
-    sessionized: pl.LazyFrame | pl.DataFrame,
-    cutoff: str | datetime = defaults.CUTOFF,
-    train_sessions: int = defaults.TRAIN_SESSIONS,
-    test_sessions: int = defaults.TEST_SESSIONS,
-    min_session_songs: int = defaults.MIN_SESSION_SONGS,
-) -> SplitResult:
-    """Split sessionized events (columns timestamp, user_id, session_id, song_id, ...) in memory."""
-    events = sessionized.lazy()
-    train_ids, test_ids, counts = select_sessions(events, cutoff, train_sessions, test_sessions, min_session_songs)
-    train = events.filter(pl.col("session_id").is_in(train_ids.implode())).collect()
-    test_all = events.filter(pl.col("session_id").is_in(test_ids.implode())).collect()
-    test = test_all.filter(pl.col("song_id").is_in(train["song_id"].unique().implode()))
-    counts["test_events_dropped_cold_start"] = test_all.height - test.height
-    counts["test_sessions_emptied_by_cold_start"] = test_all["session_id"].n_unique() - test["session_id"].n_unique()
-    sort = ["user_id", "timestamp", "session_id"]
-    return SplitResult(train=train.sort(sort, maintain_order=True), test=test.sort(sort, maintain_order=True), counts=counts)
-
-
 def split_files(
     sessionized_path: Path | str,
     train_path: Path | str,
@@ -140,10 +111,11 @@ def split_files(
     test_sessions: int = defaults.TEST_SESSIONS,
     min_session_songs: int = defaults.MIN_SESSION_SONGS,
 ) -> dict[str, int]:
-    """``real_life_split`` streamed from file to files, for logs larger than memory.
+    """Steps 1-5 from the sessionized events (columns timestamp, user_id, session_id, song_id, ...)
+    to the train and test files, for logs larger than memory.
 
     Only one row a session is held in memory; the events stream through filters, in the sessionized
-    order (user, time), which is the order ``real_life_split`` sorts into. Returns the counts.
+    order (user, time). Returns the counts.
     """
     events = pl.scan_parquet(sessionized_path)
     train_ids, test_ids, counts = select_sessions(events, cutoff, train_sessions, test_sessions, min_session_songs)
@@ -180,29 +152,12 @@ def _validation_ids(train: pl.LazyFrame, validation_sessions: int) -> tuple[pl.S
     return ids, too_few
 
 
-def validation_split(train: pl.DataFrame, validation_sessions: int) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
-    """Carve validation out of train the same real-life way: each user's last ``validation_sessions``
-    train sessions validate, the earlier ones fit. Validation events whose song never occurs in the
-    fit part are dropped (counted), as cold-start test events are.
-    """
-    val_ids, too_few = _validation_ids(train.lazy(), validation_sessions)
-    in_val = pl.col("session_id").is_in(val_ids.implode())
-    fit = train.filter(~in_val)
-    val_all = train.filter(in_val)
-    val = val_all.filter(pl.col("song_id").is_in(fit["song_id"].unique().implode()))
-    counts = {
-        "fit_events": fit.height,
-        "validation_events": val.height,
-        "validation_sessions": val["session_id"].n_unique(),
-        "validation_events_dropped_cold_start": val_all.height - val.height,
-        "users_too_short_to_validate": too_few,
-    }
-    return fit, val, counts
-
-
 def validation_split_files(train_path: Path | str, fit_path: Path | str, val_path: Path | str,
                            validation_sessions: int) -> dict:
-    """``validation_split`` streamed from file to files (one row a session in memory)."""
+    """Carve validation out of train the same real-life way: each user's last ``validation_sessions``
+    train sessions validate, the earlier ones fit. Validation events whose song never occurs in the
+    fit part are dropped (counted), as cold-start test events are. Streamed from file to files (one
+    row a session in memory)."""
     train = pl.scan_parquet(train_path)
     val_ids, too_few = _validation_ids(train, validation_sessions)
     in_val = pl.col("session_id").is_in(val_ids.implode())

@@ -152,7 +152,7 @@ class Ledger:
 
 def last_checkpoint_time(home: Path, stage: str) -> float | None:
     """When a training stage last wrote a checkpoint (its state file is rewritten with each), if it has one."""
-    from pipeline.embed import checkpoint_states
+    from pipeline.checkpoints import checkpoint_states
 
     states = checkpoint_states(store_of(home).checkpoints(stage))
     return max(p.stat().st_mtime for p in states) if states else None
@@ -302,7 +302,7 @@ def training_times(home: Path) -> dict[str, dict]:
 
 def training_times_of(finished: dict, store) -> dict[str, dict]:
     """``training_times`` from the finished trainings' files (stage -> StageFiles) and the store's checkpoints."""
-    from pipeline.embed import checkpoint_states
+    from pipeline.checkpoints import checkpoint_states
 
     out = {}
     for name in sorted(TRAINING):

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from pipeline.importers import LogInputError, detect_format, device_family, import_log, parse_timestamp, pseudonymise
+from pipeline.importers import detect_format, import_log, pseudonymise
+from pipeline.log_formats import LogInputError, device_family, parse_timestamp
 
 
 def run(tmp_path, pattern, fmt, **kw):

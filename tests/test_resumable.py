@@ -5,8 +5,9 @@ import pytest
 from filelock import FileLock
 from helpers import path_graph
 
+from pipeline.checkpoints import train_skipgram_resumable
 from pipeline.contract import StageFiles
-from pipeline.embed import SkipGramParams, shard_fits, train_skipgram_resumable
+from pipeline.embed import SkipGramParams, shard_fits
 from pipeline.walks import ShardedCorpus, write_corpus, write_corpus_shards
 
 PARAMS = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3)

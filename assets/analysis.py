@@ -11,8 +11,9 @@ from assets.stage_io import inputs, materialized, new_version
 from pipeline import plots as figs
 from pipeline.behaviour import agreement_with_truth, analyse_users
 from pipeline.contract import StageFiles, upstream_assets
+from pipeline.egonet import EGO_USERS, ego_networks, write_graphml
 from pipeline.explorer import explorer_data, write_explorer
-from pipeline.figures import SpaceView, behaviour_figures
+from pipeline.figures import SpaceView, paper_figures
 from pipeline.graph import Graph
 from pipeline.io import write_json
 from resources import DataStore, MlflowTracking, PipelineSettings
@@ -72,22 +73,10 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream = inputs(context)
     out = new_version(context, store)
-    table = pl.read_parquet(upstream["metrics"]["metrics"])
-    songs = _song_table(upstream)
-    view = _space_view(upstream, "embedding_uss_2d")
-    xy = view.coords[[view.song_vertex[s] for s in songs["song_id"].to_list()]]
-    figures = {
-        "fig7_similar_song_retrieval.png": figs.metrics_figure(table, "exp1"),
-        "fig8_recommendation.png": figs.metrics_figure(table, "exp2"),
-        "fig3c_songs_by_popularity.png": figs.popularity_map(xy, songs["popularity"].to_numpy(), "Fig 3c: songs by popularity level", seed=settings.seed),
-    }
-    metadata = {}
-    for name, tag in (("fig3a_songs_by_language.png", "language"), ("fig3b_songs_by_genre.png", "genre")):
-        if songs[tag].is_null().all():
-            metadata[name.removesuffix(".png")] = f"not drawn: the log has no {tag} tags"
-            continue
-        figures[name] = figs.song_map(xy, songs[tag].fill_null("unknown").to_list(), f"Fig 3: songs by {tag}", seed=settings.seed)
-    figures.update(behaviour_figures(view, pl.read_parquet(upstream["behaviour"]["users"])))
+    figures, not_drawn = paper_figures(pl.read_parquet(upstream["metrics"]["metrics"]), _song_table(upstream),
+                                       _space_view(upstream, "embedding_uss_2d"), pl.read_parquet(upstream["behaviour"]["users"]),
+                                       seed=settings.seed)
+    metadata = {name.removesuffix(".png"): note for name, note in not_drawn.items()}
     for name, fig in figures.items():
         path = figs.save_png(fig, out.series("figure", name.removesuffix(".png")))
         metadata[name.removesuffix(".png")] = dg.MetadataValue.md(figs.thumbnail_markdown(fig))
@@ -105,9 +94,11 @@ def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: Pipe
     upstream = inputs(context)
     out = new_version(context, store)
     songs = _song_table(upstream)
-    data = explorer_data(_space_view(upstream, "embedding_uss_2d"), songs, seed=settings.seed)
+    view = _space_view(upstream, "embedding_uss_2d")
+    data = explorer_data(view, songs, seed=settings.seed)
     path = write_explorer(data, out["html"])
-    mlflow.log(mlflow.run_id(context.run_id), artifacts=[path])
+    egonets = write_graphml(ego_networks(view, songs, list(data["users"])[:EGO_USERS]), out["egonets"])
+    mlflow.log(mlflow.run_id(context.run_id), artifacts=[path, egonets])
     return materialized(out, metadata={
         "path": str(path), "open": dg.MetadataValue.url(path.resolve().as_uri()), "users": len(data["users"]),
         "songs": len(data["songs"]["id"]), "size (MB)": round(path.stat().st_size / 1e6, 2),

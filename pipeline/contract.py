@@ -136,6 +136,7 @@ def _stages() -> dict[str, Stage]:
         }),
         Stage("explorer", ("raw_events", "splits", "graph_uss", "embedding_uss_2d"), {
             "html": File("explorer.html", "the interactive explorer, one offline page"),
+            "egonets": File("ego_networks.graphml", "the first explorer users' ego networks, for Gephi or networkx"),
         }),
     ]
     return {s.name: s for s in stages}

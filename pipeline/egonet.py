@@ -19,6 +19,7 @@ from pipeline.graph import SESSION, SONG, USER
 from pipeline.io import atomic_path
 
 SONG_TAGS = ("title", "artist", "genre", "language")
+EGO_USERS = 20  # users whose ego networks the explorer asset writes (each about 80 sessions and their songs)
 
 
 def ego_networks(view: SpaceView, songs: pl.DataFrame, users: list[str]) -> nx.Graph:

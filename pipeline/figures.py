@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from pipeline import plots
+from pipeline.behaviour import ALPHA
 from pipeline.graph import SESSION, SONG, USER, Graph
 
 
@@ -38,6 +39,29 @@ class SpaceView:
         }
 
 
+def paper_figures(metrics: pl.DataFrame, songs: pl.DataFrame, view: SpaceView, behaviour: pl.DataFrame,
+                  seed: int) -> tuple[dict, dict[str, str]]:
+    """Every figure of the paper by file name (Fig 7, 8 from the metrics; Fig 3 from the songs' tags and
+    popularity; Fig 1, 4, 5, 6 from the behaviour table), and a note for each figure not drawn.
+
+    ``songs``: song_id, genre, language, popularity (level), one row a train song."""
+    xy = view.coords[[view.song_vertex[s] for s in songs["song_id"].to_list()]]
+    figures = {
+        "fig7_similar_song_retrieval.png": plots.metrics_figure(metrics, "exp1"),
+        "fig8_recommendation.png": plots.metrics_figure(metrics, "exp2"),
+        "fig3c_songs_by_popularity.png": plots.popularity_map(xy, songs["popularity"].to_numpy(), "Fig 3c: songs by popularity level",
+                                                              seed=seed),
+    }
+    not_drawn = {}
+    for name, tag in (("fig3a_songs_by_language.png", "language"), ("fig3b_songs_by_genre.png", "genre")):
+        if songs[tag].is_null().all():
+            not_drawn[name] = f"not drawn: the log has no {tag} tags"
+            continue
+        figures[name] = plots.song_map(xy, songs[tag].fill_null("unknown").to_list(), f"Fig 3: songs by {tag}", seed=seed)
+    figures.update(behaviour_figures(view, behaviour))
+    return figures, not_drawn
+
+
 def behaviour_figures(view: SpaceView, behaviour: pl.DataFrame) -> dict:
     """Fig 1, 4, 5, 6 from the per-user behaviour table (users picked automatically)."""
     by_sil = behaviour.sort("silhouette")
@@ -62,7 +86,8 @@ def behaviour_figures(view: SpaceView, behaviour: pl.DataFrame) -> dict:
         ("fig6_sessions_by_hour.png", "time_p", "hour", "Fig 6: sessions coloured by hour of day (most time-related users)"),
     ):
         score = "device_accuracy" if colour_by == "device" else "time_score"
-        picked = behaviour.filter(pl.col(column) < 0.05).sort([column, score], descending=[False, True]).head(4)
+        # the users the behaviour analysis calls related (its own significance level), most related first
+        picked = behaviour.filter(pl.col(column) < ALPHA).sort([column, score], descending=[False, True]).head(4)
         if picked.height:
             figures[name] = plots.users_map(
                 [view.panel(r["user_id"], f"{r['user_id']} (p={r[column]:.3f})") for r in picked.iter_rows(named=True)],

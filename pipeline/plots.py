@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -139,6 +140,7 @@ def users_map(panels: list[dict], title: str, ncols: int = 3, colour_by: str | N
         ax.set_yticks([])
         if colour_by != "hour":
             ax.legend(fontsize=7, loc="best", markerscale=1.5)
-    fig.suptitle(title)
+    # wrapped to the figure's width (about 11 characters an inch at this size): a one-panel figure clipped it
+    fig.suptitle(textwrap.fill(title, width=int(11 * 4 * ncols)))
     fig.tight_layout()
     return fig

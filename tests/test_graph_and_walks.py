@@ -1,3 +1,4 @@
+import networkx as nx
 import numba
 import numpy as np
 import polars as pl
@@ -89,3 +90,45 @@ def test_failed_corpus_leaves_no_file(tmp_path):
     with pytest.raises(ValueError):
         write_corpus(path_graph(3), tmp_path / "w.txt", walk_length=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def random_train(seed: int) -> pl.DataFrame:
+    """40 sessions of 5 users over 30 songs, songs repeated within sessions at times."""
+    rng = np.random.default_rng(seed)
+    rows = [(f"u{s % 5}", s, f"s{song}") for s in range(40) for song in rng.integers(0, 30, size=rng.integers(1, 7))]
+    return pl.DataFrame(rows, schema=["user_id", "session_id", "song_id"], orient="row")
+
+
+def as_networkx(graph: Graph) -> nx.Graph:
+    """The CSR graph as networkx, vertices named (kind, key)."""
+    names = dict(zip(graph.vertices["vertex"].to_list(), zip(graph.vertices["kind"].to_list(), graph.vertices["key"].to_list())))
+    out = nx.Graph()
+    out.add_nodes_from(names.values())
+    for v in range(graph.n_vertices):
+        out.add_edges_from((names[v], names[int(w)]) for w in graph.indices[graph.indptr[v] : graph.indptr[v + 1]])
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_csr_networks_equal_the_networks_networkx_builds_from_the_sessions(seed):
+    train = random_train(seed)
+    uss, us = nx.Graph(), nx.Graph()
+    for user, session, song in train.iter_rows():
+        uss.add_edge((USER, user), (SESSION, str(session)))
+        uss.add_edge((SESSION, str(session)), (SONG, song))
+        us.add_edge((USER, user), (SONG, song))
+    assert nx.utils.graphs_equal(as_networkx(user_session_song_graph(train)), uss)
+    assert nx.utils.graphs_equal(as_networkx(user_song_graph(train)), us)
+
+
+def test_walks_step_only_along_networkx_edges():
+    graph = user_session_song_graph(random_train(3))
+    oracle = as_networkx(graph)
+    names = dict(zip(graph.vertices["vertex"].to_list(), zip(graph.vertices["kind"].to_list(), graph.vertices["key"].to_list())))
+    steps = 0
+    for _, walks in generate_walks(graph, walk_length=12, walks_per_vertex=3, seed=5):
+        for walk in walks:
+            for a, b in zip(walk[:-1], walk[1:]):
+                assert oracle.has_edge(names[int(a)], names[int(b)])
+                steps += 1
+    assert steps == graph.n_vertices * 3 * 11

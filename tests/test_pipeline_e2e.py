@@ -157,6 +157,25 @@ def test_behaviour_table_and_explorer(run):
     assert "const DATA = {" in html and "http" not in html.split("<script>")[1].split("const DATA")[0]
 
 
+def test_ego_networks_are_graphml_of_the_users_sessions_and_songs(run):
+    import networkx as nx
+
+    graph = nx.read_graphml(run.files("explorer")["egonets"])
+    kinds = nx.get_node_attributes(graph, "kind")
+    users = [n for n, k in kinds.items() if k == "user"]
+    assert 0 < len(users) <= 20 and {"session", "song"} <= set(kinds.values())
+    train = pl.read_parquet(run.files("splits")["train"])
+    user = graph.nodes[users[0]]["key"]
+    mine = train.filter(pl.col("user_id") == user)
+    sessions = [n for n in graph.neighbors(users[0])]
+    assert sorted(graph.nodes[n]["key"] for n in sessions) == sorted(str(s) for s in mine["session_id"].unique())
+    first = mine["session_id"][0]
+    node = f"session:{first}"
+    songs = {graph.nodes[n]["key"] for n in graph.neighbors(node) if kinds[n] == "song"}
+    assert songs == set(mine.filter(pl.col("session_id") == first)["song_id"])  # exactly its distinct songs
+    assert graph.nodes[node]["device"] == mine.filter(pl.col("session_id") == first)["device"][0]
+
+
 def test_embedding_pauses_and_resumes_from_its_checkpoint(run):
     resources = {"store": run.store, "settings": PipelineSettings(workers=1), "mlflow": run.mlflow}
     cfg = {"dimensions": 16}

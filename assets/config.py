@@ -4,6 +4,10 @@
 import dagster as dg
 
 from pipeline import defaults
+from pipeline.embed import SkipGramParams
+from pipeline.splits import SplitParams
+from pipeline.tuning import ALSGrid
+from resources.params import model_from
 
 
 class SessionConfig(dg.Config):
@@ -11,11 +15,7 @@ class SessionConfig(dg.Config):
     split_on_device_change: bool = defaults.SPLIT_ON_DEVICE_CHANGE
 
 
-class SplitConfig(dg.Config):
-    cutoff: str = defaults.CUTOFF
-    train_sessions: int = defaults.TRAIN_SESSIONS
-    test_sessions: int = defaults.TEST_SESSIONS
-    min_session_songs: int = defaults.MIN_SESSION_SONGS
+SplitConfig = model_from("SplitConfig", dg.Config, SplitParams, "The real-life split (pipeline.splits.SplitParams).", __name__)
 
 
 class WalkConfig(dg.Config):
@@ -23,17 +23,13 @@ class WalkConfig(dg.Config):
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX
 
 
-class EmbeddingConfig(dg.Config):
-    """The skip-gram. Training checkpoints after each walk shard; ``max_train_seconds`` (0: no limit)
-    pauses a long training before a shard that would end past it (at least one shard a materialization),
-    and materializing again resumes it."""
-
-    dimensions: int = defaults.DIMENSIONS
-    window: int = defaults.WINDOW
-    epochs: int = defaults.EPOCHS
-    alpha: float = defaults.ALPHA
-    min_alpha: float = defaults.MIN_ALPHA
-    max_train_seconds: float = 0.0
+EmbeddingConfig = model_from(
+    "EmbeddingConfig", dg.Config, SkipGramParams,
+    "The skip-gram (pipeline.embed.SkipGramParams; workers and seed are run-wide settings). Training checkpoints after "
+    "each walk shard; max_train_seconds (0: no limit) pauses a long training before a shard that would end past it (at "
+    "least one shard a materialization), and materializing again resumes it.",
+    __name__, exclude=("workers", "seed"), max_train_seconds=(float, 0.0),
+)
 
 
 class Embedding2DConfig(EmbeddingConfig):
@@ -48,15 +44,10 @@ class ValidationConfig(dg.Config):
     validation_sessions: int = defaults.VALIDATION_SESSIONS
 
 
-class ALSConfig(dg.Config):
-    """ALS is tuned on the validation split over this grid, then refit on all of train.
-    A one-point grid fixes the values (the first value of each list is implicit's usual one)."""
-
-    factors: int = defaults.ALS_FACTORS
-    regularization: list[float] = list(defaults.ALS_REGULARIZATION_GRID)
-    confidence_scale: list[float] = list(defaults.ALS_CONFIDENCE_SCALE_GRID)
-    iterations: list[int] = [defaults.ALS_ITERATIONS]
-    tuning_k: int = defaults.TUNING_K
+ALSConfig = model_from(
+    "ALSConfig", dg.Config, ALSGrid, "ALS is tuned on the validation split over this grid (pipeline.tuning.ALSGrid), then "
+    "refit on all of train. A one-point grid fixes the values (the first value of each list is implicit's usual one).", __name__,
+)
 
 
 class SkipGramTuningConfig(dg.Config):

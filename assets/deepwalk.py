@@ -18,6 +18,7 @@ from pipeline.graph import Graph, user_session_song_graph, user_song_graph
 from pipeline.io import read_json, save_npy, write_json
 from pipeline.walks import ShardedCorpus, write_corpus_shards
 from resources import DataStore, MlflowTracking, PipelineSettings
+from resources.params import params_of
 
 GROUP = "deepwalk"
 NETWORK_TITLES = {"uss": "user-session-song", "us": "user-song"}
@@ -86,8 +87,7 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
         context: dg.AssetExecutionContext, config: config_class, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
     ) -> dg.MaterializeResult:
         walks = inputs(context)[walks_stage]
-        params = SkipGramParams(**{k: getattr(config, k) for k in ("dimensions", "window", "epochs", "alpha", "min_alpha")},
-                                workers=settings.workers, seed=settings.seed)
+        params = params_of(config, SkipGramParams, workers=settings.workers, seed=settings.seed)
         corpus = ShardedCorpus.load(walks)
         result = train_skipgram_resumable(corpus, params, store_of(store).checkpoints(name), progress=context.log.info,
                                           max_seconds=config.max_train_seconds or None)

@@ -22,8 +22,9 @@ from pipeline.report import metrics_table
 from pipeline.sessions import session_table
 from pipeline.sknn import SessionKNN
 from pipeline.splits import validation_split_files
-from pipeline.tuning import at_grid_edge, tune_als, tune_skipgram
+from pipeline.tuning import ALSGrid, at_grid_edge, tune_als, tune_skipgram
 from resources import DataStore, MlflowTracking, PipelineSettings
+from resources.params import params_of
 
 GROUP = "evaluation"
 EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
@@ -45,17 +46,14 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
                mlflow: MlflowTracking) -> dg.MaterializeResult:
     validation = inputs(context)["validation_split"]
     out = new_version(context, store)
-    best, grid = tune_als(
-        pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS),
-        ALSParams(factors=config.factors, seed=settings.seed),
-        config.regularization, config.confidence_scale, config.iterations, k=config.tuning_k, progress=context.log.info,
-    )
+    als_grid = params_of(config, ALSGrid)
+    best, grid = tune_als(pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS),
+                          als_grid, seed=settings.seed, progress=context.log.info)
     grid.write_csv(out["grid"])
     write_json(out["best"], best.as_record())
     mlflow.log(mlflow.run_id(context.run_id), params={**config_params("als_grid", config), **{f"als.{k}": v for k, v in best.as_record().items()}},
                artifacts=[out["grid"]], artifact_dir="als_tuning")
-    edge = at_grid_edge(grid, {"regularization": config.regularization, "confidence_scale": config.confidence_scale,
-                               "iterations": config.iterations})
+    edge = at_grid_edge(grid, als_grid.axes())
     if edge:
         context.log.warning(f"ALS: the best {', '.join(edge)} is at the edge of the grid; consider widening it")
     return materialized(out, metadata={"chosen": str(best.as_record()), "best at the grid's edge": ", ".join(edge) or "none",

@@ -12,9 +12,10 @@ from pipeline import defaults
 from pipeline.contract import upstream_assets
 from pipeline.io import atomic_path, write_json
 from pipeline.sessions import session_table, sessionize_file
-from pipeline.splits import split_files
+from pipeline.splits import SplitParams, split_files
 from pipeline.splits import table1 as table1_of
 from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from resources.params import params_of
 
 GROUP = "data"
 
@@ -86,8 +87,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
 def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     sessionized = inputs(context)["sessions"]
     out = new_version(context, store)
-    counts = split_files(sessionized["events"], out["train"], out["test"], cutoff=config.cutoff, train_sessions=config.train_sessions,
-                         test_sessions=config.test_sessions, min_session_songs=config.min_session_songs)
+    counts = split_files(sessionized["events"], out["train"], out["test"], params_of(config, SplitParams))
     table1 = table1_of({"train": pl.scan_parquet(out["train"]), "test": pl.scan_parquet(out["test"])})
     if table1["events"].min() == 0:
         raise dg.Failure(

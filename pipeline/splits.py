@@ -16,6 +16,7 @@ one row a session is held in memory.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,14 +50,20 @@ def table1(sets: dict[str, pl.LazyFrame | pl.DataFrame]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def select_sessions(
-    events: pl.LazyFrame,
-    cutoff: str | datetime = defaults.CUTOFF,
-    train_sessions: int = defaults.TRAIN_SESSIONS,
-    test_sessions: int = defaults.TEST_SESSIONS,
-    min_session_songs: int = defaults.MIN_SESSION_SONGS,
-) -> tuple[pl.Series, pl.Series, dict[str, int]]:
+@dataclass(frozen=True)
+class SplitParams:
+    """The real-life split's settings (the ``splits`` asset's config is made from these fields)."""
+
+    cutoff: str = defaults.CUTOFF
+    train_sessions: int = defaults.TRAIN_SESSIONS
+    test_sessions: int = defaults.TEST_SESSIONS
+    min_session_songs: int = defaults.MIN_SESSION_SONGS
+
+
+def select_sessions(events: pl.LazyFrame, params: SplitParams) -> tuple[pl.Series, pl.Series, dict[str, int]]:
     """Steps 1-4 on one row a session: the train and test session ids, and the counts of drops."""
+    cutoff, train_sessions, test_sessions, min_session_songs = (params.cutoff, params.train_sessions, params.test_sessions,
+                                                                params.min_session_songs)
     if train_sessions < 1 or test_sessions < 1:
         raise ValueError("train_sessions and test_sessions must be at least 1")
     cut = parse_cutoff(cutoff)
@@ -106,10 +113,7 @@ def split_files(
     sessionized_path: Path | str,
     train_path: Path | str,
     test_path: Path | str,
-    cutoff: str | datetime = defaults.CUTOFF,
-    train_sessions: int = defaults.TRAIN_SESSIONS,
-    test_sessions: int = defaults.TEST_SESSIONS,
-    min_session_songs: int = defaults.MIN_SESSION_SONGS,
+    params: SplitParams = SplitParams(),
 ) -> dict[str, int]:
     """Steps 1-5 from the sessionized events (columns timestamp, user_id, session_id, song_id, ...)
     to the train and test files, for logs larger than memory.
@@ -118,7 +122,7 @@ def split_files(
     order (user, time). Returns the counts.
     """
     events = pl.scan_parquet(sessionized_path)
-    train_ids, test_ids, counts = select_sessions(events, cutoff, train_sessions, test_sessions, min_session_songs)
+    train_ids, test_ids, counts = select_sessions(events, params)
     with atomic_path(train_path) as tmp:
         events.filter(pl.col("session_id").is_in(train_ids.implode())).sink_parquet(tmp)
     train_songs = pl.scan_parquet(train_path).select(pl.col("song_id").unique()).collect(engine="streaming")["song_id"]

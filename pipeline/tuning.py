@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -45,23 +45,35 @@ def _grid(base, **axes) -> list:
     return [replace(base, **dict(zip(names, values))) for values in itertools.product(*(axes[n] for n in names))]
 
 
+@dataclass(frozen=True)
+class ALSGrid:
+    """The ALS grid searched on validation (the ``als_tuning`` asset's config is made from these fields)."""
+
+    factors: int = defaults.ALS_FACTORS
+    regularization: tuple[float, ...] = defaults.ALS_REGULARIZATION_GRID
+    confidence_scale: tuple[float, ...] = defaults.ALS_CONFIDENCE_SCALE_GRID
+    iterations: tuple[int, ...] = (defaults.ALS_ITERATIONS,)
+    tuning_k: int = defaults.TUNING_K
+
+    def axes(self) -> dict[str, tuple]:
+        return {"regularization": self.regularization, "confidence_scale": self.confidence_scale, "iterations": self.iterations}
+
+
 def tune_als(
     fit: pl.DataFrame,
     val: pl.DataFrame,
-    base: ALSParams,
-    regularization: list[float],
-    confidence_scale: list[float],
-    iterations: list[int],
-    k: int = 20,
+    grid: ALSGrid,
+    seed: int = defaults.SEED,
     max_queries: int = 20_000,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ALSParams, pl.DataFrame]:
     """Grid search of ALS on the validation split; returns the best params and every point's score."""
+    base, k = ALSParams(factors=grid.factors, seed=seed), grid.tuning_k
     users, songs = catalogue(fit)
     plays = user_song_matrix(fit, users, songs)
     queries = build_queries(val, songs, max_queries, base.seed)
     rows = []
-    for params in _grid(base, regularization=regularization, confidence_scale=confidence_scale, iterations=iterations):
+    for params in _grid(base, **grid.axes()):
         t = time.perf_counter()
         user_factors, item_factors = fit_als(plays, params)
         space = Space.from_factors("MF", DOT, user_factors, item_factors, users)

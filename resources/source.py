@@ -10,41 +10,18 @@ from pipeline.contract import QUARANTINE_SCHEMA, StageFiles
 from pipeline.importers import FORMATS, import_log, resolve_files
 from pipeline.io import write_json
 from pipeline.synthetic import SyntheticConfig, generate
+from resources.params import model_from, params_of
 
 SYNTHETIC = "synthetic"
 
 
-class ListeningLogSource(dg.ConfigurableResource):
-    """The listening log.
-
-    ``format``: ``synthetic`` (default: a seeded log of the configured size), or a real log at
-    ``path`` (a file, a folder or a glob) in one of ``canonical``, ``lastfm-1k``, ``spotify``,
-    ``listenbrainz``, or ``auto`` (told by the file names; refuses to guess when unsure).
-    ``pseudonymise_salt``: when set, user ids are replaced by a salted hash.
-    """
-
+class _Source(dg.ConfigurableResource):
     format: str = SYNTHETIC
     path: str = ""
     pseudonymise_salt: str = ""
-    n_users: int = SyntheticConfig.n_users
-    n_songs: int = SyntheticConfig.n_songs
-    n_artists: int = SyntheticConfig.n_artists
-    start: str = SyntheticConfig.start
-    end: str = SyntheticConfig.end
-    sessions_per_day: float = SyntheticConfig.sessions_per_day
-    mean_session_songs: float = SyntheticConfig.mean_session_songs
 
     def synthetic_config(self, seed: int) -> SyntheticConfig:
-        return SyntheticConfig(
-            n_users=self.n_users,
-            n_songs=self.n_songs,
-            n_artists=self.n_artists,
-            start=self.start,
-            end=self.end,
-            sessions_per_day=self.sessions_per_day,
-            mean_session_songs=self.mean_session_songs,
-            seed=seed,
-        )
+        return params_of(self, SyntheticConfig, seed=seed)
 
     def files(self) -> list[Path]:
         """The input files of a real log (none for the synthetic one)."""
@@ -68,3 +45,17 @@ class ListeningLogSource(dg.ConfigurableResource):
             raise ValueError(f"unknown listening-log format {self.format!r}; supported: {SYNTHETIC}, {', '.join(FORMATS)}, auto")
         write_json(files["summary"], result)
         return result
+
+
+# The synthetic log's settings are SyntheticConfig's fields (its seed is the run-wide one).
+ListeningLogSource = model_from(
+    "ListeningLogSource", _Source, SyntheticConfig,
+    """The listening log.
+
+    ``format``: ``synthetic`` (default: a seeded log of the configured size and shape, the fields of
+    ``pipeline.synthetic.SyntheticConfig``), or a real log at ``path`` (a file, a folder or a glob) in one of
+    ``canonical``, ``lastfm-1k``, ``spotify``, ``listenbrainz``, or ``auto`` (told by the file names; refuses
+    to guess when unsure). ``pseudonymise_salt``: when set, user ids are replaced by a salted hash.
+    """,
+    __name__, exclude=("seed", "users_per_block"),
+)

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from helpers import T0
 
-from pipeline.splits import parse_cutoff, split_files, table1, validation_split_files
+from pipeline.splits import SplitParams, parse_cutoff, split_files, table1, validation_split_files
 
 CUTOFF = (T0 + timedelta(days=10)).isoformat()
 
@@ -39,7 +39,7 @@ def split_frame(events: pl.DataFrame, **params) -> Split:
     """``split_files`` on in-memory events, through a temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
         events.write_parquet(Path(tmp) / "in.parquet")
-        counts = split_files(Path(tmp) / "in.parquet", Path(tmp) / "train.parquet", Path(tmp) / "test.parquet", **params)
+        counts = split_files(Path(tmp) / "in.parquet", Path(tmp) / "train.parquet", Path(tmp) / "test.parquet", SplitParams(**params))
         return Split(pl.read_parquet(Path(tmp) / "train.parquet"), pl.read_parquet(Path(tmp) / "test.parquet"), counts)
 
 
@@ -187,7 +187,7 @@ def test_split_files_streams_the_split_its_definition_gives(tmp_path):
     ]
     params = {"cutoff": CUTOFF, "train_sessions": 2, "test_sessions": 1, "min_session_songs": 2}
     log(sessions).write_parquet(tmp_path / "sessionized.parquet")
-    counts = split_files(tmp_path / "sessionized.parquet", tmp_path / "train.parquet", tmp_path / "test.parquet", **params)
+    counts = split_files(tmp_path / "sessionized.parquet", tmp_path / "train.parquet", tmp_path / "test.parquet", SplitParams(**params))
     expected_train, expected_test = oracle_split(log(sessions), **params)
     assert counts["test_events_dropped_cold_start"] == 1  # song z never occurs in train
     assert pl.read_parquet(tmp_path / "train.parquet").equals(expected_train)

@@ -21,6 +21,7 @@ from resources import DataStore, MlflowTracking, PipelineSettings
 from resources.params import params_of
 
 GROUP = "deepwalk"
+PAUSED_KEY = "paused at the time budget"  # in the failure of a training stopped by max_train_seconds, to resume
 NETWORK_TITLES = {"uss": "user-session-song", "us": "user-song"}
 BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
 
@@ -95,7 +96,7 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
             raise dg.Failure(
                 f"paused after {result.units_reused + result.units_trained}/{result.units_total} shards "
                 f"(max_train_seconds={config.max_train_seconds}); materialize again to resume from the checkpoint",
-                allow_retries=True,
+                metadata={PAUSED_KEY: True, "shards done": result.units_reused + result.units_trained}, allow_retries=True,
             )
         out = new_version(context, store)
         vectors = result.vectors

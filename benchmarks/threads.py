@@ -71,8 +71,8 @@ def main() -> None:
     if args.walks:
         files = StageFiles("walks_uss", args.walks)
     else:
+        from assets.paper_run.stages import instance_of
         from assets.stage_io import latest
-        from scripts.paper import instance_of
 
         found = latest(instance_of(Path(args.home)))
         if "walks_uss" not in found:

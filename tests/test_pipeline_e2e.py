@@ -9,6 +9,7 @@ import pytest
 from helpers import K, materialize_all
 
 from assets import stage_io
+from assets.deepwalk import PAUSED_KEY
 from assets.definitions import ASSETS, defs, pipeline_job, weekly_schedule
 from pipeline.contract import STAGES
 from resources import ListeningLogSource, PipelineSettings
@@ -182,6 +183,8 @@ def test_embedding_pauses_and_resumes_from_its_checkpoint(run):
     paused = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, raise_on_error=False, instance=run.instance,
                             run_config=dg.RunConfig(ops={"embedding_us": {"config": {**cfg, "max_train_seconds": 1e-9}}}))
     assert not paused.success  # paused after one shard, asking to be materialized again
+    (failure,) = [e.event_specific_data for e in paused.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.user_failure_data.metadata[PAUSED_KEY].value is True  # what the paper runner resumes by
     checkpoints = run.store.root() / "embedding_us" / "checkpoints"
     assert any(checkpoints.rglob("state.json"))
     resumed = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, instance=run.instance,

@@ -1,0 +1,1 @@
+"""The paper-scale run (``make paper``): stages, ledger, runner and report."""

@@ -86,8 +86,8 @@ def behaviour_figures(view: SpaceView, behaviour: pl.DataFrame) -> dict:
         ("fig6_sessions_by_hour.png", "time_p", "hour", "Fig 6: sessions coloured by hour of day (most time-related users)"),
     ):
         score = "device_accuracy" if colour_by == "device" else "time_score"
-        # the users the behaviour analysis calls related (its own significance level), most related first
-        picked = behaviour.filter(pl.col(column) < ALPHA).sort([column, score], descending=[False, True]).head(4)
+        # the users the behaviour analysis calls related (its own significance level), most related first (ties by id)
+        picked = behaviour.filter(pl.col(column) < ALPHA).sort([column, score, "user_id"], descending=[False, True, False]).head(4)
         if picked.height:
             figures[name] = plots.users_map(
                 [view.panel(r["user_id"], f"{r['user_id']} (p={r[column]:.3f})") for r in picked.iter_rows(named=True)],

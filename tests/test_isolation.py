@@ -41,6 +41,10 @@ def test_two_runs_at_once_each_read_their_own_upstream_outputs(tmp_path):
     home = tmp_path / "home"
     (home / "dagster").mkdir(parents=True)
     (home / "dagster" / "dagster.yaml").write_text((ROOT / "scripts" / "dagster.yaml").read_text())
+    # The instance's SQLite storages exist before the launches, as they do once `make ui` has run (two
+    # processes creating a fresh instance's tables at once collide: "table instigators already exists").
+    instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+    instance.get_runs(limit=1), instance.all_instigator_state(), instance.get_latest_materialization_event(dg.AssetKey("x"))
     procs = {seed: launch(home, seed) for seed in SEEDS}  # both at once
     launched = {}
     for seed, proc in procs.items():
@@ -49,7 +53,6 @@ def test_two_runs_at_once_each_read_their_own_upstream_outputs(tmp_path):
         launched[seed] = json.loads(out.strip().splitlines()[-1])
         assert launched[seed]["success"], err[-3000:]
 
-    instance = dg.DagsterInstance.from_config(str(home / "dagster"))
     records = {seed: instance.get_run_record_by_id(launched[seed]["run_id"]) for seed in SEEDS}
     a, b = records.values()
     assert a.start_time < b.end_time and b.start_time < a.end_time  # the two runs did overlap

@@ -7,7 +7,7 @@ import polars as pl
 from assets._meta import md_table
 from assets.config import BehaviourConfig
 from assets.evaluation import EVENT_IDS
-from assets.stage_io import inputs, materialized, new_version
+from assets.stage_io import begin, materialized
 from pipeline import plots as figs
 from pipeline.behaviour import agreement_with_truth, analyse_users
 from pipeline.contract import StageFiles, upstream_assets
@@ -52,8 +52,7 @@ def _space_view(upstream: dict[str, StageFiles], embedding: str) -> SpaceView:
           "clusters), device relevance and time relevance with permutation tests; checked against the planted truth when there is one.")
 def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store: DataStore, settings: PipelineSettings,
               mlflow: MlflowTracking) -> dg.MaterializeResult:
-    upstream = inputs(context)
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
     view = _space_view(upstream, "embedding_uss")
     sessions = view.sessions.with_columns(pl.col("session_id").replace_strict(view.session_vertex, return_dtype=pl.Int64).alias("vertex"))
     table, summary = analyse_users(sessions, view.coords, seed=settings.seed, max_users=config.max_users or None,
@@ -71,8 +70,7 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
           description="The paper's figures: Fig 1, 3 (songs by language, genre, popularity), 4, 5, 6 from the 2-D space, and "
           "Fig 7 / Fig 8 (recall and precision against k with 95 % intervals).")
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    upstream = inputs(context)
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
     figures, not_drawn = paper_figures(pl.read_parquet(upstream["metrics"]["metrics"]), _song_table(upstream),
                                        _space_view(upstream, "embedding_uss_2d"), pl.read_parquet(upstream["behaviour"]["users"]),
                                        seed=settings.seed)
@@ -91,8 +89,7 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
           description="A self-contained HTML page (works offline): pick a user, see their sessions and songs, colour by device or "
           "hour, click a session to highlight its songs; a songs view by language, genre or popularity.")
 def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    upstream = inputs(context)
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
     songs = _song_table(upstream)
     view = _space_view(upstream, "embedding_uss_2d")
     data = explorer_data(view, songs, seed=settings.seed)

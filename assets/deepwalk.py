@@ -9,7 +9,7 @@ import polars as pl
 from assets import checks
 from assets._meta import config_params, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
-from assets.stage_io import inputs, materialized, new_version, store_of
+from assets.stage_io import begin, inputs, materialized, new_version, store_of
 from pipeline import defaults
 from pipeline.checkpoints import discard_checkpoint, train_skipgram_resumable
 from pipeline.contract import EMBEDDING_NETWORK, upstream_assets
@@ -32,8 +32,8 @@ def _graph_asset(network: str):
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name),
               description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.")
     def _asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
-        split = inputs(context)["splits"]
-        out = new_version(context, store)
+        upstream, out = begin(context, store)
+        split = upstream["splits"]
         graph = BUILDERS[network](pl.read_parquet(split["train"], columns=["user_id", "session_id", "song_id"]))
         graph.save(out)
         degree = graph.degree()
@@ -62,8 +62,8 @@ def _walks_asset(network: str):
     def _asset(
         context: dg.AssetExecutionContext, config: WalkConfig, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
     ) -> dg.MaterializeResult:
-        graph = Graph.load(inputs(context)[f"graph_{network}"])
-        out = new_version(context, store)
+        upstream, out = begin(context, store)
+        graph = Graph.load(upstream[f"graph_{network}"])
         _, stats = write_corpus_shards(graph, out, config.walk_length, config.walks_per_vertex, settings.seed, progress=context.log.info)
         record = {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)}
         write_json(out["stats"], {**record, **config.model_dump(), "seed": settings.seed})

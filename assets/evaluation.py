@@ -7,7 +7,7 @@ import polars as pl
 
 from assets._meta import config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
-from assets.stage_io import inputs, materialized, new_version
+from assets.stage_io import begin, materialized
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
 from pipeline.contract import StageFiles, upstream_assets
 from pipeline.embed import SkipGramParams
@@ -33,8 +33,8 @@ EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what 
 @dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), description="Validation carved out of train the real-life way: each user's "
           "last train sessions validate, the earlier ones fit. Tuning uses it; test is never seen.")
 def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    split = inputs(context)["splits"]
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
+    split = upstream["splits"]
     counts = validation_split_files(split["train"], out["fit"], out["validation"], config.validation_sessions)
     mlflow.log(mlflow.run_id(context.run_id), params=config_params("validation", config), metrics={f"validation.{k}": v for k, v in counts.items()})
     return materialized(out, metadata=counts)
@@ -44,8 +44,8 @@ def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig
           "iterations) on the validation split; the best point is what `baselines` refits on all of train.")
 def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
                mlflow: MlflowTracking) -> dg.MaterializeResult:
-    validation = inputs(context)["validation_split"]
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
+    validation = upstream["validation_split"]
     als_grid = params_of(config, ALSGrid)
     best, grid = tune_als(pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS),
                           als_grid, seed=settings.seed, progress=context.log.info)
@@ -64,8 +64,8 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
           "learning rate on the validation split, to see how far the paper's settings are from tuned ones. Off by default.")
 def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningConfig, store: DataStore,
                     settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    validation = inputs(context)["validation_split"]
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
+    validation = upstream["validation_split"]
     if not config.enabled:
         write_json(out["result"], {"enabled": False})
         return materialized(out, metadata={"enabled": False, "note": "set enabled: true in this asset's config to run the grid"})
@@ -86,8 +86,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
 @dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), description="Popularity (train play counts) and ALS matrix factorisation "
           "(implicit, confidence 1+c*log(1+plays), settings chosen on validation) refit on the whole train set.")
 def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings) -> dg.MaterializeResult:
-    upstream = inputs(context)
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
     train = pl.read_parquet(upstream["splits"]["train"], columns=["user_id", "song_id"])
     users, songs = catalogue(train)
     plays = user_song_matrix(train, users, songs)
@@ -120,8 +119,7 @@ def _methods(upstream: dict[str, StageFiles], train: pl.DataFrame, config: Evalu
           description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
             mlflow: MlflowTracking) -> dg.MaterializeResult:
-    upstream = inputs(context)
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
     train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
     _, songs = catalogue(train)
     queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, config.max_test_sessions, settings.seed)

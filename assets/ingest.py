@@ -7,7 +7,7 @@ import polars as pl
 from assets import checks
 from assets._meta import config_params, md_table
 from assets.config import SessionConfig, SplitConfig
-from assets.stage_io import inputs, materialized, new_version
+from assets.stage_io import begin, materialized, new_version
 from pipeline import defaults
 from pipeline.contract import upstream_assets
 from pipeline.io import atomic_path, write_json
@@ -62,8 +62,8 @@ def raw_events(
 @dg.asset(group_name=GROUP, deps=upstream_assets("sessions"), check_specs=[checks.SESSION_RULE],
           description="Events cut into sessions: a new session after a gap of session_gap_minutes or more, or on a device change.")
 def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    raw = inputs(context)["raw_events"]
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
+    raw = upstream["raw_events"]
     counts = sessionize_file(raw["events"], out["events"], config.session_gap_minutes, config.split_on_device_change,
                              log=context.log.info)
     table = session_table(pl.scan_parquet(out["events"])).collect(engine="streaming")
@@ -85,8 +85,8 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
 @dg.asset(group_name=GROUP, deps=upstream_assets("splits"), check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
           description="The real-life split by the cutoff date (train / test) and the paper's Table 1.")
 def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    sessionized = inputs(context)["sessions"]
-    out = new_version(context, store)
+    upstream, out = begin(context, store)
+    sessionized = upstream["sessions"]
     counts = split_files(sessionized["events"], out["train"], out["test"], params_of(config, SplitParams))
     table1 = table1_of({"train": pl.scan_parquet(out["train"]), "test": pl.scan_parquet(out["test"])})
     if table1["events"].min() == 0:

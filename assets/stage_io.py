@@ -81,6 +81,12 @@ def new_version(context: dg.AssetExecutionContext, store: DataStore) -> StageFil
     return files
 
 
+def begin(context: dg.AssetExecutionContext, store: DataStore) -> tuple[dict[str, StageFiles], StageFiles]:
+    """What a stage reads (``inputs``) and the fresh folder it writes (``new_version``)."""
+    upstream = inputs(context)
+    return upstream, new_version(context, store)
+
+
 def sweep(instance: dg.DagsterInstance, store: Store, stage: str, keep: int, current: str) -> list[str]:
     """Remove the folders of ``stage`` that are neither among its newest ``keep - 1`` materializations,
     nor the current run's, nor a run's still in progress. Returns the removed folder names."""

@@ -63,7 +63,7 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
     table.write_parquet(out["users"])
     write_json(out["summary"], summary)
     mlflow.log(mlflow.run_id(context.run_id), metrics={f"behaviour.{k}": v for k, v in summary.items()})
-    return materialized(out, metadata={**summary, "users (first 20)": md_table(table.head(20))})
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**summary, "users (first 20)": md_table(table.head(20))})
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("plots"),
@@ -82,7 +82,7 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
     mlflow.log(mlflow.run_id(context.run_id), figures=figures)
     for fig in figures.values():
         figs.close(fig)
-    return materialized(out, metadata=metadata)
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=metadata)
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("explorer"),
@@ -96,7 +96,7 @@ def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: Pipe
     path = write_explorer(data, out["html"])
     egonets = write_graphml(ego_networks(view, songs, list(data["users"])[:EGO_USERS]), out["egonets"])
     mlflow.log(mlflow.run_id(context.run_id), artifacts=[path, egonets])
-    return materialized(out, metadata={
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
         "path": str(path), "open": dg.MetadataValue.url(path.resolve().as_uri()), "users": len(data["users"]),
         "songs": len(data["songs"]["id"]), "size (MB)": round(path.stat().st_size / 1e6, 2),
     })

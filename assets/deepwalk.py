@@ -72,7 +72,7 @@ def _walks_asset(network: str):
             params=config_params(name, config),
             metrics={f"{name}.tokens": stats.tokens, f"{name}.seconds": stats.seconds},
         )
-        return materialized(out, check_results=[checks.walks_follow_edges(network, graph, out)], metadata={
+        return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.walks_follow_edges(network, graph, out)], metadata={
             **record, "M steps/s": round(stats.tokens / max(stats.seconds, 1e-9) / 1e6, 2), "shards": config.walks_per_vertex,
         })
 
@@ -117,7 +117,7 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
             artifacts=[out["vectors"]] if vectors.nbytes <= 200e6 else [],
             artifact_dir=name,
         )
-        return materialized(out, check_results=[checks.finite_and_complete(name, vectors, len(corpus.vertex_counts))], metadata={
+        return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.finite_and_complete(name, vectors, len(corpus.vertex_counts))], metadata={
             "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()},
             "shards reused from a checkpoint": result.units_reused, "shards trained": result.units_trained,
         })

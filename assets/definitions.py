@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import analysis, deepwalk, evaluation, ingest
-from assets.sensors import make_new_files_sensor
+from assets.sensors import MLFLOW_STATUS_SENSORS, make_new_files_sensor
 from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
 ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation, analysis])
@@ -41,6 +41,6 @@ defs = dg.Definitions(
     assets=ASSETS,
     jobs=[pipeline_job],
     schedules=[weekly_schedule],
-    sensors=[new_files_sensor],
+    sensors=[new_files_sensor, *MLFLOW_STATUS_SENSORS],
     resources=default_resources(),
 )

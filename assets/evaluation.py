@@ -8,13 +8,14 @@ import polars as pl
 from assets._meta import config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
 from assets.stage_io import begin, materialized
+from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
 from pipeline.contract import StageFiles, upstream_assets
 from pipeline.embed import SkipGramParams
 from pipeline.evaluate import run_experiments
 from pipeline.graph import Graph
 from pipeline.io import read_json, save_npy, write_json
-from pipeline.measures import MEASURES, ordering_verdicts
+from pipeline.measures import ordering_verdicts
 from pipeline.methods import Popularity, RandomSongs, Retriever, Space
 from pipeline.nearest import DOT, EUCLIDEAN
 from pipeline.queries import build_queries
@@ -24,7 +25,7 @@ from pipeline.sknn import SessionKNN
 from pipeline.splits import validation_split_files
 from pipeline.tuning import ALSGrid, at_grid_edge, tune_als, tune_skipgram
 from resources import DataStore, MlflowTracking, PipelineSettings
-from resources.params import params_of
+from resources.params import config_digest, params_of
 
 GROUP = "evaluation"
 EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
@@ -37,7 +38,7 @@ def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig
     split = upstream["splits"]
     counts = validation_split_files(split["train"], out["fit"], out["validation"], config.validation_sessions)
     mlflow.log(mlflow.run_id(context.run_id), params=config_params("validation", config), metrics={f"validation.{k}": v for k, v in counts.items()})
-    return materialized(out, metadata=counts)
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=counts)
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), description="ALS grid search (regularization, confidence scaling, "
@@ -56,7 +57,7 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
     edge = at_grid_edge(grid, als_grid.axes())
     if edge:
         context.log.warning(f"ALS: the best {', '.join(edge)} is at the edge of the grid; consider widening it")
-    return materialized(out, metadata={"chosen": str(best.as_record()), "best at the grid's edge": ", ".join(edge) or "none",
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={"chosen": str(best.as_record()), "best at the grid's edge": ", ".join(edge) or "none",
                                        "grid (validation)": md_table(grid.drop("seed", "factors"))})
 
 
@@ -68,7 +69,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     validation = upstream["validation_split"]
     if not config.enabled:
         write_json(out["result"], {"enabled": False})
-        return materialized(out, metadata={"enabled": False, "note": "set enabled: true in this asset's config to run the grid"})
+        return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={"enabled": False, "note": "set enabled: true in this asset's config to run the grid"})
     base = SkipGramParams(dimensions=config.dimensions, workers=settings.workers, seed=settings.seed)
     best, grid = tune_skipgram(
         pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS), base, config.epochs, config.alpha,
@@ -80,7 +81,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
               "paper_score": paper["score"].item() if paper.height else None}
     write_json(out["result"], result)
     mlflow.log(mlflow.run_id(context.run_id), params=config_params("skipgram_grid", config), artifacts=[out["grid"]], artifact_dir="skipgram_tuning")
-    return materialized(out, metadata={**{k: str(v) for k, v in result.items()}, "grid (validation)": md_table(grid)})
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**{k: str(v) for k, v in result.items()}, "grid (validation)": md_table(grid)})
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), description="Popularity (train play counts) and ALS matrix factorisation "
@@ -115,6 +116,18 @@ def _methods(upstream: dict[str, StageFiles], train: pl.DataFrame, config: Evalu
     ]
 
 
+def _method_params(upstream: dict[str, StageFiles], config: EvaluationConfig) -> dict[str, dict]:
+    """The params that shaped each method (its embedding's or factorisation's settings), for its MLflow run."""
+    embedding = {name: read_json(upstream[stage]["params"]) for name, stage in (("proposed", "embedding_uss"), ("U-S", "embedding_us"))}
+    proposed = {f"embedding_uss.{k}": v for k, v in embedding["proposed"].items()}
+    return {
+        "proposed": proposed, "proposed-user": proposed, "proposed-device": proposed,
+        "U-S": {f"embedding_us.{k}": v for k, v in embedding["U-S"].items()},
+        "MF": {f"als.{k}": v for k, v in read_json(upstream["baselines"]["params"]).items()},
+        **{name: {"sknn_neighbours": config.sknn_neighbours} for name in ("SKNN", "SKNN-user", "SKNN-device")},
+    }
+
+
 @dg.asset(group_name=GROUP, deps=upstream_assets("metrics"),
           description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
@@ -135,15 +148,12 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     write_json(out["notes"], notes)
 
     parent = mlflow.run_id(context.run_id)
-    mlflow.log(parent, params=config_params("evaluation", config), metrics={f"evaluation.{k}": v for k, v in notes.items()},
+    mlflow.log(parent, params=config_params("evaluation", config),
+               metrics={f"evaluation.{k}": v for k, v in notes.items() if k not in config.model_fields},
                artifacts=[out["metrics_csv"]], dicts={"ordering_verdicts.json": verdicts.to_dicts()})
-    for method in table["method"].unique(maintain_order=True).to_list():
-        rows = table.filter(pl.col("method") == method)
-        logged = [m for m in rows.columns if m not in ("experiment", "method", "k", "queries")]
-        mlflow.log(mlflow.method_run_id(context.run_id, method), step_metrics=[
-            (f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows.iter_rows(named=True) for m in logged
-        ] + [(f"{r['experiment']}_{m}_at_{r['k']}", r[m], 0) for r in rows.iter_rows(named=True) for m in MEASURES])
-    return materialized(out, metadata={
+    mlflow.log_methods(context.run_id, table, _method_params(upstream, config), headline_k=defaults.HEADLINE_K if defaults.HEADLINE_K in config.k_values else config.k_values[0],
+                       tags={"config_digest": config_digest(context.run.run_config)})
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
         **notes,
         "Exp 1 recall@k": md_table(metrics_table(table, "recall", "exp1")),
         "Exp 1 precision@k": md_table(metrics_table(table, "precision", "exp1")),

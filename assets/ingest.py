@@ -48,12 +48,12 @@ def raw_events(
                 "workers": settings.workers},
         metrics={f"raw.{k}": v for k, v in counts.items()},
     )
-    yield materialized(out, asset_key="raw_events", check_results=[checks.reconcile(out)], metadata={
+    yield materialized(out, mlflow_run=mlflow.link(context.run_id), asset_key="raw_events", check_results=[checks.reconcile(out)], metadata={
         **counts, "source": summary["source"], "preview": md_table(preview),
         "device": "present" if summary["has_device"] else "absent: sessions are cut by the time gap alone",
     })
     reasons = pl.DataFrame({"reason": list(summary["reasons"]), "rows": list(summary["reasons"].values())}, schema={"reason": pl.String, "rows": pl.Int64})
-    yield materialized(out, asset_key="quarantine", metadata={
+    yield materialized(out, mlflow_run=mlflow.link(context.run_id), asset_key="quarantine", metadata={
         "quarantined": quarantine.height, "reasons": md_table(reasons.sort("rows", descending=True)),
         "first rows": md_table(quarantine.head(10)),
     })
@@ -72,7 +72,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
     has_device = bool(pl.scan_parquet(raw["events"]).select(pl.col("device").is_not_null().any()).collect().item())
     lengths = table["n_songs"]
     mlflow.log(mlflow.run_id(context.run_id), params=config_params("sessions", config), metrics={"sessions.count": table.height})
-    return materialized(out, check_results=[checks.session_rule(out, config.session_gap_minutes, config.split_on_device_change)], metadata={
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.session_rule(out, config.session_gap_minutes, config.split_on_device_change)], metadata={
         "sessions": table.height,
         "events": int(lengths.sum()),
         "chunks sorted in memory": counts["chunks"],
@@ -103,5 +103,5 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
         metrics={f"table1.{row['set']}.{k}": v for row in table1.iter_rows(named=True) for k, v in row.items() if k != "set"},
         dicts={"table1.json": table1.to_dicts(), "split_counts.json": counts},
     )
-    return materialized(out, check_results=[checks.no_cold_start(out), checks.split_sides(out, config.cutoff)],
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.no_cold_start(out), checks.split_sides(out, config.cutoff)],
                         metadata={"Table 1": md_table(table1), **counts})

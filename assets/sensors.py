@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from resources import ListeningLogSource
+from resources import ListeningLogSource, MlflowTracking
 from resources.source import SYNTHETIC
 
 
@@ -39,3 +39,28 @@ def make_new_files_sensor(job) -> dg.SensorDefinition:
         return dg.RunRequest(run_key=run_key, tags={"new_files": str(len(new))})
 
     return _sensor
+
+
+# A Dagster run's end, as MLflow says it.
+MLFLOW_STATUS = {dg.DagsterRunStatus.SUCCESS: "FINISHED", dg.DagsterRunStatus.FAILURE: "FAILED", dg.DagsterRunStatus.CANCELED: "KILLED"}
+
+
+def _mlflow_status_sensor(run_status: dg.DagsterRunStatus, mlflow_status: str) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        run_status=run_status,
+        name=f"mlflow_run_{mlflow_status.lower()}",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=10,
+        description=f"Marks the MLflow runs of a Dagster run that ended {run_status.value} as {mlflow_status} (under the Dagster daemon).",
+    )
+    def _sensor(context: dg.RunStatusSensorContext, mlflow: MlflowTracking):
+        ended = mlflow.end_pipeline_run(context.dagster_run.run_id, mlflow_status)
+        if not ended:
+            return dg.SkipReason(f"run {context.dagster_run.run_id} logged nothing to MLflow")
+        context.log.info(f"MLflow runs {', '.join(ended)} of Dagster run {context.dagster_run.run_id}: {mlflow_status}")
+        return None
+
+    return _sensor
+
+
+MLFLOW_STATUS_SENSORS = [_mlflow_status_sensor(r, s) for r, s in MLFLOW_STATUS.items()]

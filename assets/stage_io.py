@@ -23,6 +23,7 @@ from pipeline.contract import STAGE_OF_ASSET, STAGES, StageFiles, Store
 from resources import DataStore
 
 LOCATION = "location"
+MLFLOW_RUN = "MLflow run"
 
 
 def store_of(store: DataStore) -> Store:
@@ -108,10 +109,12 @@ def sweep(instance: dg.DagsterInstance, store: Store, stage: str, keep: int, cur
 
 
 def materialized(files: StageFiles, metadata: dict | None = None, asset_key: str | None = None,
-                 check_results: list[dg.AssetCheckResult] | None = None) -> dg.MaterializeResult:
-    """The materialization of ``files``: its metadata with the folder recorded as ``location``."""
+                 check_results: list[dg.AssetCheckResult] | None = None, mlflow_run=None) -> dg.MaterializeResult:
+    """The materialization of ``files``: its metadata with the folder recorded as ``location`` (and the
+    link to the MLflow run it logged to)."""
+    links = {MLFLOW_RUN: mlflow_run} if mlflow_run is not None else {}
     return dg.MaterializeResult(asset_key=asset_key, check_results=check_results,
-                                metadata={**(metadata or {}), LOCATION: dg.MetadataValue.path(str(files.folder))})
+                                metadata={**(metadata or {}), LOCATION: dg.MetadataValue.path(str(files.folder)), **links})
 
 
 def latest(instance: dg.DagsterInstance) -> dict[str, StageFiles]:

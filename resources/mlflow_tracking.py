@@ -3,6 +3,10 @@
 Dagster runs each step in its own process, so nothing here relies on MLflow's active-run state:
 every call names its run. The parent run is found by its ``dagster_run_id`` tag, and created (with
 the tracking database and the experiment) under a file lock, so parallel steps never race.
+
+The parent run's status mirrors its Dagster run's: RUNNING from its first log while the Dagster run
+runs, then FINISHED, FAILED or KILLED when the Dagster run ends (``end_pipeline_run``, called by the
+run-status sensors under the Dagster daemon, and by the scripts that launch runs themselves).
 """
 
 
@@ -21,6 +25,7 @@ from filelock import FileLock  # noqa: E402
 from pipeline.io import default_home  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"
+DAGSTER_URL_TAG = "dagster_run_url"
 METHOD_TAG = "method"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
@@ -43,6 +48,8 @@ class MlflowTracking(dg.ConfigurableResource):
     experiment_name: str = "latent-listening"
     artifact_location: str = ""
     enabled: bool = True
+    ui_url: str = "http://127.0.0.1:5000"  # where the MLflow UI serves this store (for links)
+    dagster_url: str = "http://127.0.0.1:3000"  # where the Dagster UI serves the instance (for links)
 
     # -- plumbing -------------------------------------------------------------------------
     def uri(self) -> str:
@@ -78,29 +85,73 @@ class MlflowTracking(dg.ConfigurableResource):
             return client.create_experiment(self.experiment_name, artifact_location=location,
                                             tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
 
-    def _find_or_create(self, tags: dict[str, str], run_name: str) -> str:
+    def _find(self, experiment_id: str, tags: dict[str, str]):
+        query = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
+        return self.client().search_runs([experiment_id], filter_string=query, max_results=1000)
+
+    def _find_or_create(self, tags: dict[str, str], run_name: str, extra_tags: dict[str, str] | None = None) -> str:
         experiment_id = self.experiment_id()
         with self._lock():
-            client = self.client()
-            query = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
-            found = client.search_runs([experiment_id], filter_string=query, max_results=1)
+            found = self._find(experiment_id, tags)
             if found:
                 return found[0].info.run_id
-            return client.create_run(experiment_id, tags=tags, run_name=run_name).info.run_id
+            return self.client().create_run(experiment_id, tags={**tags, **(extra_tags or {})}, run_name=run_name).info.run_id
 
     # -- the runs -------------------------------------------------------------------------
     def run_id(self, dagster_run_id: str) -> str:
         """The MLflow run of this Dagster run (created on first use)."""
         return self._find_or_create(
-            {DAGSTER_RUN_TAG: dagster_run_id, "kind": "pipeline"}, run_name=f"dagster-{dagster_run_id[:8]}"
+            {DAGSTER_RUN_TAG: dagster_run_id, "kind": "pipeline"}, run_name=f"dagster-{dagster_run_id[:8]}",
+            extra_tags={DAGSTER_URL_TAG: f"{self.dagster_url}/runs/{dagster_run_id}"},
         )
 
-    def method_run_id(self, dagster_run_id: str, method: str) -> str:
-        """A nested run for one method (proposed, MF, ...) under the pipeline run."""
+    def link(self, dagster_run_id: str):
+        """The MLflow run of a Dagster run, as a link for the assets' metadata (None when tracking is off)."""
+        return dg.MetadataValue.url(self.run_url(self.run_id(dagster_run_id))) if self.enabled else None
+
+    def run_url(self, run_id: str) -> str:
+        """The run's page in the MLflow UI."""
+        return f"{self.ui_url}/#/experiments/{self.experiment_id()}/runs/{run_id}"
+
+    def end_pipeline_run(self, dagster_run_id: str, status: str) -> list[str]:
+        """End the MLflow runs of a Dagster run that has ended (``status``: FINISHED, FAILED or KILLED),
+        the parent and any child still running; returns their ids (none if the run logged nothing)."""
+        if not self.enabled:
+            return []
+        if status not in ("FINISHED", "FAILED", "KILLED"):
+            raise ValueError(f"an ended MLflow run is FINISHED, FAILED or KILLED, not {status!r}")
+        runs = self._find(self.experiment_id(), {DAGSTER_RUN_TAG: dagster_run_id})
+        client = self.client()
+        ended = []
+        for run in runs:
+            is_parent = run.data.tags.get("kind") == "pipeline"
+            if is_parent or run.info.status == "RUNNING":  # a finished child keeps its own end
+                client.set_terminated(run.info.run_id, status)
+                ended.append(run.info.run_id)
+        return ended
+
+    def method_run_id(self, dagster_run_id: str, method: str, tags: dict[str, str] | None = None) -> str:
+        """A nested run for one method (proposed, MF, ...) under the pipeline run, named so that the methods
+        of two pipeline runs can be told apart (``<method> · <dagster run>``)."""
         parent = self.run_id(dagster_run_id)
         return self._find_or_create(
-            {DAGSTER_RUN_TAG: dagster_run_id, METHOD_TAG: method, "mlflow.parentRunId": parent}, run_name=method
+            {DAGSTER_RUN_TAG: dagster_run_id, METHOD_TAG: method, "mlflow.parentRunId": parent},
+            run_name=f"{method} · {dagster_run_id[:8]}", extra_tags=tags,
         )
+
+    def log_methods(self, dagster_run_id: str, table, params: dict[str, dict], tags: dict[str, str], headline_k: int) -> None:
+        """Each method's curves over k (step = k) in its own nested run, with the params that shaped it;
+        the pipeline run gets each method's recall and NDCG at ``headline_k`` (the runs table's columns).
+
+        ``table``: the metrics (experiment, method, k, measures...); ``params``: method -> params."""
+        rows = list(table.iter_rows(named=True))
+        measures = [c for c in table.columns if c not in ("experiment", "method", "k", "queries")]
+        headline = {f"{r['experiment']}.{r['method']}.{m}_at_{headline_k}": r[m]
+                    for r in rows if r["k"] == headline_k for m in ("recall", "ndcg")}
+        self.log(self.run_id(dagster_run_id), metrics=headline)
+        for method in dict.fromkeys(r["method"] for r in rows):
+            curves = [(f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows if r["method"] == method for m in measures]
+            self.log(self.method_run_id(dagster_run_id, method, tags), params=params.get(method, {}), step_metrics=curves, end=True)
 
     def log(
         self,
@@ -112,8 +163,10 @@ class MlflowTracking(dg.ConfigurableResource):
         artifact_dir: str | None = None,
         figures: dict[str, Any] | None = None,
         dicts: dict[str, Any] | None = None,
+        end: bool = False,
     ) -> None:
-        """Log to ``run_id`` and mark it finished (later steps may log more to it)."""
+        """Log to ``run_id``; ``end`` marks it finished (a method's run, once logged). A pipeline's run stays
+        RUNNING until its Dagster run ends (``end_pipeline_run``)."""
         if not self.enabled:
             return
         from mlflow.entities import Metric, Param
@@ -131,4 +184,5 @@ class MlflowTracking(dg.ConfigurableResource):
             client.log_figure(run_id, fig, name)
         for name, obj in (dicts or {}).items():
             client.log_dict(run_id, obj, name)
-        client.set_terminated(run_id)
+        if end:
+            client.set_terminated(run_id)

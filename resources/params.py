@@ -4,6 +4,8 @@ setting (its name, type and default) is defined once, in ``pipeline/``."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import typing
 
 import pydantic
@@ -34,3 +36,8 @@ def params_of(config, params: type, **more):
     names = {f.name for f in dataclasses.fields(params)} - set(more)
     values = {n: getattr(config, n) for n in names if hasattr(config, n)}
     return params(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, **more)
+
+
+def config_digest(run_config: dict) -> str:
+    """A short digest of a run's config (what it overrode), to tell runs apart."""
+    return hashlib.sha1(json.dumps(run_config, sort_keys=True, default=str).encode()).hexdigest()[:12]

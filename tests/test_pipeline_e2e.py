@@ -139,6 +139,25 @@ def test_mlflow_run_with_nested_method_runs(run):
     assert sorted(m.step for m in history) == K
 
 
+def test_mlflow_runs_of_two_pipeline_runs_can_be_told_apart(run):
+    result, mlflow = run.result, run.mlflow
+    client = mlflow.client()
+    parent = client.get_run(mlflow.run_id(result.run_id))
+    assert parent.info.status == "RUNNING"  # until its Dagster run's end reaches the run-status sensor
+    assert parent.data.metrics["exp1.proposed.recall_at_20"] == pytest.approx(
+        pl.read_parquet(run.files("metrics")["metrics"]).filter((pl.col("method") == "proposed") & (pl.col("experiment") == "exp1")
+                                                               & (pl.col("k") == 20))["recall"].item())
+    assert {"exp2.proposed-device.ndcg_at_20", "exp2.MF.recall_at_20"} <= set(parent.data.metrics)
+    assert "evaluation.bootstrap_samples" not in parent.data.metrics  # a param, not also a metric
+    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    proposed = next(c for c in children if c.data.tags["method"] == "proposed")
+    assert proposed.info.run_name == f"proposed · {result.run_id[:8]}" and proposed.info.status == "FINISHED"
+    assert proposed.data.params["embedding_uss.dimensions"] == "16" and "config_digest" in proposed.data.tags
+    mf = next(c for c in children if c.data.tags["method"] == "MF")
+    assert "als.regularization" in mf.data.params
+    assert not any(k.endswith("_at_10") for c in children for k in c.data.metrics)  # curves over k only, no scalar copies
+
+
 def test_tuning_ran_on_validation(run):
     grid = pl.read_csv(run.files("als_tuning")["grid"])
     assert grid.height == 4 and grid["score"].is_sorted(descending=True)

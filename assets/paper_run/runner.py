@@ -29,6 +29,7 @@ from assets.deepwalk import PAUSED_KEY
 from assets.paper_run.ledger import Ledger
 from assets.paper_run.report import disk_usage, status_table, training_summary, training_times
 from assets.paper_run.stages import NOT_ENDED, PAUSED, ROOT, STAGE_TAG, STAGES, TRAINING, instance_of, set_home
+from resources import MlflowTracking
 
 
 def run_config(stage: str, args: argparse.Namespace, max_train_seconds: float) -> dict:
@@ -53,6 +54,8 @@ def run_stage(stage: str, config: dict) -> int:
         dg.reconstructable(_job), instance=dg.DagsterInstance.get(), run_config=config, raise_on_error=False,
         asset_selection=[dg.AssetKey(k) for k in keys], tags={STAGE_TAG: stage},
     ) as result:
+        # no daemon runs the run-status sensors here: end the MLflow run as they would
+        MlflowTracking().end_pipeline_run(result.run_id, "FINISHED" if result.success else "FAILED")
         if result.success:
             return 0
         failures = [e.event_specific_data for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -79,6 +82,7 @@ def fail_killed_runs(home: Path) -> list[str]:
                                              tags={STAGE_TAG: [n for n, _ in STAGES]}))
     for run in killed:
         instance.report_run_failed(run, f"killed with its paper-scale step (stage {run.tags[STAGE_TAG]}); the next step redoes it")
+        MlflowTracking().end_pipeline_run(run.run_id, "FAILED")
     return [run.run_id for run in killed]
 
 

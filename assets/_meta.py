@@ -5,6 +5,18 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+# What each asset is made with, shown as its kinds in the Dagster UI (mlflow: it logs to the MLflow run).
+KINDS: dict[str, set[str]] = {
+    "raw_events": {"polars", "parquet", "mlflow"}, "quarantine": {"parquet"},
+    "sessions": {"polars", "mlflow"}, "splits": {"polars", "mlflow"},
+    "graph_uss": {"numpy"}, "graph_us": {"numpy"},
+    "walks_uss": {"numba", "mlflow"}, "walks_us": {"numba", "mlflow"},
+    "embedding_uss": {"gensim", "mlflow"}, "embedding_uss_2d": {"gensim", "mlflow"}, "embedding_us": {"gensim", "mlflow"},
+    "validation_split": {"polars", "mlflow"}, "als_tuning": {"implicit", "mlflow"}, "skipgram_tuning": {"gensim", "mlflow"},
+    "baselines": {"implicit"}, "metrics": {"numba", "numpy", "mlflow"},
+    "behaviour": {"scikit-learn", "mlflow"}, "plots": {"matplotlib", "mlflow"}, "explorer": {"html", "networkx", "mlflow"},
+}
+
 
 def md_table(frame: pl.DataFrame, float_digits: int = 4) -> dg.MetadataValue:
     """A polars frame as a Markdown table for the Dagster UI."""

@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets._meta import md_table
+from assets._meta import KINDS, config_params, md_table
 from assets.config import BehaviourConfig
 from assets.evaluation import EVENT_IDS
 from assets.stage_io import begin, materialized
@@ -47,7 +47,7 @@ def _space_view(upstream: dict[str, StageFiles], embedding: str) -> SpaceView:
     return SpaceView(Graph.load(upstream["graph_uss"]), np.load(upstream[embedding]["vectors"]), train)
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("behaviour"),
+@dg.asset(group_name=GROUP, deps=upstream_assets("behaviour"), kinds=KINDS["behaviour"],
           description="Every user's listening behaviour, measured in the 128-d space: preference spread (single vs dynamic, "
           "clusters), device relevance and time relevance with permutation tests; checked against the planted truth when there is one.")
 def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store: DataStore, settings: PipelineSettings,
@@ -62,11 +62,12 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
         summary.update({f"truth_{k}": v for k, v in agreement_with_truth(table, pl.read_parquet(truth_path)).items()})
     table.write_parquet(out["users"])
     write_json(out["summary"], summary)
-    mlflow.log(mlflow.run_id(context.run_id), metrics={f"behaviour.{k}": v for k, v in summary.items()})
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("behaviour", config),
+               metrics={f"behaviour.{k}": v for k, v in summary.items()})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**summary, "users (first 20)": md_table(table.head(20))})
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("plots"),
+@dg.asset(group_name=GROUP, deps=upstream_assets("plots"), kinds=KINDS["plots"],
           description="The paper's figures: Fig 1, 3 (songs by language, genre, popularity), 4, 5, 6 from the 2-D space, and "
           "Fig 7 / Fig 8 (recall and precision against k with 95 % intervals).")
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
@@ -79,13 +80,13 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
         path = figs.save_png(fig, out.series("figure", name.removesuffix(".png")))
         metadata[name.removesuffix(".png")] = dg.MetadataValue.md(figs.thumbnail_markdown(fig))
         metadata[f"{name} path"] = str(path)
-    mlflow.log(mlflow.run_id(context.run_id), figures=figures)
+    mlflow.log(mlflow.run_id(context.run_id, context.run), figures=figures)
     for fig in figures.values():
         figs.close(fig)
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("explorer"),
+@dg.asset(group_name=GROUP, deps=upstream_assets("explorer"), kinds=KINDS["explorer"],
           description="A self-contained HTML page (works offline): pick a user, see their sessions and songs, colour by device or "
           "hour, click a session to highlight its songs; a songs view by language, genre or popularity.")
 def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
@@ -95,7 +96,7 @@ def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: Pipe
     data = explorer_data(view, songs, seed=settings.seed)
     path = write_explorer(data, out["html"])
     egonets = write_graphml(ego_networks(view, songs, list(data["users"])[:EGO_USERS]), out["egonets"])
-    mlflow.log(mlflow.run_id(context.run_id), artifacts=[path, egonets])
+    mlflow.log(mlflow.run_id(context.run_id, context.run), artifacts=[path, egonets])
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
         "path": str(path), "open": dg.MetadataValue.url(path.resolve().as_uri()), "users": len(data["users"]),
         "songs": len(data["songs"]["id"]), "size (MB)": round(path.stat().st_size / 1e6, 2),

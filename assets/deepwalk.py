@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from assets import checks
-from assets._meta import config_params, md_table
+from assets._meta import KINDS, config_params, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.stage_io import begin, inputs, materialized, new_version, store_of
 from pipeline import defaults
@@ -29,7 +29,7 @@ BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
 def _graph_asset(network: str):
     name = f"graph_{network}"
 
-    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name),
+    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), kinds=KINDS[name],
               description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.")
     def _asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
         upstream, out = begin(context, store)
@@ -54,7 +54,7 @@ def _walks_asset(network: str):
     @dg.asset(
         name=name,
         group_name=GROUP,
-        deps=upstream_assets(name),
+        deps=upstream_assets(name), kinds=KINDS[name],
         check_specs=[checks.walk_spec(network)],
         description=f"Uniform random walks on the {NETWORK_TITLES[network]} network (L={defaults.WALK_LENGTH}, "
         f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit).",
@@ -68,7 +68,7 @@ def _walks_asset(network: str):
         record = {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)}
         write_json(out["stats"], {**record, **config.model_dump(), "seed": settings.seed})
         mlflow.log(
-            mlflow.run_id(context.run_id),
+            mlflow.run_id(context.run_id, context.run),
             params=config_params(name, config),
             metrics={f"{name}.tokens": stats.tokens, f"{name}.seconds": stats.seconds},
         )
@@ -82,7 +82,7 @@ def _walks_asset(network: str):
 def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description: str):
     walks_stage = f"walks_{EMBEDDING_NETWORK[name]}"
 
-    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), check_specs=[checks.embedding_spec(name)],
+    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), kinds=KINDS[name], check_specs=[checks.embedding_spec(name)],
               description=description)
     def _asset(
         context: dg.AssetExecutionContext, config: config_class, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
@@ -111,7 +111,7 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
                   "units_timed": len(result.unit_seconds), "units_total": result.units_total}
         write_json(out["params"], record)
         mlflow.log(
-            mlflow.run_id(context.run_id),
+            mlflow.run_id(context.run_id, context.run),
             params={f"{name}.{k}": v for k, v in params.as_record().items()},
             metrics={f"{name}.words_per_second": stats["words_per_second"], f"{name}.seconds": stats["seconds"]},
             artifacts=[out["vectors"]] if vectors.nbytes <= 200e6 else [],

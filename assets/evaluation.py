@@ -5,7 +5,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets._meta import config_params, md_table
+from assets._meta import KINDS, config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
 from assets.stage_io import begin, materialized
 from pipeline import defaults
@@ -31,17 +31,17 @@ GROUP = "evaluation"
 EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), description="Validation carved out of train the real-life way: each user's "
+@dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), kinds=KINDS["validation_split"], description="Validation carved out of train the real-life way: each user's "
           "last train sessions validate, the earlier ones fit. Tuning uses it; test is never seen.")
 def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     split = upstream["splits"]
     counts = validation_split_files(split["train"], out["fit"], out["validation"], config.validation_sessions)
-    mlflow.log(mlflow.run_id(context.run_id), params=config_params("validation", config), metrics={f"validation.{k}": v for k, v in counts.items()})
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("validation", config), metrics={f"validation.{k}": v for k, v in counts.items()})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=counts)
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), description="ALS grid search (regularization, confidence scaling, "
+@dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), kinds=KINDS["als_tuning"], description="ALS grid search (regularization, confidence scaling, "
           "iterations) on the validation split; the best point is what `baselines` refits on all of train.")
 def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
                mlflow: MlflowTracking) -> dg.MaterializeResult:
@@ -52,7 +52,7 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
                           als_grid, seed=settings.seed, progress=context.log.info)
     grid.write_csv(out["grid"])
     write_json(out["best"], best.as_record())
-    mlflow.log(mlflow.run_id(context.run_id), params={**config_params("als_grid", config), **{f"als.{k}": v for k, v in best.as_record().items()}},
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params={**config_params("als_grid", config), **{f"als.{k}": v for k, v in best.as_record().items()}},
                artifacts=[out["grid"]], artifact_dir="als_tuning")
     edge = at_grid_edge(grid, als_grid.axes())
     if edge:
@@ -61,7 +61,7 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
                                        "grid (validation)": md_table(grid.drop("seed", "factors"))})
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("skipgram_tuning"), description="Optional: grid search of the skip-gram's epochs and "
+@dg.asset(group_name=GROUP, deps=upstream_assets("skipgram_tuning"), kinds=KINDS["skipgram_tuning"], description="Optional: grid search of the skip-gram's epochs and "
           "learning rate on the validation split, to see how far the paper's settings are from tuned ones. Off by default.")
 def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningConfig, store: DataStore,
                     settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
@@ -69,6 +69,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     validation = upstream["validation_split"]
     if not config.enabled:
         write_json(out["result"], {"enabled": False})
+        mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("skipgram_grid", config))
         return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={"enabled": False, "note": "set enabled: true in this asset's config to run the grid"})
     base = SkipGramParams(dimensions=config.dimensions, workers=settings.workers, seed=settings.seed)
     best, grid = tune_skipgram(
@@ -80,11 +81,11 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     result = {"enabled": True, "best": {"epochs": best.epochs, "alpha": best.alpha}, "best_score": grid["score"].max(),
               "paper_score": paper["score"].item() if paper.height else None}
     write_json(out["result"], result)
-    mlflow.log(mlflow.run_id(context.run_id), params=config_params("skipgram_grid", config), artifacts=[out["grid"]], artifact_dir="skipgram_tuning")
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("skipgram_grid", config), artifacts=[out["grid"]], artifact_dir="skipgram_tuning")
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**{k: str(v) for k, v in result.items()}, "grid (validation)": md_table(grid)})
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), description="Popularity (train play counts) and ALS matrix factorisation "
+@dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), kinds=KINDS["baselines"], description="Popularity (train play counts) and ALS matrix factorisation "
           "(implicit, confidence 1+c*log(1+plays), settings chosen on validation) refit on the whole train set.")
 def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -128,7 +129,7 @@ def _method_params(upstream: dict[str, StageFiles], config: EvaluationConfig) ->
     }
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("metrics"),
+@dg.asset(group_name=GROUP, deps=upstream_assets("metrics"), kinds=KINDS["metrics"],
           description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
             mlflow: MlflowTracking) -> dg.MaterializeResult:
@@ -147,7 +148,7 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     verdicts.write_parquet(out["verdicts"])
     write_json(out["notes"], notes)
 
-    parent = mlflow.run_id(context.run_id)
+    parent = mlflow.run_id(context.run_id, context.run)
     mlflow.log(parent, params=config_params("evaluation", config),
                metrics={f"evaluation.{k}": v for k, v in notes.items() if k not in config.model_fields},
                artifacts=[out["metrics_csv"]], dicts={"ordering_verdicts.json": verdicts.to_dicts()})

@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets import checks
-from assets._meta import config_params, md_table
+from assets._meta import KINDS, config_params, md_table
 from assets.config import SessionConfig, SplitConfig
 from assets.stage_io import begin, materialized, new_version
 from pipeline import defaults
@@ -23,9 +23,9 @@ GROUP = "data"
 @dg.multi_asset(
     group_name=GROUP,
     specs=[
-        dg.AssetSpec("raw_events", group_name=GROUP, description="The listening log in the canonical schema (timestamp, user, "
+        dg.AssetSpec("raw_events", group_name=GROUP, kinds=KINDS["raw_events"], description="The listening log in the canonical schema (timestamp, user, "
                      "device, song, artist, genre, language), as Parquet: the seeded synthetic log or an imported real one."),
-        dg.AssetSpec("quarantine", group_name=GROUP, description="Input rows that were not accepted, each with its file, row "
+        dg.AssetSpec("quarantine", group_name=GROUP, kinds=KINDS["quarantine"], description="Input rows that were not accepted, each with its file, row "
                      "and reason. Accepted + quarantined = read."),
     ],
     check_specs=[checks.RECONCILE],
@@ -43,7 +43,7 @@ def raw_events(
     quarantine = pl.read_parquet(out["quarantine"])
     counts = {k: summary[k] for k in ("read", "accepted", "quarantined")}
     mlflow.log(
-        mlflow.run_id(context.run_id),
+        mlflow.run_id(context.run_id, context.run),
         params={**{f"source.{k}": v for k, v in source.model_dump().items() if k != "pseudonymise_salt"}, "seed": settings.seed,
                 "workers": settings.workers},
         metrics={f"raw.{k}": v for k, v in counts.items()},
@@ -59,7 +59,7 @@ def raw_events(
     })
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("sessions"), check_specs=[checks.SESSION_RULE],
+@dg.asset(group_name=GROUP, deps=upstream_assets("sessions"), kinds=KINDS["sessions"], check_specs=[checks.SESSION_RULE],
           description="Events cut into sessions: a new session after a gap of session_gap_minutes or more, or on a device change.")
 def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -71,7 +71,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
         table.write_parquet(tmp)
     has_device = bool(pl.scan_parquet(raw["events"]).select(pl.col("device").is_not_null().any()).collect().item())
     lengths = table["n_songs"]
-    mlflow.log(mlflow.run_id(context.run_id), params=config_params("sessions", config), metrics={"sessions.count": table.height})
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("sessions", config), metrics={"sessions.count": table.height})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.session_rule(out, config.session_gap_minutes, config.split_on_device_change)], metadata={
         "sessions": table.height,
         "events": int(lengths.sum()),
@@ -82,7 +82,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
     })
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("splits"), check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
+@dg.asset(group_name=GROUP, deps=upstream_assets("splits"), kinds=KINDS["splits"], check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
           description="The real-life split by the cutoff date (train / test) and the paper's Table 1.")
 def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -98,7 +98,7 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
     table1.write_parquet(out["table1"])
     write_json(out["counts"], counts)
     mlflow.log(
-        mlflow.run_id(context.run_id),
+        mlflow.run_id(context.run_id, context.run),
         params=config_params("splits", config),
         metrics={f"table1.{row['set']}.{k}": v for row in table1.iter_rows(named=True) for k, v in row.items() if k != "set"},
         dicts={"table1.json": table1.to_dicts(), "split_counts.json": counts},

@@ -10,8 +10,10 @@ run-status sensors under the Dagster daemon, and by the scripts that launch runs
 """
 
 
+import functools
 import hashlib
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -22,13 +24,24 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import dagster as dg  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
-from pipeline.io import default_home  # noqa: E402
+from pipeline.io import PROJECT_ROOT, default_home  # noqa: E402
+from resources.params import config_digest  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"
 DAGSTER_URL_TAG = "dagster_run_url"
 METHOD_TAG = "method"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
+
+
+@functools.lru_cache(maxsize=1)
+def _git_commit() -> str | None:
+    """The checkout's commit, for MLflow's source tags (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def default_tracking_uri() -> str:
@@ -98,12 +111,25 @@ class MlflowTracking(dg.ConfigurableResource):
             return self.client().create_run(experiment_id, tags={**tags, **(extra_tags or {})}, run_name=run_name).info.run_id
 
     # -- the runs -------------------------------------------------------------------------
-    def run_id(self, dagster_run_id: str) -> str:
-        """The MLflow run of this Dagster run (created on first use)."""
+    def run_id(self, dagster_run_id: str, run=None) -> str:
+        """The MLflow run of this Dagster run (created on first use, tagged from ``run``, the DagsterRun, if given:
+        its job, the assets it selected and a digest of its config, so a one-asset run says what it was)."""
         return self._find_or_create(
             {DAGSTER_RUN_TAG: dagster_run_id, "kind": "pipeline"}, run_name=f"dagster-{dagster_run_id[:8]}",
-            extra_tags={DAGSTER_URL_TAG: f"{self.dagster_url}/runs/{dagster_run_id}"},
+            extra_tags=self._creation_tags(dagster_run_id, run),
         )
+
+    def _creation_tags(self, dagster_run_id: str, run) -> dict[str, str]:
+        tags = {DAGSTER_URL_TAG: f"{self.dagster_url}/runs/{dagster_run_id}", "mlflow.source.type": "JOB",
+                "mlflow.source.name": "assets.definitions"}
+        commit = _git_commit()
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        if run is not None:
+            selected = sorted(k.to_user_string() for k in run.asset_selection) if run.asset_selection else [f"every asset of {run.job_name}"]
+            tags.update({"dagster_job": run.job_name, "dagster_assets": ", ".join(selected)[:4000],
+                         "config_digest": config_digest(run.run_config)})
+        return tags
 
     def link(self, dagster_run_id: str):
         """The MLflow run of a Dagster run, as a link for the assets' metadata (None when tracking is off)."""

@@ -87,3 +87,10 @@ def test_retention_keeps_the_newest_materializations_and_those_of_runs_in_progre
     assert sorted(p.name for p in runs_dir.iterdir()) == sorted([*ids[1:], "going"])
     # every recorded location of the newest two is still there, and it is the latest's that stages read
     assert stage_io.located(instance, None, "raw_events").folder == runs_dir / ids[2]
+
+
+def test_every_asset_shows_what_it_is_made_with():
+    from assets._meta import KINDS
+
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string(): set(graph.get(k).kinds) for k in graph.get_all_asset_keys()} == KINDS

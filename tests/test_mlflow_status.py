@@ -45,6 +45,8 @@ def test_a_successful_run_is_running_then_finished_with_links_both_ways(setup):
     assert status(mlflow, result.run_id) == "FINISHED"
     run = mlflow.client().get_run(mlflow.run_id(result.run_id))
     assert run.data.tags[DAGSTER_URL_TAG] == f"http://127.0.0.1:3000/runs/{result.run_id}"
+    assert run.data.tags["dagster_assets"] == "every asset of __ephemeral_asset_job__"
+    assert run.data.tags["mlflow.source.name"] == "assets.definitions" and len(run.data.tags.get("mlflow.source.git.commit", "x" * 40)) == 40
     link = result.get_asset_materialization_events()[0].materialization.metadata[MLFLOW_RUN].value
     assert link.endswith(f"/runs/{run.info.run_id}") and link.startswith("http://127.0.0.1:5000/#/experiments/")
 
@@ -78,3 +80,12 @@ def test_a_run_that_logged_nothing_is_skipped(setup):
     run = instance.add_run(dg.DagsterRun(job_name="latent_space_pipeline", run_id="quiet-run", status=dg.DagsterRunStatus.STARTED))
     instance.report_run_failed(run)
     assert isinstance(ended("mlflow_run_failed", instance, run.run_id, DagsterEventType.RUN_FAILURE, mlflow), dg.SkipReason)
+
+
+def test_a_run_of_some_assets_says_which(setup):
+    _, _, mlflow = setup
+    run = dg.DagsterRun(job_name="latent_space_pipeline", run_id="plots-only", asset_selection=frozenset({dg.AssetKey("plots")}),
+                        run_config={"ops": {"plots": {}}})
+    tags = mlflow.client().get_run(mlflow.run_id(run.run_id, run)).data.tags
+    assert (tags["dagster_assets"], tags["dagster_job"]) == ("plots", "latent_space_pipeline")
+    assert len(tags["config_digest"]) == 12

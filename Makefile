@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo paper paper-all paper-status test ui bench bench-scaling lint clean
+.PHONY: install demo paper paper-all paper-status test ui serve-model bench bench-scaling lint clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,12 @@ test: install
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	@bash scripts/ui.sh
+
+# The registered latent space over HTTP on 127.0.0.1 (MODEL=models:/latent-listening-mf/latest for the ALS baseline).
+MODEL ?= models:/latent-listening-proposed/latest
+MODEL_PORT ?= 5001
+serve-model: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mlflow models serve -m "$(MODEL)" --env-manager local -h 127.0.0.1 -p $(MODEL_PORT)
 
 # PecanPy (numpy < 2) lives in its own environment: a benchmark peer, never a runtime dependency.
 .venv-bench/.installed:

@@ -14,6 +14,7 @@ KINDS: dict[str, set[str]] = {
     "embedding_uss": {"gensim", "mlflow"}, "embedding_uss_2d": {"gensim", "mlflow"}, "embedding_us": {"gensim", "mlflow"},
     "validation_split": {"polars", "mlflow"}, "als_tuning": {"implicit", "mlflow"}, "skipgram_tuning": {"gensim", "mlflow"},
     "baselines": {"implicit"}, "metrics": {"numba", "numpy", "mlflow"},
+    "model": {"mlflow", "pandas"},
     "behaviour": {"scikit-learn", "mlflow"}, "plots": {"matplotlib", "mlflow"}, "explorer": {"html", "networkx", "mlflow"},
 }
 

@@ -21,7 +21,7 @@ from resources import DataStore, MlflowTracking, PipelineSettings
 GROUP = "analysis"
 
 
-def _song_table(upstream: dict[str, StageFiles]) -> pl.DataFrame:
+def song_table(upstream: dict[str, StageFiles]) -> pl.DataFrame:
     """Each train song's tags (first seen), title (from the generator's catalogue if any) and popularity level.
     Reads only the four columns it needs: at paper scale, the whole train table held beside the space view took
     the largest memory of the run."""
@@ -72,7 +72,7 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
           "Fig 7 / Fig 8 (recall and precision against k with 95 % intervals).")
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
-    figures, not_drawn = paper_figures(pl.read_parquet(upstream["metrics"]["metrics"]), _song_table(upstream),
+    figures, not_drawn = paper_figures(pl.read_parquet(upstream["metrics"]["metrics"]), song_table(upstream),
                                        _space_view(upstream, "embedding_uss_2d"), pl.read_parquet(upstream["behaviour"]["users"]),
                                        seed=settings.seed)
     metadata = {name.removesuffix(".png"): note for name, note in not_drawn.items()}
@@ -91,7 +91,7 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
           "hour, click a session to highlight its songs; a songs view by language, genre or popularity.")
 def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
-    songs = _song_table(upstream)
+    songs = song_table(upstream)
     view = _space_view(upstream, "embedding_uss_2d")
     data = explorer_data(view, songs, seed=settings.seed)
     path = write_explorer(data, out["html"])

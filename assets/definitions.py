@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import analysis, deepwalk, evaluation, ingest
+from assets import analysis, deepwalk, evaluation, ingest, serving
 from assets.sensors import MLFLOW_STATUS_SENSORS, make_new_files_sensor
 from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
-ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation, analysis])
+ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation, analysis, serving])
 
 pipeline_job = dg.define_asset_job(
     "latent_space_pipeline",

@@ -127,6 +127,11 @@ def _stages() -> dict[str, Stage]:
             "verdicts": File("verdicts.parquet", "the paper's orderings judged", {"ordering": pl.String, "verdict": pl.String}),
             "notes": File("notes.json", "query counts and each retrieval's seconds"),
         }),
+        Stage("model", ("raw_events", "splits", "graph_uss", "embedding_uss", "baselines"), {
+            "proposed": File("proposed", "the user-session-song space as a servable model (pipeline.serving.write_space)"),
+            "mf": File("mf", "the ALS baseline's space as a servable model"),
+            "versions": File("versions.json", "the MLflow model versions registered from these"),
+        }),
         Stage("behaviour", ("raw_events", "splits", "graph_uss", "embedding_uss"), {
             "users": File("users.parquet", "every measured user's behaviour", {"user_id": pl.String, "preference": pl.String}),
             "summary": File("summary.json", "shares, and agreement with the planted truth"),

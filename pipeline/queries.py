@@ -67,15 +67,20 @@ def build_queries(
 
 
 
-def reference_sessions(train_sessions: pl.DataFrame, queries: pl.DataFrame) -> pl.Series:
-    """For each query session, the user's latest train session on the same device (null if none).
+def latest_sessions(train_sessions: pl.DataFrame) -> pl.DataFrame:
+    """Each user's latest train session on each device: user_id, device, session_id.
 
     ``train_sessions``: session_id, user_id, device, start.
     """
-    latest = (
+    return (
         train_sessions.sort("start")
         .group_by("user_id", "device", maintain_order=True)
-        .agg(pl.col("session_id").last().alias("reference_session"))
+        .agg(pl.col("session_id").last())
     )
+
+
+def reference_sessions(train_sessions: pl.DataFrame, queries: pl.DataFrame) -> pl.Series:
+    """For each query session, the user's latest train session on the same device (null if none)."""
+    latest = latest_sessions(train_sessions).rename({"session_id": "reference_session"})
     return queries.join(latest, on=["user_id", "device"], how="left", maintain_order="left")["reference_session"]
 

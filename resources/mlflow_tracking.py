@@ -44,6 +44,13 @@ def _git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _requirements() -> list[str]:
+    """What a served model imports, at the versions installed here (no slow inference of them)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("mlflow", "numpy", "pandas", "polars", "pyarrow", "numba", "threadpoolctl", "scipy")]
+
+
 def default_tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI`` or a SQLite file under ``<project>/.data/mlflow``."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_home() / 'mlflow' / 'mlflow.db'}"
@@ -178,6 +185,28 @@ class MlflowTracking(dg.ConfigurableResource):
         for method in dict.fromkeys(r["method"] for r in rows):
             curves = [(f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows if r["method"] == method for m in measures]
             self.log(self.method_run_id(dagster_run_id, method, tags), params=params.get(method, {}), step_metrics=curves, end=True)
+
+    def log_model(self, dagster_run_id: str, name: str, space_folder: Path, registered_name: str, input_example=None) -> dict:
+        """Log a ``pipeline.serving`` space folder as a pyfunc model in its own nested run (``model <name> ·
+        <dagster run>``) and register it as a new version of ``registered_name``. Returns the model's URI and version."""
+        if not self.enabled:
+            return {}
+        import mlflow
+
+        from pipeline.serving import LatentSpaceModel, signature
+
+        parent = self.run_id(dagster_run_id)
+        child = self._find_or_create({DAGSTER_RUN_TAG: dagster_run_id, "model": name, "mlflow.parentRunId": parent},
+                                     run_name=f"model {name} · {dagster_run_id[:8]}")
+        mlflow.set_tracking_uri(self.uri())
+        with self._lock(), mlflow.start_run(run_id=child):
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=LatentSpaceModel(), artifacts={"space": str(space_folder)}, signature=signature(),
+                code_paths=[str(PROJECT_ROOT / "pipeline")], pip_requirements=_requirements(), registered_model_name=registered_name,
+                input_example=input_example,
+            )
+        return {"model_uri": f"models:/{registered_name}/{info.registered_model_version}", "run_model_uri": info.model_uri,
+                "version": int(info.registered_model_version), "registered_name": registered_name}
 
     def log(
         self,

@@ -36,6 +36,7 @@ EXPECTED_GRAPH = {
     # metrics reads the test set (splits); behaviour, plots and explorer read the planted truth
     # (raw_events) and plots the train songs (splits): undeclared until the stage contract.
     "metrics": {"splits", "baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us"},
+    "model": {"raw_events", "splits", "graph_uss", "embedding_uss", "baselines"},
     "behaviour": {"raw_events", "embedding_uss", "graph_uss", "splits"},
     "plots": {"raw_events", "splits", "metrics", "embedding_uss_2d", "graph_uss", "behaviour"},
     "explorer": {"raw_events", "embedding_uss_2d", "graph_uss", "splits"},
@@ -132,7 +133,9 @@ def test_mlflow_run_with_nested_method_runs(run):
     assert float(parent.data.metrics["table1.train.events"]) > 0
     artifacts = {a.path for a in client.list_artifacts(parent_id)}
     assert {"fig7_similar_song_retrieval.png", "table1.json", "embedding_uss"} <= artifacts
-    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+    nested = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+    children = [c for c in nested if "model" not in c.data.tags]  # the method runs (the others hold the served models)
+    assert {c.data.tags["model"] for c in nested if "model" in c.data.tags} == {"proposed", "mf"}
     assert {c.data.tags["method"] for c in children} == METHODS
     proposed = next(c for c in children if c.data.tags["method"] == "proposed")
     history = client.get_metric_history(proposed.info.run_id, "exp1_recall_at_k")
@@ -149,7 +152,8 @@ def test_mlflow_runs_of_two_pipeline_runs_can_be_told_apart(run):
                                                                & (pl.col("k") == 20))["recall"].item())
     assert {"exp2.proposed-device.ndcg_at_20", "exp2.MF.recall_at_20"} <= set(parent.data.metrics)
     assert "evaluation.bootstrap_samples" not in parent.data.metrics  # a param, not also a metric
-    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = [c for c in client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+                if "method" in c.data.tags]
     proposed = next(c for c in children if c.data.tags["method"] == "proposed")
     assert proposed.info.run_name == f"proposed · {result.run_id[:8]}" and proposed.info.status == "FINISHED"
     assert proposed.data.params["embedding_uss.dimensions"] == "16" and "config_digest" in proposed.data.tags
@@ -214,3 +218,69 @@ def test_embedding_pauses_and_resumes_from_its_checkpoint(run):
     params = json.loads(stage_io.of_result(resumed)["embedding_us"]["params"].read_text())
     assert params["units_timed"] == params["units_total"] == 4  # the paused shard's time carried over
     assert params["train_seconds_all_attempts"] > 0 and params["checkpoint_seconds_all_attempts"] >= 0
+
+
+def test_the_registered_model_is_served_over_http(run, tmp_path):
+    """`mlflow models serve` on 127.0.0.1 answers with what the model answers in process; unknown ids get a 4xx."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    import pandas as pd
+
+    from pipeline.serving import LatentSpaceModel
+
+    versions = json.loads(run.files("model")["versions"].read_text())
+    assert versions["proposed"]["version"] >= 1 and versions["mf"]["registered_name"].endswith("-mf")
+    model = LatentSpaceModel().load(run.files("model")["proposed"])
+    train = pl.read_parquet(run.files("splits")["train"])
+    song, user, device = train["song_id"][0], train["user_id"][0], train["device"][0]
+    queries = [{"song_id": song, "k": 5}, {"user_id": user, "device": device, "k": 5}]
+    expected = model.predict(None, pd.DataFrame(queries))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", versions["proposed"]["model_uri"],
+                               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+                              env={**os.environ, "MLFLOW_TRACKING_URI": run.mlflow.uri(),  # it starts the venv's uvicorn
+                                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+                              stdout=log, stderr=log, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def post(records):
+        request = urllib.request.Request(f"{url}/invocations", data=json.dumps({"dataframe_records": records}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        served = pd.DataFrame(post(queries)["predictions"])
+        assert served["song_id"].tolist() == expected["song_id"].tolist() and len(served) == 10
+        assert song not in served[served["query"] == 0]["song_id"].tolist()
+        assert served[served["query"] == 1]["by"].iloc[0].startswith(("latest session on", "user"))
+        try:
+            post([{"song_id": "no-such-song"}])
+            raise AssertionError("an unknown song was answered")
+        except urllib.error.HTTPError as error:
+            assert 400 <= error.code < 500 and "unknown song_id 'no-such-song'" in error.read().decode()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        log.close()

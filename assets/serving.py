@@ -1,0 +1,53 @@
+"""The latent space, and the ALS baseline beside it, as MLflow models one can serve."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from assets._meta import KINDS
+from assets.analysis import song_table
+from assets.evaluation import EVENT_IDS
+from assets.stage_io import begin, materialized
+from pipeline.baselines import catalogue
+from pipeline.contract import upstream_assets
+from pipeline.graph import Graph
+from pipeline.io import write_json
+from pipeline.methods import Space
+from pipeline.nearest import DOT, EUCLIDEAN
+from pipeline.queries import latest_sessions
+from pipeline.serving import write_space
+from pipeline.sessions import session_table
+from resources import DataStore, MlflowTracking
+
+GROUP = "serving"
+
+
+@dg.asset(group_name=GROUP, deps=upstream_assets("model"), kinds=KINDS["model"],
+          description="The user-session-song space (128-d) as an MLflow pyfunc model: similar songs for a song id, songs for a "
+          "user, on a device as the user's latest session there; and the ALS baseline the same way. Each run registers a new "
+          "version of both (`mlflow models serve` answers over HTTP).")
+def model(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
+    upstream, out = begin(context, store)
+    train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
+    users, songs = catalogue(train)
+    tags = song_table(upstream).sort("song_id")
+    baselines = upstream["baselines"]
+    latest = latest_sessions(session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String)))
+    spaces = {
+        "proposed": (Space.from_graph("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), Graph.load(upstream["graph_uss"]),
+                                      songs, with_sessions=True), latest),
+        "mf": (Space.from_factors("MF", DOT, np.load(baselines["user_factors"]), np.load(baselines["item_factors"]), users), None),
+    }
+    versions = {}
+    for name, (space, sessions) in spaces.items():
+        folder = write_space(out[name], space, tags, sessions)
+        example = pd.DataFrame([{"song_id": songs[0], "user_id": None, "device": None, "k": 5},
+                                {"song_id": None, "user_id": users[0], "device": None, "k": 5}])
+        versions[name] = mlflow.log_model(context.run_id, name, folder, f"{mlflow.experiment_name}-{name}", input_example=example)
+    write_json(out["versions"], versions)
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
+        **{f"{name} model": v["model_uri"] for name, v in versions.items() if v},
+        "serve": dg.MetadataValue.md(f"`mlflow models serve -m {versions['proposed'].get('model_uri', 'models:/<name>/<version>')} "
+                                     "--env-manager local -h 127.0.0.1 -p 5001`"),
+    })

@@ -1,0 +1,133 @@
+"""A latent space as a model one can serve: similar songs for a song, songs for a user (optionally on a
+device), as an MLflow pyfunc model.
+
+The model is a folder (``write_space``): the songs' vectors and tags in catalogue order, the users'
+vectors, and, for a session-aware space, the vector of each user's latest training session on each
+device -- the query of Experiment 2's ``proposed-device``. ``LatentSpaceModel.predict`` takes a
+frame of queries, one a row, with ``song_id`` (similar songs) or ``user_id`` (recommendations, on
+``device`` when given) and an optional ``k``; it answers with the top k songs of each query, nearest
+first, and says how it queried. An id the model does not know is refused with a message naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import ColSpec, Schema
+
+from pipeline.io import read_json, save_npy, write_json
+from pipeline.methods import Space
+from pipeline.nearest import nearest
+
+DEFAULT_K, MAX_K = 10, 500
+SONG_TAGS = ("title", "artist", "genre", "language")
+FILES = {"meta": "space.json", "songs": "songs.parquet", "song_vectors": "song_vectors.npy", "users": "users.parquet",
+         "user_vectors": "user_vectors.npy", "sessions": "sessions.parquet", "session_vectors": "session_vectors.npy"}
+
+
+def write_space(folder: Path, space: Space, songs: pl.DataFrame, latest: pl.DataFrame | None = None) -> Path:
+    """Write ``space`` as a model folder. ``songs``: song_id and tags, in the space's catalogue order;
+    ``latest``: user_id, device, session_id of each user's latest train session per device (session-aware spaces)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tags = songs.select("song_id", *[pl.col(t).cast(pl.String) if t in songs.columns else pl.lit(None, pl.String).alias(t)
+                                     for t in SONG_TAGS])
+    tags.write_parquet(folder / FILES["songs"])
+    save_npy(folder / FILES["song_vectors"], np.asarray(space.songs, np.float32))
+    users = sorted(space.users)
+    pl.DataFrame({"user_id": users}).write_parquet(folder / FILES["users"])
+    save_npy(folder / FILES["user_vectors"], np.stack([space.users[u] for u in users]).astype(np.float32))
+    session_aware = space.session_aware and latest is not None
+    if session_aware:
+        latest = latest.with_columns(pl.col("session_id").cast(pl.String), pl.col("device").fill_null("")).sort("user_id", "device")
+        latest.write_parquet(folder / FILES["sessions"])
+        save_npy(folder / FILES["session_vectors"], np.stack([space.sessions[s] for s in latest["session_id"]]).astype(np.float32))
+    write_json(folder / FILES["meta"], {"name": space.name, "metric": space.metric, "session_aware": session_aware,
+                                        "songs": len(tags), "users": len(users), "dimensions": int(space.songs.shape[1])})
+    return folder
+
+
+def input_schema() -> Schema:
+    return Schema([ColSpec("string", "song_id", required=False), ColSpec("string", "user_id", required=False),
+                   ColSpec("string", "device", required=False), ColSpec("long", "k", required=False)])
+
+
+def output_schema() -> Schema:
+    return Schema([ColSpec("long", "query"), ColSpec("long", "rank"), ColSpec("string", "song_id"),
+                   *[ColSpec("string", t, required=False) for t in SONG_TAGS], ColSpec("string", "by")])
+
+
+def signature() -> ModelSignature:
+    return ModelSignature(inputs=input_schema(), outputs=output_schema())
+
+
+def _refuse(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class LatentSpaceModel(PythonModel):
+    """The served space (artifact ``space``: a ``write_space`` folder)."""
+
+    def load_context(self, context) -> None:
+        self.load(Path(context.artifacts["space"]))
+
+    def load(self, folder: Path) -> LatentSpaceModel:
+        meta = read_json(folder / FILES["meta"])
+        self.name, self.metric, self.session_aware = meta["name"], meta["metric"], meta["session_aware"]
+        self.songs = pl.read_parquet(folder / FILES["songs"])
+        self.song_vectors = np.load(folder / FILES["song_vectors"])
+        self.song_row = {s: i for i, s in enumerate(self.songs["song_id"].to_list())}
+        self.user_vectors = np.load(folder / FILES["user_vectors"])
+        self.user_row = {u: i for i, u in enumerate(pl.read_parquet(folder / FILES["users"])["user_id"].to_list())}
+        self.session_row: dict[tuple[str, str], int] = {}
+        if self.session_aware:
+            latest = pl.read_parquet(folder / FILES["sessions"])
+            self.session_row = {(u, d): i for i, (u, d) in enumerate(latest.select("user_id", "device").iter_rows())}
+            self.session_vectors = np.load(folder / FILES["session_vectors"])
+        return self
+
+    def _query(self, i: int, row: dict) -> tuple[np.ndarray, int, str]:
+        """(query vector, catalogue row to exclude or -1, how the query was made) for one input row."""
+        song, user, device = (row.get(c) if isinstance(row.get(c), str) and row.get(c) else None for c in ("song_id", "user_id", "device"))
+        if (song is None) == (user is None):
+            raise _refuse(f"row {i}: give either song_id (similar songs) or user_id (recommendations), not {'both' if song else 'neither'}")
+        if song is not None:
+            if song not in self.song_row:
+                raise _refuse(f"row {i}: unknown song_id {song!r} (the model knows the {len(self.song_row):,} songs of its train set)")
+            return self.song_vectors[self.song_row[song]], self.song_row[song], "song"
+        if user not in self.user_row:
+            raise _refuse(f"row {i}: unknown user_id {user!r} (the model knows the {len(self.user_row):,} users of its train set)")
+        if device is not None and self.session_aware and (user, device) in self.session_row:
+            return self.session_vectors[self.session_row[(user, device)]], -1, f"latest session on {device}"
+        if device is not None:
+            reason = "no train session on it" if self.session_aware else "this space has no sessions"
+            return self.user_vectors[self.user_row[user]], -1, f"user ({reason}: {device})"
+        return self.user_vectors[self.user_row[user]], -1, "user"
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        rows = model_input.to_dict("records")
+        if not rows:
+            raise _refuse("no queries: send one row a query, with song_id or user_id")
+        ks = []
+        for i, row in enumerate(rows):
+            k = row.get("k")
+            k = DEFAULT_K if k is None or (isinstance(k, float) and np.isnan(k)) else k
+            if not float(k).is_integer() or not 1 <= int(k) <= MAX_K:
+                raise _refuse(f"row {i}: k must be a whole number from 1 to {MAX_K}, not {k!r}")
+            ks.append(int(k))
+        queries = [self._query(i, row) for i, row in enumerate(rows)]
+        top = nearest(np.stack([q for q, _, _ in queries]), self.song_vectors, max(ks), self.metric,
+                      exclude=np.array([e for _, e, _ in queries], dtype=np.int64))
+        out = []
+        for i, ((_, _, by), k) in enumerate(zip(queries, ks)):
+            picked = self.songs[top[i, :k].tolist()]  # at most the catalogue less the query song
+            out.append(picked.with_columns(pl.lit(i, pl.Int64).alias("query"), pl.int_range(1, picked.height + 1, dtype=pl.Int64).alias("rank"),
+                                           pl.lit(by).alias("by")))
+        frame = pl.concat(out).select("query", "rank", "song_id", *SONG_TAGS, "by")
+        return frame.to_pandas()

@@ -1,0 +1,59 @@
+"""The servable latent space on a hand-made space whose answers are known."""
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from mlflow.exceptions import MlflowException
+
+from pipeline.methods import Space
+from pipeline.nearest import EUCLIDEAN
+from pipeline.serving import LatentSpaceModel, write_space
+
+# Songs 0-1 sit near (0, 0), songs 2-3 near (5, 5). The user's vector is with songs 2-3; their latest
+# session on the mobile sits with songs 0-1.
+SPACE = Space("proposed", EUCLIDEAN, np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.2, 5.0]]),
+              users={"u": np.array([5.1, 5.0])}, sessions={"7": np.array([0.05, 0.0]), "8": np.array([5.0, 5.1])})
+SONGS = pl.DataFrame({"song_id": ["s0", "s1", "s2", "s3"], "title": ["A", "B", "C", "D"], "genre": ["pop"] * 4})
+LATEST = pl.DataFrame({"user_id": ["u", "u"], "device": ["mobile", "desktop"], "session_id": ["7", "8"]})
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return LatentSpaceModel().load(write_space(tmp_path_factory.mktemp("space"), SPACE, SONGS, LATEST))
+
+
+def ask(model, **row) -> pd.DataFrame:
+    return model.predict(None, pd.DataFrame([row]))
+
+
+def test_similar_songs_are_the_nearest_others(model):
+    out = ask(model, song_id="s0", k=2)
+    assert out["song_id"].tolist() == ["s1", "s2"] and out["rank"].tolist() == [1, 2]  # never the query song itself
+    assert out["title"].tolist() == ["B", "C"] and out["by"].tolist() == ["song", "song"]
+    assert out["artist"].isna().all()  # a tag the log does not have
+
+
+def test_a_user_and_a_user_on_a_device(model):
+    assert ask(model, user_id="u", k=2)["song_id"].tolist() == ["s2", "s3"]
+    on_mobile = ask(model, user_id="u", device="mobile", k=2)
+    assert on_mobile["song_id"].tolist() == ["s0", "s1"] and on_mobile["by"][0] == "latest session on mobile"
+    on_tv = ask(model, user_id="u", device="tv", k=1)  # no session there: the user's vector, and it says so
+    assert on_tv["song_id"].tolist() == ["s2"] and on_tv["by"][0] == "user (no train session on it: tv)"
+
+
+def test_several_queries_at_once_and_the_default_k(model):
+    out = model.predict(None, pd.DataFrame([{"song_id": "s3"}, {"user_id": "u", "k": 3}]))
+    assert out.groupby("query").size().tolist() == [3, 3]  # k defaults to 10, at most the other songs
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"song_id": "nope"}, "unknown song_id 'nope'"),
+    ({"user_id": "ghost"}, "unknown user_id 'ghost'"),
+    ({"song_id": "s0", "user_id": "u"}, "not both"),
+    ({"device": "mobile"}, "not neither"),
+    ({"song_id": "s0", "k": 0}, "k must be a whole number"),
+])
+def test_bad_queries_are_refused_with_a_message(model, row, message):
+    with pytest.raises(MlflowException, match=message):
+        ask(model, **row)

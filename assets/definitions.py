@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import dagster as dg
 
 from assets import analysis, deepwalk, evaluation, ingest, serving
@@ -28,10 +31,16 @@ weekly_schedule = dg.ScheduleDefinition(
 new_files_sensor = make_new_files_sensor(pipeline_job)
 
 
-def default_resources() -> dict:
+def default_resources(environ: Mapping[str, str] = os.environ) -> dict:
+    """The resources runs get unless their config says otherwise. The listening log is the synthetic one, or
+    the log at ``$LATENT_LOG_PATH`` in ``$LATENT_LOG_FORMAT`` (default auto): what runs launched from the UI, the
+    schedule and the new-file sensor read, and what that sensor watches."""
+    path = environ.get("LATENT_LOG_PATH", "")
+    source = ListeningLogSource(format=environ.get("LATENT_LOG_FORMAT", "auto"), path=path,
+                                pseudonymise_salt=environ.get("LATENT_LOG_SALT", "")) if path else ListeningLogSource()
     return {
         "store": DataStore(),
-        "source": ListeningLogSource(),
+        "source": source,
         "settings": PipelineSettings(),
         "mlflow": MlflowTracking(),
     }

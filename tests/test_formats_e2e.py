@@ -116,3 +116,16 @@ def test_sensor_takes_each_new_file_once(tmp_path):
     assert isinstance(third, dg.RunRequest) and third.tags["new_files"] == "1" and third.run_key != first.run_key
     skipped = sensor(dg.build_sensor_context(resources={"source": ListeningLogSource()}))
     assert isinstance(skipped, dg.SkipReason)
+
+
+def test_the_sensor_watches_the_log_that_runs_read(tmp_path):
+    """Pointing runs at a log by $LATENT_LOG_PATH points the new-file sensor at it too."""
+    from assets.definitions import default_resources
+
+    folder = tmp_path / "log"
+    folder.mkdir()
+    (folder / "2016.listens").write_text("{}\n")
+    source = default_resources({"LATENT_LOG_PATH": str(folder), "LATENT_LOG_FORMAT": "listenbrainz"})["source"]
+    assert (source.format, source.path) == ("listenbrainz", str(folder))
+    assert isinstance(new_files_sensor(dg.build_sensor_context(resources={"source": source})), dg.RunRequest)
+    assert default_resources({})["source"].format == "synthetic"  # nothing set: the embedded default

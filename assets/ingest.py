@@ -103,5 +103,9 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
         metrics={f"table1.{row['set']}.{k}": v for row in table1.iter_rows(named=True) for k, v in row.items() if k != "set"},
         dicts={"table1.json": table1.to_dicts(), "split_counts.json": counts},
     )
+    sets = {row["set"]: {k: v for k, v in row.items() if k != "set"} for row in table1.iter_rows(named=True)}
+    mlflow.log_datasets(mlflow.run_id(context.run_id, context.run), [
+        {"name": name, "path": out[name], "context": "training" if name == "train" else "testing", "counts": sets[name],
+         "schema": out.stage.files[name].schema} for name in ("train", "test")])
     return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.no_cold_start(out), checks.split_sides(out, config.cutoff)],
                         metadata={"Table 1": md_table(table1), **counts})

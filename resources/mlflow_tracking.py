@@ -44,6 +44,18 @@ def _git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+_MLFLOW_TYPES = {"String": "string", "Int64": "long", "Int32": "integer", "UInt32": "integer", "Float64": "double",
+                 "Float32": "float", "Boolean": "boolean", "Datetime": "datetime"}
+
+
+def _file_digest(path: Path, chunk: int = 1 << 24) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def _requirements() -> list[str]:
     """What a served model imports, at the versions installed here (no slow inference of them)."""
     from importlib.metadata import version
@@ -207,6 +219,30 @@ class MlflowTracking(dg.ConfigurableResource):
             )
         return {"model_uri": f"models:/{registered_name}/{info.registered_model_version}", "run_model_uri": info.model_uri,
                 "version": int(info.registered_model_version), "registered_name": registered_name}
+
+    def log_datasets(self, run_id: str, datasets: list[dict]) -> None:
+        """Record the data a run used as MLflow dataset inputs: each dict has ``name``, ``path`` (a file),
+        ``context`` (training, testing...), ``schema`` (column -> polars type) and ``counts`` (shown as tags);
+        the digest is the file's SHA-256, so two runs on the same data show the same dataset."""
+        if not self.enabled:
+            return
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.types.schema import ColSpec, Schema
+
+        inputs = []
+        for d in datasets:
+            with warnings.catch_warnings():  # two registered sources read local files; both are the same
+                warnings.simplefilter("ignore", UserWarning)
+                source = resolve_dataset_source(Path(d["path"]).resolve().as_uri())
+            schema = Schema([ColSpec(_MLFLOW_TYPES.get(str(t).split("(")[0], "string"), c) for c, t in d["schema"].items()])
+            dataset = MetaDataset(source=source, name=d["name"], digest=_file_digest(Path(d["path"])), schema=schema)
+            tags = [InputTag("mlflow.data.context", d["context"]), *[InputTag(k, str(v)) for k, v in d["counts"].items()]]
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=tags))
+        self.client().log_inputs(run_id, datasets=inputs)
 
     def log(
         self,

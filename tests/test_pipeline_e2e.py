@@ -162,6 +162,18 @@ def test_mlflow_runs_of_two_pipeline_runs_can_be_told_apart(run):
     assert not any(k.endswith("_at_10") for c in children for k in c.data.metrics)  # curves over k only, no scalar copies
 
 
+def test_mlflow_records_the_train_and_test_sets_the_run_used(run):
+    parent = run.mlflow.client().get_run(run.mlflow.run_id(run.result.run_id))
+    inputs = {i.dataset.name: i for i in parent.inputs.dataset_inputs}
+    assert set(inputs) == {"train", "test"}
+    table1 = {r["set"]: r for r in pl.read_parquet(run.files("splits")["table1"]).iter_rows(named=True)}
+    for name, context in (("train", "training"), ("test", "testing")):
+        tags = {t.key: t.value for t in inputs[name].tags}
+        assert tags["mlflow.data.context"] == context and tags["events"] == str(table1[name]["events"])
+        assert json.loads(inputs[name].dataset.source)["uri"].endswith(f"/{name}.parquet") and len(inputs[name].dataset.digest) == 16
+        assert "user_id" in inputs[name].dataset.schema
+
+
 def test_tuning_ran_on_validation(run):
     grid = pl.read_csv(run.files("als_tuning")["grid"])
     assert grid.height == 4 and grid["score"].is_sorted(descending=True)

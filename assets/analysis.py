@@ -98,6 +98,7 @@ def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: Pipe
     egonets = write_graphml(ego_networks(view, songs, list(data["users"])[:EGO_USERS]), out["egonets"])
     mlflow.log(mlflow.run_id(context.run_id, context.run), artifacts=[path, egonets])
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
-        "path": str(path), "open": dg.MetadataValue.url(path.resolve().as_uri()), "users": len(data["users"]),
+        # a path to open, not a file:// link (a browser refuses those from the UI's page)
+        "path": dg.MetadataValue.path(str(path)), "ego networks (GraphML)": dg.MetadataValue.path(str(egonets)), "users": len(data["users"]),
         "songs": len(data["songs"]["id"]), "size (MB)": round(path.stat().st_size / 1e6, 2),
     })

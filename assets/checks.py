@@ -21,7 +21,7 @@ def spec(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
 
 
 RECONCILE = spec("raw_events_reconcile", "raw_events", "Every input row is accepted or quarantined: accepted + quarantined "
-                 "= read, and the files hold what the counts say.")
+                 "= read, the files hold what the counts say, and no whole file was rejected uncounted.")
 SESSION_RULE = spec("sessions_obey_rule", "sessions", "Consecutive events of a session are closer than the gap on one device; "
                     "consecutive sessions of a user are not.")
 NO_COLD_START = spec("no_cold_start_songs_in_test", "splits", "No test event has a song that never occurs in train.")
@@ -41,9 +41,13 @@ def reconcile(raw: StageFiles) -> dg.AssetCheckResult:
     summary = read_json(raw["summary"])
     accepted = pl.scan_parquet(raw["events"]).select(pl.len()).collect().item()
     quarantined = pl.scan_parquet(raw["quarantine"]).select(pl.len()).collect().item()
-    ok = summary["read"] == summary["accepted"] + summary["quarantined"] and (accepted, quarantined) == (summary["accepted"], summary["quarantined"])
+    rejected = summary.get("files_rejected", {})  # whole files whose records could not be read, so not counted
+    ok = (summary["read"] == summary["accepted"] + summary["quarantined"] and (accepted, quarantined) == (summary["accepted"], summary["quarantined"])
+          and not rejected)
     return dg.AssetCheckResult(check_name=RECONCILE.name, passed=ok,
-                               metadata={"read": summary["read"], "accepted (file)": accepted, "quarantined (file)": quarantined})
+                               metadata={"read": summary["read"], "accepted (file)": accepted, "quarantined (file)": quarantined,
+                                         "whole files rejected (records uncounted)": len(rejected),
+                                         **({"first rejected file": f"{next(iter(rejected))}: {next(iter(rejected.values()))}"} if rejected else {})})
 
 
 def session_rule(sessions: StageFiles, session_gap_minutes: float, split_on_device_change: bool) -> dg.AssetCheckResult:

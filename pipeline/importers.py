@@ -16,9 +16,10 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline import field_rules
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.io import atomic_path
-from pipeline.log_formats import FIELDS, RAW_LIMIT, LogInputError, parse_timestamp, reader
+from pipeline.log_formats import FIELDS, RAW_LIMIT, WHOLE_FILE, LogInputError, reader
 
 FORMATS = ("canonical", "lastfm-1k", "spotify", "listenbrainz")
 
@@ -31,10 +32,12 @@ class ImportReport:
     reasons: Counter = field(default_factory=Counter)
     files: dict[str, dict[str, int]] = field(default_factory=dict)
     has_device: bool = False
+    files_rejected: dict[str, str] = field(default_factory=dict)  # whole files whose records could not be read
 
     def as_dict(self) -> dict:
         return {"read": self.read, "accepted": self.accepted, "quarantined": self.quarantined,
-                "reasons": dict(self.reasons), "files": self.files, "has_device": self.has_device}
+                "reasons": dict(self.reasons), "files": self.files, "has_device": self.has_device,
+                "files_rejected": self.files_rejected}
 
 
 def resolve_files(pattern: str) -> list[Path]:
@@ -50,7 +53,9 @@ def resolve_files(pattern: str) -> list[Path]:
         files = sorted(Path(f) for f in glob.glob(pattern, recursive=True) if Path(f).is_file())
     if not files:
         raise LogInputError(f"no input files at {pattern!r} (no such file, or the folder/glob matches nothing)")
-    return files
+    # each file once, however many links or glob paths (a loop through a symlinked folder) lead to it
+    seen: set[Path] = set()
+    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
 
 
 def detect_format(files: list[Path]) -> str:
@@ -85,9 +90,15 @@ def pseudonymise(user: str, salt: str) -> str:
 # --- the import -------------------------------------------------------------------------------
 
 def import_log(
-    pattern: str, fmt: str, events_path: Path, quarantine_path: Path, salt: str = "", log=None
+    pattern: str, fmt: str, events_path: Path, quarantine_path: Path, salt: str = "", log=None,
+    window: field_rules.Window | None = None,
 ) -> ImportReport:
-    """Read every file, write accepted events (canonical schema) and the quarantine; return the counts."""
+    """Read every file, write accepted events (canonical schema) and the quarantine; return the counts.
+
+    Every field is checked by ``pipeline.field_rules`` (timestamps inside ``window``). A file whose records
+    cannot be read at all is one quarantine row (row 0) and is listed in ``files_rejected``: its records are
+    not counted, so the reconcile check fails rather than balance without them."""
+    window = window or field_rules.Window()
     files = resolve_files(pattern)
     if fmt == "auto":
         fmt = detect_format(files)
@@ -112,27 +123,17 @@ def import_log(
         for row, raw, rec, reason in reader(fmt, path):
             counts["read"] += 1
             if rec is not None:
-                ts = parse_timestamp(rec["timestamp"])
-                user = str(rec["user_id"]).strip() if rec["user_id"] not in (None, "") else ""
-                song = str(rec["song_id"]).strip() if rec["song_id"] not in (None, "") else ""
-                reason = (
-                    f"unparsable timestamp ({str(rec['timestamp'])[:40]!r})" if ts is None
-                    else "missing user" if not user
-                    else "missing song" if not song
-                    else None
-                )
+                rec, reason = field_rules.event(rec, window)
             if reason:
                 reject(name, row, raw, reason)
                 counts["quarantined"] += 1
+                if row == WHOLE_FILE:
+                    report.files_rejected[name] = reason
                 continue
             if salt:
-                user = pseudonyms.setdefault(user, pseudonymise(user, salt))
-            cols["timestamp"].append(ts)
-            cols["user_id"].append(user)
-            cols["song_id"].append(song)
-            for f in ("device", "artist", "genre", "language"):
-                v = rec[f]
-                cols[f].append(str(v).strip() or None if v is not None else None)
+                rec["user_id"] = pseudonyms.setdefault(rec["user_id"], pseudonymise(rec["user_id"], salt))
+            for f in FIELDS:
+                cols[f].append(rec[f])
             order.append((file_no, row))
             counts["accepted"] += 1
         report.files[name] = counts

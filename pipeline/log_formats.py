@@ -30,6 +30,7 @@ from pipeline.contract import EVENT_SCHEMA
 FIELDS = tuple(EVENT_SCHEMA)  # timestamp, user_id, device, song_id, artist, genre, language
 LASTFM_COLUMNS = 6
 RAW_LIMIT = 500
+WHOLE_FILE = 0  # the row number of a rejection of a whole file (its records could not be read, nor counted)
 
 class LogInputError(ValueError):
     """Input that stops a run: says which file (and row, and field) is at fault."""
@@ -87,11 +88,25 @@ def device_family(platform: str | None) -> str | None:
 
 # --- readers ----------------------------------------------------------------------------------
 
+def _whole_file_check(path: Path, head: bytes) -> None:
+    """Refuse, naming the file, what would be misread line by line: UTF-16 text, lines ended by a lone CR."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise LogInputError(f"{path} (whole file): UTF-16 text; convert it to UTF-8")
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if b"\r" in first:
+        raise LogInputError(f"{path} (whole file): lines end with a lone CR (classic Mac); convert them to LF or CRLF")
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
-    """(row number from 1, decoded line or None if not UTF-8, raw text for the quarantine)."""
+    """(row number from 1, decoded line or None if not UTF-8, raw text for the quarantine); a UTF-8 byte-order
+    mark before the first line is dropped."""
     with open(path, "rb") as fh:
+        _whole_file_check(path, fh.read(1 << 16))
+        fh.seek(0)
         for i, raw in enumerate(fh, start=1):
             raw = raw.rstrip(b"\r\n")
+            if i == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
             try:
                 yield i, raw.decode("utf-8"), ""
             except UnicodeDecodeError:
@@ -140,6 +155,9 @@ def _read_canonical_csv(path: Path) -> Iterator[Row]:
     if header_line is None:
         raise LogInputError(f"{path}, row 1: the header is not UTF-8")
     header = [h.strip() for h in next(csv.reader([header_line]))]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise LogInputError(f"{path}, row 1 (header): column(s) {', '.join(twice)} given twice; which one is meant is not guessed")
     missing = [c for c in ("timestamp", "user_id", "song_id") if c not in header]
     if missing:
         raise LogInputError(f"{path}, row 1 (header): missing column(s) {', '.join(missing)}; the canonical columns are {', '.join(FIELDS)}")
@@ -147,7 +165,11 @@ def _read_canonical_csv(path: Path) -> Iterator[Row]:
         if line is None:
             yield i, bad, None, "bad encoding (not UTF-8)"
             continue
-        values = next(csv.reader([line]), [])
+        try:
+            values = next(csv.reader([line]), [])
+        except csv.Error as exc:
+            yield i, line, None, f"unreadable CSV row ({exc})"
+            continue
         if len(values) != len(header):
             yield i, line, None, f"wrong column count (expected {len(header)}, got {len(values)})"
             continue
@@ -156,30 +178,32 @@ def _read_canonical_csv(path: Path) -> Iterator[Row]:
 
 
 def _read_canonical_parquet(path: Path) -> Iterator[Row]:
-    frame = pl.read_parquet(path)
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several kinds for a truncated file or one that is not Parquet
+        raise LogInputError(f"{path} (whole file): not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
     missing = [c for c in ("timestamp", "user_id", "song_id") if c not in frame.columns]
     if missing:
         raise LogInputError(f"{path}: missing column(s) {', '.join(missing)}; the canonical columns are {', '.join(FIELDS)}")
     cols = [c for c in FIELDS if c in frame.columns]
     for i, row in enumerate(frame.select(cols).iter_rows(named=True), start=1):
-        rec = {f: row.get(f) for f in FIELDS}
-        for f in FIELDS[1:]:
-            if rec[f] is not None:
-                rec[f] = str(rec[f])
-        yield i, json.dumps(row, default=str)[:RAW_LIMIT], rec, None
+        # values as Parquet typed them: pipeline.field_rules decides (an integer id is its digits, a float or struct is refused)
+        yield i, json.dumps(row, default=str)[:RAW_LIMIT], {f: row.get(f) for f in FIELDS}, None
 
 
 def _read_spotify(path: Path) -> Iterator[Row]:
+    data = path.read_bytes()
+    _whole_file_check(path, data[:2])
     try:
-        records = json.loads(path.read_bytes().decode("utf-8"))
+        records = json.loads(data.decode("utf-8-sig"))  # a byte-order mark is allowed
     except UnicodeDecodeError:
-        yield 1, "", None, "bad encoding (file is not UTF-8)"
+        yield WHOLE_FILE, "", None, "bad encoding (file is not UTF-8)"
         return
     except json.JSONDecodeError as exc:
-        yield 1, "", None, f"invalid JSON file ({exc.msg} at line {exc.lineno})"
+        yield WHOLE_FILE, "", None, f"invalid JSON file ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         return
     if not isinstance(records, list):
-        yield 1, "", None, "not a Spotify streaming history (expected a JSON array)"
+        yield WHOLE_FILE, "", None, "not a Spotify streaming history (expected a JSON array)"
         return
     for i, rec in enumerate(records, start=1):
         raw = json.dumps(rec, ensure_ascii=False)[:RAW_LIMIT]
@@ -199,11 +223,21 @@ def _read_spotify(path: Path) -> Iterator[Row]:
         if end is None:
             yield i, raw, None, f"unparsable timestamp (ts={rec.get('ts')!r})"
             continue
-        if not isinstance(ms, (int, float)) or isinstance(ms, bool) or ms < 0:
+        if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not math.isfinite(ms) or ms < 0:
             yield i, raw, None, f"bad ms_played ({ms!r})"
             continue
+        wrong = next((k for k in ("platform", "spotify_track_uri", "username", "master_metadata_album_artist_name")
+                      if rec.get(k) is not None and not isinstance(rec[k], str)), None)
+        if wrong:
+            yield i, raw, None, f"{wrong} is not a string ({type(rec[wrong]).__name__})"
+            continue
+        try:
+            start = end - timedelta(milliseconds=ms)
+        except OverflowError:
+            yield i, raw, None, f"bad ms_played ({ms!r}: the start would be before year 1)"
+            continue
         yield i, raw, {
-            "timestamp": end - timedelta(milliseconds=ms),
+            "timestamp": start,
             "user_id": rec.get("username") or path.parent.name,
             "device": device_family(rec.get("platform")),
             "song_id": rec["spotify_track_uri"],
@@ -227,7 +261,15 @@ def _read_listenbrainz(path: Path) -> Iterator[Row]:
             yield i, line, None, "not a JSON object"
             continue
         meta = rec.get("track_metadata") or {}
-        info = meta.get("additional_info") or {}
+        info = meta.get("additional_info") or {} if isinstance(meta, dict) else {}
+        wrong = ("track_metadata" if not isinstance(meta, dict) else "track_metadata.additional_info" if not isinstance(info, dict)
+                 else next((f"track_metadata.{k}" for k in ("artist_name", "track_name") if meta.get(k) is not None
+                            and not isinstance(meta[k], str)), None)
+                 or ("track_metadata.additional_info.recording_mbid" if info.get("recording_mbid") is not None
+                     and not isinstance(info["recording_mbid"], str) else None))
+        if wrong:
+            yield i, line, None, f"{wrong} has the wrong JSON type (an object, or strings, expected)"
+            continue
         yield i, line, {
             "timestamp": rec.get("listened_at"),
             "user_id": rec.get("user_name"),

@@ -7,6 +7,7 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.contract import QUARANTINE_SCHEMA, StageFiles
+from pipeline.field_rules import Window
 from pipeline.importers import FORMATS, import_log, resolve_files
 from pipeline.io import write_json
 from pipeline.synthetic import SyntheticConfig, generate
@@ -19,6 +20,9 @@ class _Source(dg.ConfigurableResource):
     format: str = SYNTHETIC
     path: str = ""
     pseudonymise_salt: str = ""
+    # the plausibility window of a real log's timestamps (pipeline.field_rules): from this date to this many days after the import
+    earliest: str = "2000-01-01"
+    days_after_import: float = 1.0
 
     def synthetic_config(self, seed: int) -> SyntheticConfig:
         return params_of(self, SyntheticConfig, seed=seed)
@@ -39,7 +43,8 @@ class _Source(dg.ConfigurableResource):
             result = {"source": SYNTHETIC, "seed": seed, "read": summary["events"], "accepted": summary["events"],
                       "quarantined": 0, "reasons": {}, "has_device": True, **summary}
         elif self.format in (*FORMATS, "auto"):
-            report = import_log(self.path, self.format, events, quarantine, salt=self.pseudonymise_salt, log=log)
+            report = import_log(self.path, self.format, events, quarantine, salt=self.pseudonymise_salt, log=log,
+                                window=Window.of(self.earliest, self.days_after_import))
             result = {"source": self.format, "path": self.path, "pseudonymised": bool(self.pseudonymise_salt), **report.as_dict()}
         else:
             raise ValueError(f"unknown listening-log format {self.format!r}; supported: {SYNTHETIC}, {', '.join(FORMATS)}, auto")

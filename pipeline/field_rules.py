@@ -1,0 +1,110 @@
+"""The rule for each field of a listening event, the same for every log format: a value that breaks
+one is refused with the rule it breaks, never coerced.
+
+- ``timestamp``: ISO-8601 with date separators (``2016-06-01``, ``2016-06-01T12:00:00+08:00``; no
+  offset means UTC), or unix seconds (a number, or a string of digits); it must lie inside the
+  plausibility window, by default from 2000-01-01 to a day after the import. A compact date such
+  as ``20160601`` is digits, so it is read as unix seconds (1970-08-22) and refused by the window,
+  not guessed.
+- ``user_id``, ``song_id``: a string (an integer id is taken as its digits; a float, a boolean, a
+  list or an object is refused), non-empty after stripping white space and a byte-order mark, with
+  no control or zero-width character.
+- ``device``, ``artist``, ``genre``, ``language``: absent, or strings under the same rule.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+UNIX = re.compile(r"\d+(\.\d+)?")
+IDS = ("user_id", "song_id")
+TAGS = ("device", "artist", "genre", "language")
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The timestamps a log may hold: from ``earliest`` to ``days_after`` days after ``now`` (the import)."""
+
+    earliest: datetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    days_after: float = 1.0
+    now: datetime | None = None
+
+    @property
+    def latest(self) -> datetime:
+        return (self.now or datetime.now(timezone.utc)) + timedelta(days=self.days_after)
+
+    @classmethod
+    def of(cls, earliest: str, days_after: float) -> Window:
+        start = datetime.fromisoformat(earliest)
+        return cls(start if start.tzinfo else start.replace(tzinfo=timezone.utc), days_after)
+
+
+def timestamp(value, window: Window) -> tuple[datetime | None, str | None]:
+    """(the UTC time, None), or (None, the rule it breaks)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, "missing timestamp"
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, datetime)):
+        return None, f"timestamp is not a date or unix seconds ({type(value).__name__})"
+    if isinstance(value, datetime):
+        ts = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    elif isinstance(value, (int, float)) or UNIX.fullmatch(value.strip()):
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            return None, f"timestamp {value!r} is not a finite number"
+        try:
+            ts = datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None, f"timestamp {value!r} as unix seconds is outside any calendar"
+    else:
+        text = value.strip()
+        if not ISO_DATE.match(text):
+            return None, f"unparsable timestamp ({text[:40]!r}): ISO-8601 needs a date like 2016-06-01"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None, f"unparsable timestamp ({text[:40]!r})"
+        ts = parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    latest = window.latest
+    if not window.earliest <= ts <= latest:
+        how = " read as unix seconds" if not isinstance(value, datetime) and UNIX.fullmatch(str(value).strip()) else ""
+        return None, (f"timestamp outside the plausibility window ({str(value)[:40]!r}{how} is {ts.date().isoformat()}; "
+                      f"the window is {window.earliest.date().isoformat()} to {latest.date().isoformat()})")
+    return ts, None
+
+
+NAMES = {"user_id": "user", "song_id": "song"}
+
+
+def text(field: str, value, required: bool) -> tuple[str | None, str | None]:
+    """(the cleaned string or None when absent, None), or (None, the rule it breaks)."""
+    name = NAMES.get(field, field)
+    if value is None:
+        return None, f"missing {name}" if required else None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None, f"{name} is not a string ({type(value).__name__})"
+    cleaned = str(value).strip().removeprefix(BOM).strip()
+    if not cleaned:
+        return None, f"missing {name}" if required else None
+    bad = next((c for c in cleaned if unicodedata.category(c) in ("Cc", "Cf")), None)
+    if bad is not None:
+        return None, f"{name} holds a control or zero-width character (U+{ord(bad):04X})"
+    return cleaned, None
+
+
+def event(rec: dict, window: Window) -> tuple[dict | None, str | None]:
+    """A reader's record checked field by field: (the clean event, None), or (None, the first rule it breaks)."""
+    ts, reason = timestamp(rec.get("timestamp"), window)
+    if reason:
+        return None, reason
+    out = {"timestamp": ts}
+    for field in (*IDS, *TAGS):
+        out[field], reason = text(field, rec.get(field), required=field in IDS)
+        if reason:
+            return None, reason
+    return out, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,28 +118,15 @@ def import_log(
         quarantine["raw"].append(raw[:RAW_LIMIT])
         report.reasons[reason.split(" (")[0]] += 1
 
-    for file_no, path in enumerate(files):
-        name = str(path)
-        counts = {"read": 0, "accepted": 0, "quarantined": 0}
-        for row, raw, rec, reason in reader(fmt, path):
-            counts["read"] += 1
-            if rec is not None:
-                rec, reason = field_rules.event(rec, window)
-            if reason:
-                reject(name, row, raw, reason)
-                counts["quarantined"] += 1
-                if row == WHOLE_FILE:
-                    report.files_rejected[name] = reason
-                continue
-            if salt:
-                rec["user_id"] = pseudonyms.setdefault(rec["user_id"], pseudonymise(rec["user_id"], salt))
-            for f in FIELDS:
-                cols[f].append(rec[f])
-            order.append((file_no, row))
-            counts["accepted"] += 1
-        report.files[name] = counts
-        if log:
-            log(f"{path.name}: read {counts['read']:,}, accepted {counts['accepted']:,}, quarantined {counts['quarantined']:,}")
+    names = shown_names(files, salt)
+    try:
+        _read_all(files, names, fmt, window, salt, report, cols, order, reject, pseudonyms, log)
+    except LogInputError as exc:  # its message names a file: as pseudonymised as everything else
+        message = str(exc)
+        for path, name in zip(files, names):
+            message = message.replace(str(path), name)
+        raise LogInputError(message) from None
+
 
     events = pl.DataFrame(cols, schema=EVENT_SCHEMA).with_columns(
         pl.Series("_file", [o[0] for o in order], pl.Int64), pl.Series("_row", [o[1] for o in order], pl.Int64)
@@ -148,9 +136,9 @@ def import_log(
         dups = events.filter(duplicate)
         for rec in dups.iter_rows(named=True):
             f, r = rec.pop("_file"), rec.pop("_row")
-            reject(str(files[f]), r, json.dumps(rec, default=str), "exact duplicate of an earlier row")
-            report.files[str(files[f])]["accepted"] -= 1
-            report.files[str(files[f])]["quarantined"] += 1
+            reject(names[f], r, json.dumps(rec, default=str), "exact duplicate of an earlier row")
+            report.files[names[f]]["accepted"] -= 1
+            report.files[names[f]]["quarantined"] += 1
         events = events.filter(~duplicate)
     if events.is_empty():
         why = ", ".join(f"{n} rows: {r}" for r, n in report.reasons.most_common(3)) if report.reasons else "the input is empty"
@@ -165,3 +153,41 @@ def import_log(
     with atomic_path(quarantine_path) as tmp:
         pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA).write_parquet(tmp)
     return report
+
+
+WITHHELD = "(withheld: the log is pseudonymised)"
+
+
+def shown_names(files: list[Path], salt: str) -> list[str]:
+    """How each file is named in the quarantine and the summary: its path, or, for a pseudonymised log, the
+    folders below the input's root pseudonymised too (a Spotify export's folder is its listener's name)."""
+    if not salt:
+        return [str(f) for f in files]
+    root = Path(os.path.commonpath([str(f.parent) for f in files])) if len(files) > 1 else files[0].parent.parent
+    return [str(root.joinpath(*[pseudonymise(part, salt) for part in f.parent.relative_to(root).parts], f.name)) for f in files]
+
+
+def _read_all(files, names, fmt, window, salt, report, cols, order, reject, pseudonyms, log) -> None:
+    """Every row of every file, accepted into ``cols`` or rejected with its reason."""
+    for file_no, (path, name) in enumerate(zip(files, names)):
+        counts = {"read": 0, "accepted": 0, "quarantined": 0}
+        for row, raw, rec, reason in reader(fmt, path):
+            counts["read"] += 1
+            if rec is not None:
+                rec, reason = field_rules.event(rec, window)
+            if reason:
+                reject(name, row, WITHHELD if salt else raw, reason)
+                counts["quarantined"] += 1
+                if row == WHOLE_FILE:
+                    report.files_rejected[name] = reason
+                continue
+            if salt:
+                rec["user_id"] = pseudonyms.setdefault(rec["user_id"], pseudonymise(rec["user_id"], salt))
+            for f in FIELDS:
+                cols[f].append(rec[f])
+            order.append((file_no, row))
+            counts["accepted"] += 1
+        report.files[name] = counts
+        if log:
+            log(f"{path.name}: read {counts['read']:,}, accepted {counts['accepted']:,}, quarantined {counts['quarantined']:,}")
+

@@ -129,3 +129,31 @@ def test_the_sensor_watches_the_log_that_runs_read(tmp_path):
     assert (source.format, source.path) == ("listenbrainz", str(folder))
     assert isinstance(new_files_sensor(dg.build_sensor_context(resources={"source": source})), dg.RunRequest)
     assert default_resources({})["source"].format == "synthetic"  # nothing set: the embedded default
+
+
+def test_a_pseudonymised_log_leaves_no_raw_user_id_anywhere(synthetic, tmp_path):
+    """With a salt, no listener's id reaches anything the project writes: files, Dagster's storage, MLflow."""
+    users = {u: f"{u}@example.com" for u in synthetic["user_id"].unique().to_list()}  # e-mail addresses as listeners
+    src = tmp_path / "input"
+    src.mkdir()
+    write_spotify(synthetic.with_columns(pl.col("user_id").replace_strict(users)), src)  # a folder per listener
+    broken = src / users["u00"] / "Streaming_History_Audio_2017.json"
+    broken.write_text(json.dumps([{"ts": "soon", "ms_played": 1, "spotify_track_uri": "spotify:track:x", "username": users["u00"]}]))
+    (tmp_path / "dagster").mkdir()
+    instance = dg.DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster"))
+    run = materialize_all(tmp_path, ListeningLogSource(format="spotify", path=str(src), pseudonymise_salt="pepper"), instance=instance)
+    assert run.result.success
+    quarantine = pl.read_parquet(run.files("raw_events")["quarantine"])
+    assert quarantine.height > 0 and set(quarantine["raw"]) == {"(withheld: the log is pseudonymised)"}
+    raw_ids = [v.encode() for v in users.values()] + [u.split("@")[0].encode() + b"@" for u in users.values()]
+    leaks = []
+    for path in tmp_path.rglob("*"):
+        if not path.is_file() or src in path.parents:
+            continue
+        if path.suffix == ".parquet":
+            frame = pl.read_parquet(path)
+            blob = "\n".join(str(v) for c in frame.columns for v in frame[c].cast(pl.String, strict=False).to_list()).encode()
+        else:
+            blob = path.read_bytes()
+        leaks += [f"{path.relative_to(tmp_path)}: {i.decode()}" for i in raw_ids if i in blob]
+    assert leaks == []

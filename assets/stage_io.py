@@ -78,7 +78,17 @@ def new_version(context: dg.AssetExecutionContext, store: DataStore) -> StageFil
     if removed:
         context.log.info(f"{stage}: removed {len(removed)} older materialization(s): {', '.join(removed)}")
     shutil.rmtree(files.folder, ignore_errors=True)  # an earlier attempt of this run
-    files.folder.mkdir(parents=True)
+    try:
+        files.folder.mkdir(parents=True)
+        probe = files.folder / ".writable"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise dg.Failure(f"{stage} cannot write its folder {files.folder}: {exc.strerror} (a read-only or full store?)") from None
+    free_gb = shutil.disk_usage(files.folder).free / 1e9
+    if free_gb < store.min_free_gb:
+        raise dg.Failure(f"{stage}: only {free_gb:.2f} GB free where it writes ({files.folder}); the store's min_free_gb is "
+                         f"{store.min_free_gb:g}. Free some space (older materializations: keep_materializations) and rerun.")
     return files
 
 

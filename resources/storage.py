@@ -23,6 +23,7 @@ class DataStore(dg.ConfigurableResource):
 
     base_dir: str = ""
     keep_materializations: int = 2
+    min_free_gb: float = 0.5  # a stage refuses to start with less free space where it writes (a clear message, not a half-written file)
 
     def root(self) -> Path:
         return Path(self.base_dir).resolve() if self.base_dir else default_data_dir()

@@ -18,6 +18,12 @@ stop() {
   trap - INT TERM EXIT
   echo "Stopping Dagster and MLflow..."
   kill -TERM -- "-$dagster_pid" "-$mlflow_pid" 2>/dev/null || true
+  # dagster dev's process group can outlive SIGTERM for minutes: give both 10 s, then stop what is left
+  for _ in $(seq 20); do
+    kill -0 -- "-$dagster_pid" 2>/dev/null || kill -0 -- "-$mlflow_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -KILL -- "-$dagster_pid" "-$mlflow_pid" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT

@@ -94,3 +94,13 @@ def test_every_asset_shows_what_it_is_made_with():
 
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string(): set(graph.get(k).kinds) for k in graph.get_all_asset_keys()} == KINDS
+
+
+def test_a_store_without_room_is_named_with_the_stage(tmp_path):
+    raw = next(a for a in ASSETS if "raw_events" in {k.to_user_string() for k in a.keys})
+    resources = {"store": DataStore(base_dir=str(tmp_path / "store"), min_free_gb=1e9), "settings": PipelineSettings(),
+                 "source": ListeningLogSource(n_users=4, n_songs=50, n_artists=5), "mlflow": MlflowTracking(enabled=False)}
+    result = dg.materialize([raw], resources=resources, raise_on_error=False)
+    (failure,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.user_failure_data.description
+    assert message.startswith("raw_events: only") and str(tmp_path / "store" / "raw_events" / "runs") in message

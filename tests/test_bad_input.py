@@ -251,3 +251,22 @@ def test_lastfm_whatever_the_cells(tmp_path, rows):
     path = tmp_path / "userid-timestamp-artid-artname-traid-traname.tsv"
     path.write_text("".join("\t".join(c.replace("\t", " ").replace("\n", " ").replace("\r", " ") for c in r) + "\n" for r in rows))
     check_import(tmp_path, path, "lastfm-1k")
+
+
+def test_the_reconcile_check_fails_when_a_whole_file_was_rejected(tmp_path):
+    from assets.checks import reconcile
+    from pipeline.contract import StageFiles
+
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    files = StageFiles("raw_events", folder)
+    folder_log = tmp_path / "alice"
+    folder_log.mkdir()
+    (folder_log / "Streaming_History_Audio_2023.json").write_text(json.dumps([GOOD_PLAY]))
+    (folder_log / "Streaming_History_Audio_2024.json").write_text(json.dumps([GOOD_PLAY])[:-1] + ",]")
+    report = import_log(str(folder_log), "spotify", files["events"], files["quarantine"])
+    files["summary"].write_text(json.dumps(report.as_dict()))
+    result = reconcile(files)
+    assert report.read == report.accepted + report.quarantined  # the rows balance...
+    assert not result.passed  # ...but a file's records were never counted
+    assert result.metadata["whole files rejected (records uncounted)"].value == 1

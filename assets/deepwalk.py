@@ -21,6 +21,9 @@ from resources import DataStore, MlflowTracking, PipelineSettings
 from resources.params import params_of
 
 GROUP = "deepwalk"
+# What an embedding's params.json records about the training rather than its settings (not a method's params).
+TRAINING_STATS = ("seconds", "words_per_second", "train_seconds_all_attempts", "checkpoint_seconds_all_attempts", "shards_reused",
+                  "shards_trained", "units_timed", "units_total")
 PAUSED_KEY = "paused at the time budget"  # in the failure of a training stopped by max_train_seconds, to resume
 NETWORK_TITLES = {"uss": "user-session-song", "us": "user-song"}
 BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
@@ -106,7 +109,9 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
                  # over every attempt: the bare skip-gram time, and the checkpoints' (units timed out of units_total)
                  "train_seconds_all_attempts": sum(result.unit_seconds),
                  "checkpoint_seconds_all_attempts": sum(result.checkpoint_seconds)}
-        record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": read_json(walks["stats"])["seed"],
+        walked = read_json(walks["stats"])
+        record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": walked["seed"],
+                  "walk_length": walked["walk_length"], "walks_per_vertex": walked["walks_per_vertex"],
                   "shards_reused": result.units_reused, "shards_trained": result.units_trained,
                   "units_timed": len(result.unit_seconds), "units_total": result.units_total}
         write_json(out["params"], record)

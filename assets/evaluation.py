@@ -7,6 +7,7 @@ import polars as pl
 
 from assets._meta import KINDS, config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
+from assets.deepwalk import TRAINING_STATS
 from assets.stage_io import begin, materialized
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
@@ -119,7 +120,8 @@ def _methods(upstream: dict[str, StageFiles], train: pl.DataFrame, config: Evalu
 
 def _method_params(upstream: dict[str, StageFiles], config: EvaluationConfig) -> dict[str, dict]:
     """The params that shaped each method (its embedding's or factorisation's settings), for its MLflow run."""
-    embedding = {name: read_json(upstream[stage]["params"]) for name, stage in (("proposed", "embedding_uss"), ("U-S", "embedding_us"))}
+    embedding = {name: {k: v for k, v in read_json(upstream[stage]["params"]).items() if k not in TRAINING_STATS}
+                 for name, stage in (("proposed", "embedding_uss"), ("U-S", "embedding_us"))}
     proposed = {f"embedding_uss.{k}": v for k, v in embedding["proposed"].items()}
     return {
         "proposed": proposed, "proposed-user": proposed, "proposed-device": proposed,

@@ -157,6 +157,7 @@ def test_mlflow_runs_of_two_pipeline_runs_can_be_told_apart(run):
     proposed = next(c for c in children if c.data.tags["method"] == "proposed")
     assert proposed.info.run_name == f"proposed · {result.run_id[:8]}" and proposed.info.status == "FINISHED"
     assert proposed.data.params["embedding_uss.dimensions"] == "16" and "config_digest" in proposed.data.tags
+    assert proposed.data.params["embedding_uss.walk_length"] == "20" and "embedding_uss.seconds" not in proposed.data.params
     mf = next(c for c in children if c.data.tags["method"] == "MF")
     assert "als.regularization" in mf.data.params
     assert not any(k.endswith("_at_10") for c in children for k in c.data.metrics)  # curves over k only, no scalar copies

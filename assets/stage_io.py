@@ -58,6 +58,8 @@ def located(instance: dg.DagsterInstance, run: dg.DagsterRun | None, stage: str)
     entry = entry or instance.get_latest_materialization_event(key)
     if entry is None:
         raise dg.Failure(f"{stage} has never been materialized in this Dagster instance: materialize it (or the whole job) first")
+    if LOCATION not in entry.asset_materialization.metadata:
+        raise dg.Failure(f"the latest materialization of {stage} predates run folders (it records no location): materialize {stage} again")
     folder = _location(entry)
     if not folder.is_dir():
         raise dg.Failure(f"the materialization of {stage} at {folder} has been removed (retention keeps the newest few): "

@@ -104,3 +104,10 @@ def test_a_store_without_room_is_named_with_the_stage(tmp_path):
     (failure,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.user_failure_data.description
     assert message.startswith("raw_events: only") and str(tmp_path / "store" / "raw_events" / "runs") in message
+
+
+def test_a_materialization_from_before_run_folders_asks_to_be_redone():
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetMaterialization("splits", metadata={"path": "/old/store/splits"}))
+    with pytest.raises(dg.Failure, match="predates run folders .* materialize splits again"):
+        stage_io.located(instance, None, "splits")

@@ -92,7 +92,7 @@ def pseudonymise(user: str, salt: str) -> str:
 
 def import_log(
     pattern: str, fmt: str, events_path: Path, quarantine_path: Path, salt: str = "", log=None,
-    window: field_rules.Window | None = None,
+    window: field_rules.Window | None = None, columns: dict[str, str] | None = None,
 ) -> ImportReport:
     """Read every file, write accepted events (canonical schema) and the quarantine; return the counts.
 
@@ -120,7 +120,7 @@ def import_log(
 
     names = shown_names(files, salt)
     try:
-        _read_all(files, names, fmt, window, salt, report, cols, order, reject, pseudonyms, log)
+        _read_all(files, names, fmt, window, salt, report, cols, order, reject, pseudonyms, log, columns or {})
     except LogInputError as exc:  # its message names a file: as pseudonymised as everything else
         message = str(exc)
         for path, name in zip(files, names):
@@ -167,11 +167,11 @@ def shown_names(files: list[Path], salt: str) -> list[str]:
     return [str(root.joinpath(*[pseudonymise(part, salt) for part in f.parent.relative_to(root).parts], f.name)) for f in files]
 
 
-def _read_all(files, names, fmt, window, salt, report, cols, order, reject, pseudonyms, log) -> None:
+def _read_all(files, names, fmt, window, salt, report, cols, order, reject, pseudonyms, log, columns) -> None:
     """Every row of every file, accepted into ``cols`` or rejected with its reason."""
     for file_no, (path, name) in enumerate(zip(files, names)):
         counts = {"read": 0, "accepted": 0, "quarantined": 0}
-        for row, raw, rec, reason in reader(fmt, path):
+        for row, raw, rec, reason in reader(fmt, path, columns):
             counts["read"] += 1
             if rec is not None:
                 rec, reason = field_rules.event(rec, window)

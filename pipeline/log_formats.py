@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
@@ -146,7 +147,49 @@ def _read_lastfm(path: Path) -> Iterator[Row]:
                         "artist": artname or None, "genre": None, "language": None}, None
 
 
-def _read_canonical_csv(path: Path) -> Iterator[Row]:
+# The names a canonical file's columns may have, compared without case; the `columns` setting names any other.
+ALIASES = {
+    "timestamp": ("timestamp", "ts", "time", "played_at", "listened_at", "datetime"),
+    "user_id": ("user_id", "user", "userid", "user_name", "username", "listener", "listener_id"),
+    "song_id": ("song_id", "song", "track_id", "trackid", "track", "recording_id", "recording_mbid"),
+    "device": ("device", "device_type", "platform"),
+    "artist": ("artist", "artist_name"),
+    "genre": ("genre",),
+    "language": ("language", "lang"),
+}
+REQUIRED = ("timestamp", "user_id", "song_id")
+
+
+def column_mapping(header: list[str], columns: Mapping[str, str], where: str) -> dict[str, str]:
+    """Which header column holds each canonical field: as ``columns`` says ({field: column}), else the one
+    column whose name is an accepted alias. Two candidates for one field are refused, not guessed."""
+    unknown = sorted(set(columns) - set(FIELDS))
+    if unknown:
+        raise LogInputError(f"the source's `columns` setting names unknown field(s) {', '.join(unknown)}; the fields are {', '.join(FIELDS)}")
+    mapping: dict[str, str] = {}
+    for field_name, source in columns.items():
+        if source not in header:
+            raise LogInputError(f"{where}: the `columns` setting maps {field_name} to {source!r}, which the header lacks "
+                                f"(it has {', '.join(header)})")
+        mapping[field_name] = source
+    for field_name in FIELDS:
+        if field_name in mapping:
+            continue
+        found = [h for h in header if h.lower() in ALIASES[field_name] and h not in mapping.values()]
+        if len(found) > 1:
+            raise LogInputError(f"{where}: columns {', '.join(found)} could each be {field_name}; name the one meant in the "
+                                f"source's `columns` setting (for example {{{field_name}: {found[0]}}})")
+        if found:
+            mapping[field_name] = found[0]
+    missing = [f for f in REQUIRED if f not in mapping]
+    if missing:
+        accepted = "; ".join(f"{f}: {', '.join(ALIASES[f])}" for f in missing)
+        raise LogInputError(f"{where}: missing column(s) {', '.join(missing)}; the header has {', '.join(header) or 'nothing'}; "
+                            f"accepted names (any case) are {accepted}; or map yours with the source's `columns` setting")
+    return mapping
+
+
+def _read_canonical_csv(path: Path, columns: Mapping[str, str]) -> Iterator[Row]:
     lines = _lines(path)
     try:
         _, header_line, _ = next(lines)
@@ -158,9 +201,7 @@ def _read_canonical_csv(path: Path) -> Iterator[Row]:
     twice = sorted({h for h in header if header.count(h) > 1})
     if twice:
         raise LogInputError(f"{path}, row 1 (header): column(s) {', '.join(twice)} given twice; which one is meant is not guessed")
-    missing = [c for c in ("timestamp", "user_id", "song_id") if c not in header]
-    if missing:
-        raise LogInputError(f"{path}, row 1 (header): missing column(s) {', '.join(missing)}; the canonical columns are {', '.join(FIELDS)}")
+    mapping = column_mapping(header, columns, f"{path}, row 1 (header)")
     for i, line, bad in lines:
         if line is None:
             yield i, bad, None, "bad encoding (not UTF-8)"
@@ -174,19 +215,17 @@ def _read_canonical_csv(path: Path) -> Iterator[Row]:
             yield i, line, None, f"wrong column count (expected {len(header)}, got {len(values)})"
             continue
         rec = dict(zip(header, values))
-        yield i, line, {f: (rec.get(f) or None) for f in FIELDS}, None
+        yield i, line, {f: (rec[mapping[f]] or None) if f in mapping else None for f in FIELDS}, None
 
 
-def _read_canonical_parquet(path: Path) -> Iterator[Row]:
+def _read_canonical_parquet(path: Path, columns: Mapping[str, str]) -> Iterator[Row]:
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several kinds for a truncated file or one that is not Parquet
         raise LogInputError(f"{path} (whole file): not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
-    missing = [c for c in ("timestamp", "user_id", "song_id") if c not in frame.columns]
-    if missing:
-        raise LogInputError(f"{path}: missing column(s) {', '.join(missing)}; the canonical columns are {', '.join(FIELDS)}")
-    cols = [c for c in FIELDS if c in frame.columns]
-    for i, row in enumerate(frame.select(cols).iter_rows(named=True), start=1):
+    mapping = column_mapping(frame.columns, columns, str(path))
+    selected = frame.select([pl.col(source).alias(f) for f, source in mapping.items()])
+    for i, row in enumerate(selected.iter_rows(named=True), start=1):
         # values as Parquet typed them: pipeline.field_rules decides (an integer id is its digits, a float or struct is refused)
         yield i, json.dumps(row, default=str)[:RAW_LIMIT], {f: row.get(f) for f in FIELDS}, None
 
@@ -281,10 +320,11 @@ def _read_listenbrainz(path: Path) -> Iterator[Row]:
         }, None
 
 
-def reader(fmt: str, path: Path) -> Iterator[Row]:
-    """The rows of one file of a log in format ``fmt``."""
+def reader(fmt: str, path: Path, columns: Mapping[str, str] | None = None) -> Iterator[Row]:
+    """The rows of one file of a log in format ``fmt`` (``columns``: a canonical file's column names, see ``column_mapping``)."""
     if fmt == "canonical":
-        return _read_canonical_parquet(path) if path.suffix.lower() == ".parquet" else _read_canonical_csv(path)
+        read = _read_canonical_parquet if path.suffix.lower() == ".parquet" else _read_canonical_csv
+        return read(path, columns or {})
     return {"lastfm-1k": _read_lastfm, "spotify": _read_spotify, "listenbrainz": _read_listenbrainz}[fmt](path)
 
 

@@ -20,6 +20,8 @@ class _Source(dg.ConfigurableResource):
     format: str = SYNTHETIC
     path: str = ""
     pseudonymise_salt: str = ""
+    # a canonical file's column names, where they are not the canonical ones or their usual aliases: {user_id: listener, ...}
+    columns: dict[str, str] = {}
     # the plausibility window of a real log's timestamps (pipeline.field_rules): from this date to this many days after the import
     earliest: str = "2000-01-01"
     days_after_import: float = 1.0
@@ -44,7 +46,7 @@ class _Source(dg.ConfigurableResource):
                       "quarantined": 0, "reasons": {}, "has_device": True, **summary}
         elif self.format in (*FORMATS, "auto"):
             report = import_log(self.path, self.format, events, quarantine, salt=self.pseudonymise_salt, log=log,
-                                window=Window.of(self.earliest, self.days_after_import))
+                                window=Window.of(self.earliest, self.days_after_import), columns=self.columns)
             result = {"source": self.format, "path": self.path, "pseudonymised": bool(self.pseudonymise_salt), **report.as_dict()}
         else:
             raise ValueError(f"unknown listening-log format {self.format!r}; supported: {SYNTHETIC}, {', '.join(FORMATS)}, auto")

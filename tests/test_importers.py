@@ -137,3 +137,51 @@ def test_parsers():
     assert parse_timestamp("soon") is None and parse_timestamp(float("nan")) is None and parse_timestamp("") is None
     assert [device_family(p) for p in ("Android OS 9", "iOS 16.1 (iPad13,1)", "web_player windows 10", "Windows 10", None, "zune")] == [
         "mobile", "tablet", "web", "desktop", None, "other"]
+
+
+ROW = "2016-01-01T10:00:00Z,u1,mobile,s1,a,Pop,Mandarin\n"
+
+
+@pytest.mark.parametrize("header", ["timestamp,user,device,song,artist,genre,language", "ts,userId,platform,trackId,artist_name,genre,lang",
+                                    "TIMESTAMP,User_Id,Device,Song_Id,Artist,Genre,Language"])
+def test_the_common_column_names_are_recognised(tmp_path, header):
+    path = tmp_path / "log.csv"
+    path.write_text(header + "\n" + ROW)
+    _, events, _ = run(tmp_path, path, "canonical")
+    assert events.select("user_id", "song_id", "device", "artist", "language").row(0) == ("u1", "s1", "mobile", "a", "Mandarin")
+
+
+def test_other_column_names_are_mapped_by_the_columns_setting(tmp_path):
+    csv_path, pq_path = tmp_path / "log.csv", tmp_path / "log.parquet"
+    csv_path.write_text("when,listener_hash,track_uri\n2016-01-01T10:00:00Z,u1,s1\n")
+    pl.read_csv(csv_path).write_parquet(pq_path)
+    columns = {"timestamp": "when", "user_id": "listener_hash", "song_id": "track_uri"}
+    for path in (csv_path, pq_path):
+        report = import_log(str(path), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet", columns=columns)
+        assert report.accepted == 1 and pl.read_parquet(tmp_path / "e.parquet")["user_id"].to_list() == ["u1"]
+    with pytest.raises(LogInputError, match=r"missing column\(s\) timestamp, user_id, song_id; the header has when, listener_hash, "
+                                            r"track_uri; accepted names \(any case\) are timestamp: timestamp, ts"):
+        import_log(str(csv_path), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet")
+    with pytest.raises(LogInputError, match="maps song_id to 'uri', which the header lacks"):
+        import_log(str(csv_path), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet", columns={**columns, "song_id": "uri"})
+
+
+def test_two_columns_that_could_be_one_field_are_refused(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("timestamp,user,user_id,song\n2016-01-01T10:00:00Z,a,b,s1\n")
+    with pytest.raises(LogInputError, match="columns user, user_id could each be user_id; name the one meant"):
+        run(tmp_path, path, "canonical")
+    report = import_log(str(path), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet", columns={"user_id": "user_id"})
+    assert pl.read_parquet(tmp_path / "e.parquet")["user_id"].to_list() == ["b"] and report.accepted == 1
+
+
+def test_the_source_resource_passes_its_column_mapping(tmp_path):
+    from pipeline.contract import StageFiles
+    from resources import ListeningLogSource
+
+    path = tmp_path / "log.csv"
+    path.write_text("when,who,what\n2016-01-01T10:00:00Z,u1,s1\n")
+    source = ListeningLogSource(format="canonical", path=str(path), columns={"timestamp": "when", "user_id": "who", "song_id": "what"})
+    out = StageFiles("raw_events", tmp_path / "raw")
+    out.folder.mkdir()
+    assert source.write_events(out)["accepted"] == 1

@@ -27,6 +27,10 @@ TAGS = ("device", "artist", "genre", "language")
 BOM = "\ufeff"
 
 
+class LogInputError(ValueError):
+    """Input that stops a run: says which file (and row, and field) is at fault."""
+
+
 @dataclass(frozen=True)
 class Window:
     """The timestamps a log may hold: from ``earliest`` to ``days_after`` days after ``now`` (the import)."""
@@ -46,7 +50,20 @@ class Window:
 
 
 def timestamp(value, window: Window) -> tuple[datetime | None, str | None]:
-    """(the UTC time, None), or (None, the rule it breaks)."""
+    """(the UTC time, None), or (None, the rule it breaks): ``parse``, then the plausibility window."""
+    ts, reason = parse(value)
+    if reason:
+        return None, reason
+    latest = window.latest
+    if not window.earliest <= ts <= latest:
+        how = " read as unix seconds" if not isinstance(value, datetime) and UNIX.fullmatch(str(value).strip()) else ""
+        return None, (f"timestamp outside the plausibility window ({str(value)[:40]!r}{how} is {ts.date().isoformat()}; "
+                      f"the window is {window.earliest.date().isoformat()} to {latest.date().isoformat()})")
+    return ts, None
+
+
+def parse(value) -> tuple[datetime | None, str | None]:
+    """A timestamp's format alone (no window): (the UTC time, None), or (None, the rule it breaks)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, "missing timestamp"
     if isinstance(value, bool) or not isinstance(value, (str, int, float, datetime)):
@@ -70,11 +87,6 @@ def timestamp(value, window: Window) -> tuple[datetime | None, str | None]:
         except ValueError:
             return None, f"unparsable timestamp ({text[:40]!r})"
         ts = parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    latest = window.latest
-    if not window.earliest <= ts <= latest:
-        how = " read as unix seconds" if not isinstance(value, datetime) and UNIX.fullmatch(str(value).strip()) else ""
-        return None, (f"timestamp outside the plausibility window ({str(value)[:40]!r}{how} is {ts.date().isoformat()}; "
-                      f"the window is {window.earliest.date().isoformat()} to {latest.date().isoformat()})")
     return ts, None
 
 

@@ -20,52 +20,27 @@ import csv
 import json
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterator
 
 import polars as pl
 
-from pipeline.contract import EVENT_SCHEMA
+from pipeline import field_rules
+from pipeline.columns import FIELDS, column_mapping
+from pipeline.field_rules import LogInputError
 
-FIELDS = tuple(EVENT_SCHEMA)  # timestamp, user_id, device, song_id, artist, genre, language
 LASTFM_COLUMNS = 6
 RAW_LIMIT = 500
 WHOLE_FILE = 0  # the row number of a rejection of a whole file (its records could not be read, nor counted)
-
-class LogInputError(ValueError):
-    """Input that stops a run: says which file (and row, and field) is at fault."""
-
 
 # A row is either (row number, raw text, fields dict) or (row number, raw text, reason).
 Row = tuple[int, str, dict | None, str | None]
 
 
 def parse_timestamp(value) -> datetime | None:
-    """ISO-8601 (no offset = UTC) or unix seconds; None when it is neither."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            return None
-        try:
-            return datetime.fromtimestamp(float(value), tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return parse_timestamp(float(text)) if text.replace(".", "", 1).isdigit() else _iso(text)
-    except ValueError:
-        return None
-
-
-def _iso(text: str) -> datetime:
-    ts = datetime.fromisoformat(text)
-    return ts.astimezone(timezone.utc) if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    """A timestamp in any format ``pipeline.field_rules`` accepts, before its window; None when it is none."""
+    return field_rules.parse(value)[0]
 
 
 def device_family(platform: str | None) -> str | None:
@@ -145,48 +120,6 @@ def _read_lastfm(path: Path) -> Iterator[Row]:
         user, ts, artid, artname, traid, traname = parts
         yield i, line, {"timestamp": ts, "user_id": user, "device": None, "song_id": _song_key(traid, artname, traname),
                         "artist": artname or None, "genre": None, "language": None}, None
-
-
-# The names a canonical file's columns may have, compared without case; the `columns` setting names any other.
-ALIASES = {
-    "timestamp": ("timestamp", "ts", "time", "played_at", "listened_at", "datetime"),
-    "user_id": ("user_id", "user", "userid", "user_name", "username", "listener", "listener_id"),
-    "song_id": ("song_id", "song", "track_id", "trackid", "track", "recording_id", "recording_mbid"),
-    "device": ("device", "device_type", "platform"),
-    "artist": ("artist", "artist_name"),
-    "genre": ("genre",),
-    "language": ("language", "lang"),
-}
-REQUIRED = ("timestamp", "user_id", "song_id")
-
-
-def column_mapping(header: list[str], columns: Mapping[str, str], where: str) -> dict[str, str]:
-    """Which header column holds each canonical field: as ``columns`` says ({field: column}), else the one
-    column whose name is an accepted alias. Two candidates for one field are refused, not guessed."""
-    unknown = sorted(set(columns) - set(FIELDS))
-    if unknown:
-        raise LogInputError(f"the source's `columns` setting names unknown field(s) {', '.join(unknown)}; the fields are {', '.join(FIELDS)}")
-    mapping: dict[str, str] = {}
-    for field_name, source in columns.items():
-        if source not in header:
-            raise LogInputError(f"{where}: the `columns` setting maps {field_name} to {source!r}, which the header lacks "
-                                f"(it has {', '.join(header)})")
-        mapping[field_name] = source
-    for field_name in FIELDS:
-        if field_name in mapping:
-            continue
-        found = [h for h in header if h.lower() in ALIASES[field_name] and h not in mapping.values()]
-        if len(found) > 1:
-            raise LogInputError(f"{where}: columns {', '.join(found)} could each be {field_name}; name the one meant in the "
-                                f"source's `columns` setting (for example {{{field_name}: {found[0]}}})")
-        if found:
-            mapping[field_name] = found[0]
-    missing = [f for f in REQUIRED if f not in mapping]
-    if missing:
-        accepted = "; ".join(f"{f}: {', '.join(ALIASES[f])}" for f in missing)
-        raise LogInputError(f"{where}: missing column(s) {', '.join(missing)}; the header has {', '.join(header) or 'nothing'}; "
-                            f"accepted names (any case) are {accepted}; or map yours with the source's `columns` setting")
-    return mapping
 
 
 def _read_canonical_csv(path: Path, columns: Mapping[str, str]) -> Iterator[Row]:

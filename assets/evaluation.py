@@ -102,16 +102,26 @@ def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: Pip
     return materialized(out, metadata={"users": len(users), "songs": len(songs), "user-song pairs": plays.nnz, **params.as_record()})
 
 
+def proposed_space(upstream: dict[str, StageFiles], songs: list[str]) -> Space:
+    """The paper's user-session-song space (128-d), sessions included."""
+    return Space.from_graph("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), Graph.load(upstream["graph_uss"]), songs,
+                            with_sessions=True)
+
+
+def mf_space(upstream: dict[str, StageFiles], users: list[str]) -> Space:
+    """The ALS baseline's space."""
+    baselines = upstream["baselines"]
+    return Space.from_factors("MF", DOT, np.load(baselines["user_factors"]), np.load(baselines["item_factors"]), users)
+
+
 def _methods(upstream: dict[str, StageFiles], train: pl.DataFrame, config: EvaluationConfig, seed: int) -> list[Retriever]:
     """Every method compared, in the order of the tables: the latent spaces, SKNN, popularity, random."""
     users, songs = catalogue(train)
-    baselines = upstream["baselines"]
-    popularity = np.load(baselines["popularity"])
+    popularity = np.load(upstream["baselines"]["popularity"])
     return [
-        Space.from_graph("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), Graph.load(upstream["graph_uss"]), songs,
-                         with_sessions=True),
+        proposed_space(upstream, songs),
         Space.from_graph("U-S", EUCLIDEAN, np.load(upstream["embedding_us"]["vectors"]), Graph.load(upstream["graph_us"]), songs),
-        Space.from_factors("MF", DOT, np.load(baselines["user_factors"]), np.load(baselines["item_factors"]), users),
+        mf_space(upstream, users),
         SessionKNN.from_train(train, songs, popularity, config.sknn_neighbours),
         Popularity(popularity),
         RandomSongs(len(songs), seed),

@@ -1,20 +1,16 @@
 """The latent space, and the ALS baseline beside it, as MLflow models one can serve."""
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import polars as pl
 
 from assets._meta import KINDS
 from assets.analysis import song_table
-from assets.evaluation import EVENT_IDS
+from assets.evaluation import EVENT_IDS, mf_space, proposed_space
 from assets.stage_io import begin, materialized
 from pipeline.baselines import catalogue
 from pipeline.contract import upstream_assets
-from pipeline.graph import Graph
 from pipeline.io import write_json
-from pipeline.methods import Space
-from pipeline.nearest import DOT, EUCLIDEAN
 from pipeline.queries import latest_sessions
 from pipeline.serving import write_space
 from pipeline.sessions import session_table
@@ -32,13 +28,8 @@ def model(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTra
     train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
     users, songs = catalogue(train)
     tags = song_table(upstream).sort("song_id")
-    baselines = upstream["baselines"]
     latest = latest_sessions(session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String)))
-    spaces = {
-        "proposed": (Space.from_graph("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), Graph.load(upstream["graph_uss"]),
-                                      songs, with_sessions=True), latest),
-        "mf": (Space.from_factors("MF", DOT, np.load(baselines["user_factors"]), np.load(baselines["item_factors"]), users), None),
-    }
+    spaces = {"proposed": (proposed_space(upstream, songs), latest), "mf": (mf_space(upstream, users), None)}
     versions = {}
     for name, (space, sessions) in spaces.items():
         folder = write_space(out[name], space, tags, sessions)

@@ -145,5 +145,6 @@ def of_result(result) -> dict[str, StageFiles]:
     for event in result.get_asset_materialization_events():
         m = event.materialization
         if LOCATION in m.metadata:
-            out[STAGE_OF_ASSET[m.asset_key.path[-1]]] = StageFiles(STAGE_OF_ASSET[m.asset_key.path[-1]], Path(m.metadata[LOCATION].value))
+            stage = STAGE_OF_ASSET[m.asset_key.path[-1]]
+            out[stage] = StageFiles(stage, Path(m.metadata[LOCATION].value))
     return out

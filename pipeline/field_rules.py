@@ -25,6 +25,7 @@ UNIX = re.compile(r"\d+(\.\d+)?")
 IDS = ("user_id", "song_id")
 TAGS = ("device", "artist", "genre", "language")
 BOM = "\ufeff"
+REFUSED_CATEGORIES = ("Cc", "Cf")  # control and format (zero-width) characters: refused inside any text field
 
 
 class LogInputError(ValueError):
@@ -103,7 +104,7 @@ def text(field: str, value, required: bool) -> tuple[str | None, str | None]:
     cleaned = str(value).strip().removeprefix(BOM).strip()
     if not cleaned:
         return None, f"missing {name}" if required else None
-    bad = next((c for c in cleaned if unicodedata.category(c) in ("Cc", "Cf")), None)
+    bad = next((c for c in cleaned if unicodedata.category(c) in REFUSED_CATEGORIES), None)
     if bad is not None:
         return None, f"{name} holds a control or zero-width character (U+{ord(bad):04X})"
     return cleaned, None

@@ -11,13 +11,19 @@ import glob
 import hashlib
 import json
 import os
+import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 
-from pipeline import field_rules
+from pipeline import columnar, field_rules
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.io import atomic_path
 from pipeline.log_formats import FIELDS, RAW_LIMIT, WHOLE_FILE, LogInputError, reader
@@ -90,6 +96,10 @@ def pseudonymise(user: str, salt: str) -> str:
 
 # --- the import -------------------------------------------------------------------------------
 
+DUPLICATE = "exact duplicate of an earlier row"
+RECORD_BATCH = 100_000
+
+
 def import_log(
     pattern: str, fmt: str, events_path: Path, quarantine_path: Path, salt: str = "", log=None,
     window: field_rules.Window | None = None, columns: dict[str, str] | None = None,
@@ -98,18 +108,17 @@ def import_log(
 
     Every field is checked by ``pipeline.field_rules`` (timestamps inside ``window``). A file whose records
     cannot be read at all is one quarantine row (row 0) and is listed in ``files_rejected``: its records are
-    not counted, so the reconcile check fails rather than balance without them."""
+    not counted, so the reconcile check fails rather than balance without them. Accepted rows are spilled to
+    disk a batch at a time beside ``events_path``, so memory holds one batch and a hash per row, not the log."""
     window = window or field_rules.Window()
+    window = replace(window, now=window.now or datetime.now(timezone.utc))  # one "now" for every row of the import
     files = resolve_files(pattern)
     if fmt == "auto":
         fmt = detect_format(files)
     if fmt not in FORMATS:
         raise LogInputError(f"unknown format {fmt!r}; supported: {', '.join(FORMATS)} (or 'auto')")
     report = ImportReport()
-    cols: dict[str, list] = {f: [] for f in FIELDS}
-    order: list[tuple[int, int]] = []
     quarantine: dict[str, list] = {k: [] for k in QUARANTINE_SCHEMA}
-    pseudonyms: dict[str, str] = {}
 
     def reject(name: str, row: int, raw: str, reason: str) -> None:
         quarantine["file"].append(name)
@@ -119,40 +128,67 @@ def import_log(
         report.reasons[reason.split(" (")[0]] += 1
 
     names = shown_names(files, salt)
-    try:
-        _read_all(files, names, fmt, window, salt, report, cols, order, reject, pseudonyms, log, columns or {})
-    except LogInputError as exc:  # its message names a file: as pseudonymised as everything else
-        message = str(exc)
-        for path, name in zip(files, names):
-            message = message.replace(str(path), name)
-        raise LogInputError(message) from None
-
-
-    events = pl.DataFrame(cols, schema=EVENT_SCHEMA).with_columns(
-        pl.Series("_file", [o[0] for o in order], pl.Int64), pl.Series("_row", [o[1] for o in order], pl.Int64)
-    )
-    duplicate = ~events.select(pl.struct(list(FIELDS)).is_first_distinct()).to_series()
-    if duplicate.any():
-        dups = events.filter(duplicate)
-        for rec in dups.iter_rows(named=True):
+    events_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=events_path.parent, prefix=".import-") as spill:
+        first = Path(spill) / "events.arrow"  # every accepted row, duplicates still in, batch by batch (Arrow IPC: mapped, not read)
+        try:
+            seen = _read_all(files, names, fmt, window, salt, report, reject, log, columns or {}, first)
+        except LogInputError as exc:  # its message names a file: as pseudonymised as everything else
+            message = str(exc)
+            for path, name in zip(files, names):
+                message = message.replace(str(path), name)
+            raise LogInputError(message) from None
+        duplicates = _duplicates(first, seen)
+        for rec in duplicates.iter_rows(named=True):
             f, r = rec.pop("_file"), rec.pop("_row")
-            reject(names[f], r, json.dumps(rec, default=str), "exact duplicate of an earlier row")
+            rec.pop("_pos")
+            reject(names[f], r, json.dumps(rec, default=str), DUPLICATE)
             report.files[names[f]]["accepted"] -= 1
             report.files[names[f]]["quarantined"] += 1
-        events = events.filter(~duplicate)
-    if events.is_empty():
-        why = ", ".join(f"{n} rows: {r}" for r, n in report.reasons.most_common(3)) if report.reasons else "the input is empty"
-        raise LogInputError(f"no usable events in {len(files)} file(s) at {pattern!r} ({why})")
-    events = events.drop("_file", "_row")  # input order (file, then row) is kept: ties stay stable downstream
-    report.read = sum(c["read"] for c in report.files.values())
-    report.accepted = events.height
-    report.quarantined = len(quarantine["file"])
-    report.has_device = events["device"].is_not_null().any()
-    with atomic_path(events_path) as tmp:
-        events.write_parquet(tmp)
+        report.read = sum(c["read"] for c in report.files.values())
+        report.accepted = sum(c["accepted"] for c in report.files.values())
+        report.quarantined = len(quarantine["file"])
+        if not report.accepted:
+            why = ", ".join(f"{n} rows: {r}" for r, n in report.reasons.most_common(3)) if report.reasons else "the input is empty"
+            raise LogInputError(f"no usable events in {len(files)} file(s) at {pattern!r} ({why})")
+        with atomic_path(events_path) as tmp:  # input order (file, then row) is kept: ties stay stable downstream
+            kept = pl.scan_ipc(first)
+            if not duplicates.is_empty():
+                kept = kept.with_row_index("_pos").filter(~pl.col("_pos").is_in(duplicates["_pos"].implode())).drop("_pos")
+            kept.sink_parquet(tmp, maintain_order=True)
     with atomic_path(quarantine_path) as tmp:
         pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA).write_parquet(tmp)
     return report
+
+
+@dataclass
+class _Seen:
+    """Per accepted row, in the order written: its file, its row and a hash of its fields."""
+
+    files: list[pl.Series] = field(default_factory=list)
+    rows: list[pl.Series] = field(default_factory=list)
+    hashes: list[pl.Series] = field(default_factory=list)
+
+
+def _duplicates(written: Path, seen: _Seen) -> pl.DataFrame:
+    """The accepted rows that repeat an earlier one field for field, with their position in ``written``, file and
+    row. Only rows whose hash repeats are read back (from the memory-mapped file) and compared."""
+    empty = pl.DataFrame(schema={**EVENT_SCHEMA, "_pos": pl.UInt32, "_file": pl.Int64, "_row": pl.Int64})
+    if not seen.hashes:
+        return empty
+    hashes = pl.concat(seen.hashes)
+    ordered = np.sort(hashes.to_numpy())  # a sort finds the repeated hashes far faster than a hash table of 20M
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
+        return empty
+    at = np.flatnonzero(hashes.is_in(pl.Series(repeated)).to_numpy())
+    candidates = pl.DataFrame({"_pos": pl.Series(at, dtype=pl.UInt32), "_file": pl.concat(seen.files).gather(at),
+                               "_row": pl.concat(seen.rows).gather(at)})
+    with pa.memory_map(str(written)) as source:  # only the candidates' pages are read
+        taken = pa.ipc.open_file(source).read_all().take(pa.array(candidates["_pos"].to_numpy()))
+    rows = (pl.DataFrame(pl.from_arrow(taken)).with_columns(candidates["_pos"])
+            .join(candidates.select("_pos", "_file", "_row"), on="_pos", maintain_order="left"))
+    return rows.filter(~pl.struct(list(FIELDS)).is_first_distinct())
 
 
 WITHHELD = "(withheld: the log is pseudonymised)"
@@ -167,27 +203,65 @@ def shown_names(files: list[Path], salt: str) -> list[str]:
     return [str(root.joinpath(*[pseudonymise(part, salt) for part in f.parent.relative_to(root).parts], f.name)) for f in files]
 
 
-def _read_all(files, names, fmt, window, salt, report, cols, order, reject, pseudonyms, log, columns) -> None:
-    """Every row of every file, accepted into ``cols`` or rejected with its reason."""
-    for file_no, (path, name) in enumerate(zip(files, names)):
-        counts = {"read": 0, "accepted": 0, "quarantined": 0}
-        for row, raw, rec, reason in reader(fmt, path, columns):
-            counts["read"] += 1
-            if rec is not None:
-                rec, reason = field_rules.event(rec, window)
-            if reason:
-                reject(name, row, WITHHELD if salt else raw, reason)
-                counts["quarantined"] += 1
-                if row == WHOLE_FILE:
-                    report.files_rejected[name] = reason
-                continue
-            if salt:
-                rec["user_id"] = pseudonyms.setdefault(rec["user_id"], pseudonymise(rec["user_id"], salt))
-            for f in FIELDS:
-                cols[f].append(rec[f])
-            order.append((file_no, row))
-            counts["accepted"] += 1
-        report.files[name] = counts
-        if log:
-            log(f"{path.name}: read {counts['read']:,}, accepted {counts['accepted']:,}, quarantined {counts['quarantined']:,}")
+def _read_all(files, names, fmt, window, salt, report, reject, log, columns, written: Path) -> _Seen:
+    """Every row of every file: accepted rows appended to ``written`` (Parquet, canonical schema), refused rows
+    to ``reject``. Returns each accepted row's file, row and hash, in the order written."""
+    seen, pseudonyms, writer, schema = _Seen(), {}, None, None
 
+    def finish(events: pl.DataFrame) -> pl.DataFrame:
+        """Pseudonymise and hash a batch (in the reader's threads): a hash column is added."""
+        if salt and not events.is_empty():
+            users = {u: pseudonyms.setdefault(u, pseudonymise(u, salt)) for u in events["user_id"].unique()}
+            events = events.with_columns(pl.col("user_id").replace_strict(users, return_dtype=pl.String))
+        return events.with_columns(pl.struct(list(FIELDS)).hash().alias("_hash"))
+
+    try:
+        for file_no, (path, name) in enumerate(zip(files, names)):
+            counts = {"read": 0, "accepted": 0, "quarantined": 0}
+            for batch in _batches(fmt, path, window, columns, finish):
+                counts["read"] += batch.read
+                for row, raw, reason in batch.refused:
+                    reject(name, row, WITHHELD if salt else raw, reason)
+                    if row == WHOLE_FILE:
+                        report.files_rejected[name] = reason
+                counts["quarantined"] += len(batch.refused)
+                events = batch.events
+                if events.is_empty():
+                    continue
+                table = events.select(FIELDS).to_arrow()
+                if writer is None:
+                    schema, writer = table.schema, pa.ipc.new_file(written, table.schema)
+                writer.write_table(table.cast(schema))
+                seen.files.append(pl.repeat(file_no, events.height, dtype=pl.Int64, eager=True))
+                seen.rows.append(events["row"])
+                seen.hashes.append(events["_hash"])
+                counts["accepted"] += events.height
+                report.has_device = report.has_device or events["device"].is_not_null().any()
+            report.files[name] = counts
+            if log:
+                log(f"{path.name}: read {counts['read']:,}, accepted {counts['accepted']:,}, quarantined {counts['quarantined']:,}")
+    finally:
+        if writer:
+            writer.close()
+    return seen
+
+
+def _batches(fmt: str, path: Path, window: field_rules.Window, columns, finish) -> Iterator[columnar.Batch]:
+    """A file's rows in batches: the line formats vectorised (``pipeline.columnar``), the record formats row by row;
+    ``finish`` applied to each batch's events."""
+    if fmt == "lastfm-1k" or (fmt == "canonical" and path.suffix.lower() != ".parquet"):
+        yield from columnar.batches(fmt, path, window, columns, finish=finish)
+        return
+    accepted, refused, read = [], [], 0
+    for row, raw, rec, reason in reader(fmt, path, columns):
+        read += 1
+        if rec is not None:
+            rec, reason = field_rules.event(rec, window)
+        if reason:
+            refused.append((row, raw, reason))
+        else:
+            accepted.append({**rec, "row": row})
+        if read % RECORD_BATCH == 0:
+            yield columnar.Batch(finish(pl.DataFrame(accepted, schema=columnar.BATCH_SCHEMA)), refused, read)
+            accepted, refused, read = [], [], 0
+    yield columnar.Batch(finish(pl.DataFrame(accepted, schema=columnar.BATCH_SCHEMA)), refused, read)

@@ -64,7 +64,7 @@ def device_family(platform: str | None) -> str | None:
 
 # --- readers ----------------------------------------------------------------------------------
 
-def _whole_file_check(path: Path, head: bytes) -> None:
+def whole_file_check(path: Path, head: bytes) -> None:
     """Refuse, naming the file, what would be misread line by line: UTF-16 text, lines ended by a lone CR."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise LogInputError(f"{path} (whole file): UTF-16 text; convert it to UTF-8")
@@ -73,11 +73,11 @@ def _whole_file_check(path: Path, head: bytes) -> None:
         raise LogInputError(f"{path} (whole file): lines end with a lone CR (classic Mac); convert them to LF or CRLF")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
+def lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
     """(row number from 1, decoded line or None if not UTF-8, raw text for the quarantine); a UTF-8 byte-order
     mark before the first line is dropped."""
     with open(path, "rb") as fh:
-        _whole_file_check(path, fh.read(1 << 16))
+        whole_file_check(path, fh.read(1 << 16))
         fh.seek(0)
         for i, raw in enumerate(fh, start=1):
             raw = raw.rstrip(b"\r\n")
@@ -89,15 +89,20 @@ def _lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
                 yield i, None, raw.decode("utf-8", errors="replace")
 
 
+def text_line(i: int, line: str | None, bad: str) -> Row | None:
+    """The refusal of a line that holds no record (not UTF-8, or blank), else None."""
+    if line is None:
+        return i, bad, None, "bad encoding (not UTF-8)"
+    if not line.strip():
+        return i, line, None, "empty line"
+    return None
+
+
 def _text_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:
     """(row, text, None) for each non-empty UTF-8 line, or (row, raw text, reason) for the others."""
-    for i, line, bad in _lines(path):
-        if line is None:
-            yield i, bad, "bad encoding (not UTF-8)"
-        elif not line.strip():
-            yield i, line, "empty line"
-        else:
-            yield i, line, None
+    for i, line, bad in lines(path):
+        refused = text_line(i, line, bad)
+        yield (i, refused[1], refused[3]) if refused else (i, line, None)
 
 
 def _song_key(mbid: str | None, artist: str | None, track: str | None) -> str | None:
@@ -108,47 +113,42 @@ def _song_key(mbid: str | None, artist: str | None, track: str | None) -> str | 
     return None
 
 
-def _read_lastfm(path: Path) -> Iterator[Row]:
-    for i, line, reason in _text_lines(path):
-        if reason:
-            yield i, line, None, reason
-            continue
-        parts = line.split("\t")
-        if len(parts) != LASTFM_COLUMNS:
-            yield i, line, None, f"wrong column count (expected {LASTFM_COLUMNS}, got {len(parts)})"
-            continue
-        user, ts, artid, artname, traid, traname = parts
-        yield i, line, {"timestamp": ts, "user_id": user, "device": None, "song_id": _song_key(traid, artname, traname),
-                        "artist": artname or None, "genre": None, "language": None}, None
+def lastfm_row(i: int, line: str | None, bad: str = "") -> Row:
+    """One line of a Last.fm-1K TSV (``line`` None when it is not UTF-8; ``bad`` its raw text then)."""
+    refused = text_line(i, line, bad)
+    if refused:
+        return refused
+    parts = line.split("\t")
+    if len(parts) != LASTFM_COLUMNS:
+        return i, line, None, f"wrong column count (expected {LASTFM_COLUMNS}, got {len(parts)})"
+    user, ts, artid, artname, traid, traname = parts
+    return i, line, {"timestamp": ts, "user_id": user, "device": None, "song_id": _song_key(traid, artname, traname),
+                     "artist": artname or None, "genre": None, "language": None}, None
 
 
-def _read_canonical_csv(path: Path, columns: Mapping[str, str]) -> Iterator[Row]:
-    lines = _lines(path)
-    try:
-        _, header_line, _ = next(lines)
-    except StopIteration:
-        return
+def csv_header(path: Path, header_line: str | None, columns: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """A canonical CSV's header (its first line) and which of its columns holds each field."""
     if header_line is None:
         raise LogInputError(f"{path}, row 1: the header is not UTF-8")
-    header = [h.strip() for h in next(csv.reader([header_line]))]
+    header = [h.strip() for h in next(csv.reader([header_line]), [])]
     twice = sorted({h for h in header if header.count(h) > 1})
     if twice:
         raise LogInputError(f"{path}, row 1 (header): column(s) {', '.join(twice)} given twice; which one is meant is not guessed")
-    mapping = column_mapping(header, columns, f"{path}, row 1 (header)")
-    for i, line, bad in lines:
-        if line is None:
-            yield i, bad, None, "bad encoding (not UTF-8)"
-            continue
-        try:
-            values = next(csv.reader([line]), [])
-        except csv.Error as exc:
-            yield i, line, None, f"unreadable CSV row ({exc})"
-            continue
-        if len(values) != len(header):
-            yield i, line, None, f"wrong column count (expected {len(header)}, got {len(values)})"
-            continue
-        rec = dict(zip(header, values))
-        yield i, line, {f: (rec[mapping[f]] or None) if f in mapping else None for f in FIELDS}, None
+    return header, column_mapping(header, columns, f"{path}, row 1 (header)")
+
+
+def csv_row(i: int, line: str | None, bad: str, header: list[str], mapping: Mapping[str, str]) -> Row:
+    """One data line of a canonical CSV, read on its own (a quoted field never spans lines)."""
+    if line is None:
+        return i, bad, None, "bad encoding (not UTF-8)"
+    try:
+        values = next(csv.reader([line]), [])
+    except csv.Error as exc:
+        return i, line, None, f"unreadable CSV row ({exc})"
+    if len(values) != len(header):
+        return i, line, None, f"wrong column count (expected {len(header)}, got {len(values)})"
+    rec = dict(zip(header, values))
+    return i, line, {f: (rec[mapping[f]] or None) if f in mapping else None for f in FIELDS}, None
 
 
 def _read_canonical_parquet(path: Path, columns: Mapping[str, str]) -> Iterator[Row]:
@@ -165,7 +165,7 @@ def _read_canonical_parquet(path: Path, columns: Mapping[str, str]) -> Iterator[
 
 def _read_spotify(path: Path) -> Iterator[Row]:
     data = path.read_bytes()
-    _whole_file_check(path, data[:2])
+    whole_file_check(path, data[:2])
     try:
         records = json.loads(data.decode("utf-8-sig"))  # a byte-order mark is allowed
     except UnicodeDecodeError:
@@ -254,10 +254,8 @@ def _read_listenbrainz(path: Path) -> Iterator[Row]:
 
 
 def reader(fmt: str, path: Path, columns: Mapping[str, str] | None = None) -> Iterator[Row]:
-    """The rows of one file of a log in format ``fmt`` (``columns``: a canonical file's column names, see ``column_mapping``)."""
-    if fmt == "canonical":
-        read = _read_canonical_parquet if path.suffix.lower() == ".parquet" else _read_canonical_csv
-        return read(path, columns or {})
-    return {"lastfm-1k": _read_lastfm, "spotify": _read_spotify, "listenbrainz": _read_listenbrainz}[fmt](path)
-
-
+    """The rows of one file of a log in a record format (Spotify, ListenBrainz, canonical Parquet). The line
+    formats (Last.fm TSV, canonical CSV) are read in blocks by ``pipeline.columnar`` with the row functions above."""
+    if fmt == "canonical" and path.suffix.lower() == ".parquet":
+        return _read_canonical_parquet(path, columns or {})
+    return {"spotify": _read_spotify, "listenbrainz": _read_listenbrainz}[fmt](path)

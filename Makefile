@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo paper paper-all paper-status test ui serve-model bench bench-scaling lint clean
+.PHONY: install demo run plan paper paper-all paper-status test ui serve-model bench bench-scaling lint clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,19 @@ $(DAGSTER_HOME)/dagster.yaml: scripts/dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@mkdir -p $(LATENT_HOME)/mlflow
 	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
+
+# Your own log through the whole pipeline: make run LOG=path [FORMAT=auto] [CUTOFF=auto] [CONFIG=overrides.yaml]
+FORMAT ?= auto
+CUTOFF ?= auto
+run: install $(DAGSTER_HOME)/dagster.yaml
+	@test -n "$(LOG)" || { echo "usage: make run LOG=path/to/log [FORMAT=auto] [CUTOFF=auto|YYYY-MM-DD] [CONFIG=overrides.yaml]"; exit 2; }
+	@mkdir -p $(LATENT_HOME)/mlflow
+	$(BIN)/latent-listening run "$(LOG)" --format $(FORMAT) --cutoff $(CUTOFF) $(if $(CONFIG),--config "$(CONFIG)")
+
+# Which split keeps how much of a log (no Dagster run): make plan LOG=path [FORMAT=auto]
+plan: install
+	@test -n "$(LOG)" || { echo "usage: make plan LOG=path/to/log [FORMAT=auto]"; exit 2; }
+	$(BIN)/latent-listening plan "$(LOG)" --format $(FORMAT)
 
 # The paper's scale (Table 1) in bounded steps of about 1.5 h: rerun until it prints that it is complete
 # (exit 3 from the script means "not done yet", which is not an error here).

@@ -8,7 +8,7 @@ import polars as pl
 # What each asset is made with, shown as its kinds in the Dagster UI (mlflow: it logs to the MLflow run).
 KINDS: dict[str, set[str]] = {
     "raw_events": {"polars", "parquet", "mlflow"}, "quarantine": {"parquet"},
-    "sessions": {"polars", "mlflow"}, "splits": {"polars", "mlflow"},
+    "sessions": {"polars", "mlflow"}, "split_plan": {"polars"}, "splits": {"polars", "mlflow"},
     "graph_uss": {"numpy"}, "graph_us": {"numpy"},
     "walks_uss": {"numba", "mlflow"}, "walks_us": {"numba", "mlflow"},
     "embedding_uss": {"gensim", "mlflow"}, "embedding_uss_2d": {"gensim", "mlflow"}, "embedding_us": {"gensim", "mlflow"},

@@ -1,5 +1,7 @@
-"""raw events -> sessions -> splits."""
+"""raw events -> sessions -> split plan -> splits."""
 
+
+from dataclasses import asdict
 
 import dagster as dg
 import polars as pl
@@ -9,6 +11,7 @@ from assets._meta import KINDS, config_params, md_table
 from assets.config import SessionConfig, SplitConfig
 from assets.stage_io import begin, materialized, new_version
 from pipeline import defaults
+from pipeline import split_plan as planner
 from pipeline.contract import upstream_assets
 from pipeline.io import atomic_path, write_json
 from pipeline.sessions import session_table, sessionize_file
@@ -29,6 +32,7 @@ GROUP = "data"
                      "and reason. Accepted + quarantined = read."),
     ],
     check_specs=[checks.RECONCILE],
+    can_subset=True,  # raw_events alone, or quarantine alone: one import writes both files; the selected ones are recorded
 )
 def raw_events(
     context: dg.AssetExecutionContext,
@@ -48,10 +52,14 @@ def raw_events(
                 "workers": settings.workers},
         metrics={f"raw.{k}": v for k, v in counts.items()},
     )
-    yield materialized(out, mlflow_run=mlflow.link(context.run_id), asset_key="raw_events", check_results=[checks.reconcile(out)], metadata={
-        **counts, "source": summary["source"], "preview": md_table(preview),
-        "device": "present" if summary["has_device"] else "absent: sessions are cut by the time gap alone",
-    })
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    if "raw_events" in selected:
+        yield materialized(out, mlflow_run=mlflow.link(context.run_id), asset_key="raw_events", check_results=[checks.reconcile(out)], metadata={
+            **counts, "source": summary["source"], "preview": md_table(preview),
+            "device": "present" if summary["has_device"] else "absent: sessions are cut by the time gap alone",
+        })
+    if "quarantine" not in selected:
+        return
     reasons = pl.DataFrame({"reason": list(summary["reasons"]), "rows": list(summary["reasons"].values())}, schema={"reason": pl.String, "rows": pl.Int64})
     yield materialized(out, mlflow_run=mlflow.link(context.run_id), asset_key="quarantine", metadata={
         "quarantined": quarantine.height, "reasons": md_table(reasons.sort("rows", descending=True)),
@@ -82,24 +90,50 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
     })
 
 
+@dg.asset(group_name=GROUP, deps=upstream_assets("split_plan"), kinds=KINDS["split_plan"],
+          description="The split planner: for candidate cutoffs and (train, test) session counts, the users, sessions and events "
+                      "each real-life split keeps, and the one its rule recommends (used by splits with cutoff: auto).")
+def split_plan(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
+    upstream, out = begin(context, store)
+    table = planner.plan(pl.read_parquet(upstream["sessions"]["sessions"]))
+    with atomic_path(out["plan"]) as tmp:
+        table.write_parquet(tmp)
+    best = planner.recommend(table)
+    write_json(out["recommendation"], {**asdict(best), "why": best.why, "min_session_songs": defaults.MIN_SESSION_SONGS})
+    return materialized(out, metadata={"recommended": f"{best.cutoff}, {best.train_sessions} train and {best.test_sessions} test "
+                                                      f"sessions: {best.why}", **plan_tables(table)})
+
+
+def plan_tables(table: pl.DataFrame) -> dict:
+    """The planner's table as one markdown table of users per (train, test) pair, a column per pair."""
+    wide = table.with_columns(pl.format("users at {}/{}", "train_sessions", "test_sessions").alias("pair")).pivot(
+        "pair", index="cutoff", values="users", sort_columns=False)
+    return {"users kept per cutoff and train/test sessions": md_table(wide)}
+
+
 @dg.asset(group_name=GROUP, deps=upstream_assets("splits"), kinds=KINDS["splits"], check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
-          description="The real-life split by the cutoff date (train / test) and the paper's Table 1.")
+          description="The real-life split by the cutoff date (train / test) and the paper's Table 1; cutoff: auto takes the "
+                      "split planner's recommendation.")
 def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     sessionized = upstream["sessions"]
-    counts = split_files(sessionized["events"], out["train"], out["test"], params_of(config, SplitParams))
+    params, chosen = planner.resolve(params_of(config, SplitParams), upstream["split_plan"], sessionized["sessions"])
+    counts = split_files(sessionized["events"], out["train"], out["test"], params)
     table1 = table1_of({"train": pl.scan_parquet(out["train"]), "test": pl.scan_parquet(out["test"])})
     if table1["events"].min() == 0:
         raise dg.Failure(
-            f"the split left {table1['events'][0]} train and {table1['events'][1]} test events: "
-            f"too few users have {config.train_sessions} sessions before {config.cutoff} and {config.test_sessions} after it",
+            f"the split left {table1['events'][0]} train and {table1['events'][1]} test events: too few users have "
+            f"{params.train_sessions} sessions before {params.cutoff} and {params.test_sessions} after it; "
+            "see the split_plan asset for the choices that keep users, or set cutoff: auto",
             metadata={"counts": counts},
         )
     table1.write_parquet(out["table1"])
     write_json(out["counts"], counts)
+    write_json(out["chosen"], chosen)
     mlflow.log(
         mlflow.run_id(context.run_id, context.run),
-        params=config_params("splits", config),
+        params={**config_params("splits", config), "splits.chosen_cutoff": params.cutoff,
+                "splits.chosen_train_sessions": params.train_sessions, "splits.chosen_test_sessions": params.test_sessions},
         metrics={f"table1.{row['set']}.{k}": v for row in table1.iter_rows(named=True) for k, v in row.items() if k != "set"},
         dicts={"table1.json": table1.to_dicts(), "split_counts.json": counts},
     )
@@ -107,5 +141,7 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
     mlflow.log_datasets(mlflow.run_id(context.run_id, context.run), [
         {"name": name, "path": out[name], "context": "training" if name == "train" else "testing", "counts": sets[name],
          "schema": out.stage.files[name].schema} for name in ("train", "test")])
-    return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.no_cold_start(out), checks.split_sides(out, config.cutoff)],
-                        metadata={"Table 1": md_table(table1), **counts})
+    return materialized(out, mlflow_run=mlflow.link(context.run_id),
+                        check_results=[checks.no_cold_start(out), checks.split_sides(out, params.cutoff)],
+                        metadata={"Table 1": md_table(table1), "split": chosen["how"], **counts,
+                                  **plan_tables(pl.read_parquet(upstream["split_plan"]["plan"]))})

@@ -81,11 +81,17 @@ def _stages() -> dict[str, Stage]:
             "sessions": File("sessions.parquet", "one row a session", {"session_id": pl.Int64, "user_id": pl.String,
                                                                         "n_songs": pl.UInt32}),
         }),
-        Stage("splits", ("sessions",), {
+        Stage("split_plan", ("sessions",), {
+            "plan": File("plan.parquet", "users, sessions and events each candidate split keeps",
+                         {"cutoff": pl.String, "train_sessions": pl.Int64, "test_sessions": pl.Int64, "users": pl.Int64}),
+            "recommendation": File("recommendation.json", "the planner's choice and the rule that made it"),
+        }),
+        Stage("splits", ("sessions", "split_plan"), {
             "train": File("train.parquet", "train events", SESSIONIZED_SCHEMA),
             "test": File("test.parquet", "test events (no cold-start songs)", SESSIONIZED_SCHEMA),
             "table1": File("table1.parquet", "the paper's Table 1", {"set": pl.String, "events": pl.Int64}),
             "counts": File("counts.json", "what the split dropped, and why"),
+            "chosen": File("chosen.json", "the cutoff and session counts the split used (the planner's, for cutoff: auto)"),
         }),
         *[Stage(f"graph_{n}", ("splits",), {
             "adjacency": File("adjacency.npz", "CSR indptr and indices"),

@@ -26,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artists", type=int, help="synthetic log size: artists")
     args = parser.parse_args(argv)
     size = {k: v for k, v in (("n_users", args.users), ("n_songs", args.songs), ("n_artists", args.artists)) if v}
-    run_config = {"resources": {"source": {"config": size}}} if size else {}
+    return materialize_and_report({"resources": {"source": {"config": size}}} if size else {})
+
+
+def materialize_and_report(run_config: dict) -> int:
+    """Every asset of the pipeline in the local Dagster instance with ``run_config``; the report printed; 0 when it all passed."""
     instance = dg.DagsterInstance.get()
     print(f"Materializing every asset of {pipeline_job.name} (Dagster home: {instance.root_directory})", flush=True)
     t0 = time.perf_counter()

@@ -21,7 +21,9 @@ EXPECTED_GRAPH = {
     "raw_events": set(),
     "quarantine": set(),
     "sessions": {"raw_events"},
-    "splits": {"sessions"},
+    "split_plan": {"sessions"},
+    # the split planner sits between sessions and splits (cutoff: auto takes its recommendation)
+    "splits": {"sessions", "split_plan"},
     "graph_uss": {"splits"},
     "graph_us": {"splits"},
     "walks_uss": {"graph_uss"},

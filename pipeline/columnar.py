@@ -93,6 +93,8 @@ def timestamp(values: pl.Series, window: field_rules.Window) -> pl.Series:
             out = out.scatter(rows, parse(t.gather(rows)).cast(UTC))
             todo = todo & ~match
     inside = out.is_between(pl.lit(window.earliest).cast(UTC), pl.lit(window.latest).cast(UTC)).fill_null(False)
+    if inside.all():  # the usual case
+        return out
     return pl.select(pl.when(inside).then(out)).to_series().alias(values.name)
 
 
@@ -117,6 +119,8 @@ def text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     if not as_is.all():
         cleaned = values.str.strip_chars(space).str.strip_prefix(BOM).str.strip_chars(space)
         value, passes = cleaned, ~cleaned.str.contains(refused).fill_null(False)
+    if not (value == "").any():
+        return value.alias(values.name), passes
     return pl.select(pl.when(value != "").then(value)).to_series().alias(values.name), passes
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
+
+from pipeline.contract import STAGES
 
 # What each asset is made with, shown as its kinds in the Dagster UI (mlflow: it logs to the MLflow run).
 KINDS: dict[str, set[str]] = {
@@ -17,6 +23,39 @@ KINDS: dict[str, set[str]] = {
     "model": {"mlflow", "pandas"},
     "behaviour": {"scikit-learn", "mlflow"}, "plots": {"matplotlib", "mlflow"}, "explorer": {"html", "networkx", "mlflow"},
 }
+
+
+# The modules of pipeline/ that hold each stage's science: an asset's code_version is their hash, so the UI marks
+# an asset whose code changed since it was materialized (tests check every module named here exists).
+SCIENCE: dict[str, tuple[str, ...]] = {
+    "raw_events": ("importers", "columnar", "line_split", "log_formats", "field_rules", "columns", "synthetic"),
+    "sessions": ("sessions",), "split_plan": ("split_plan",), "splits": ("splits",),
+    "graph": ("graph",), "walks": ("walks",), "embedding": ("embed", "checkpoints"),
+    "validation_split": ("splits",), "als_tuning": ("tuning", "baselines"), "skipgram_tuning": ("tuning", "embed"),
+    "baselines": ("baselines",), "metrics": ("evaluate", "methods", "nearest", "measures", "queries", "sknn", "sparse"),
+    "model": ("serving",), "behaviour": ("behaviour",), "plots": ("plots", "figures"), "explorer": ("explorer", "egonet"),
+}
+PIPELINE = Path(__file__).resolve().parent.parent / "pipeline"
+
+
+def stage_of(asset: str) -> str:
+    return next(s.name for s in STAGES.values() if asset in s.asset_names)
+
+
+@functools.cache
+def code_version(asset: str) -> str:
+    """A hash of the source of the pipeline modules behind ``asset`` (and of the contract, which fixes its files)."""
+    family = "raw_events" if asset == "quarantine" else asset if asset in SCIENCE else next(
+        k for k in SCIENCE if asset.startswith(k + "_"))
+    digest = hashlib.sha256()
+    for module in (*SCIENCE[family], "contract", "defaults"):
+        digest.update((PIPELINE / f"{module}.py").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def asset_meta(asset: str) -> dict:
+    """What every asset declares besides its function: kinds, code version, and its stage in the contract as a tag."""
+    return {"kinds": KINDS[asset], "code_version": code_version(asset), "tags": {"stage": stage_of(asset)}}
 
 
 def md_table(frame: pl.DataFrame, float_digits: int = 4) -> dg.MetadataValue:

@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets._meta import KINDS, config_params, md_table
+from assets._meta import asset_meta, config_params, md_table
 from assets.config import BehaviourConfig
 from assets.evaluation import EVENT_IDS
 from assets.stage_io import begin, materialized
@@ -47,7 +47,7 @@ def _space_view(upstream: dict[str, StageFiles], embedding: str) -> SpaceView:
     return SpaceView(Graph.load(upstream["graph_uss"]), np.load(upstream[embedding]["vectors"]), train)
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("behaviour"), kinds=KINDS["behaviour"],
+@dg.asset(group_name=GROUP, deps=upstream_assets("behaviour"), **asset_meta("behaviour"),
           description="Every user's listening behaviour, measured in the 128-d space: preference spread (single vs dynamic, "
           "clusters), device relevance and time relevance with permutation tests; checked against the planted truth when there is one.")
 def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store: DataStore, settings: PipelineSettings,
@@ -67,7 +67,7 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**summary, "users (first 20)": md_table(table.head(20))})
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("plots"), kinds=KINDS["plots"],
+@dg.asset(group_name=GROUP, deps=upstream_assets("plots"), **asset_meta("plots"),
           description="The paper's figures: Fig 1, 3 (songs by language, genre, popularity), 4, 5, 6 from the 2-D space, and "
           "Fig 7 / Fig 8 (recall and precision against k with 95 % intervals).")
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
@@ -86,7 +86,7 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("explorer"), kinds=KINDS["explorer"],
+@dg.asset(group_name=GROUP, deps=upstream_assets("explorer"), **asset_meta("explorer"),
           description="A self-contained HTML page (works offline): pick a user, see their sessions and songs, colour by device or "
           "hour, click a session to highlight its songs; a songs view by language, genre or popularity.")
 def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:

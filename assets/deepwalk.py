@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from assets import checks
-from assets._meta import KINDS, config_params, md_table
+from assets._meta import asset_meta, config_params, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.stage_io import begin, inputs, materialized, new_version, store_of
 from pipeline import defaults
@@ -32,7 +32,7 @@ BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
 def _graph_asset(network: str):
     name = f"graph_{network}"
 
-    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), kinds=KINDS[name],
+    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name),
               description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.")
     def _asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
         upstream, out = begin(context, store)
@@ -57,7 +57,7 @@ def _walks_asset(network: str):
     @dg.asset(
         name=name,
         group_name=GROUP,
-        deps=upstream_assets(name), kinds=KINDS[name],
+        deps=upstream_assets(name), **asset_meta(name),
         check_specs=[checks.walk_spec(network)],
         description=f"Uniform random walks on the {NETWORK_TITLES[network]} network (L={defaults.WALK_LENGTH}, "
         f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit).",
@@ -85,7 +85,7 @@ def _walks_asset(network: str):
 def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description: str):
     walks_stage = f"walks_{EMBEDDING_NETWORK[name]}"
 
-    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), kinds=KINDS[name], check_specs=[checks.embedding_spec(name)],
+    @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name), check_specs=[checks.embedding_spec(name)],
               description=description)
     def _asset(
         context: dg.AssetExecutionContext, config: config_class, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking

@@ -5,7 +5,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets._meta import KINDS, config_params, md_table
+from assets._meta import asset_meta, config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
 from assets.deepwalk import TRAINING_STATS
 from assets.stage_io import begin, materialized
@@ -32,7 +32,7 @@ GROUP = "evaluation"
 EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), kinds=KINDS["validation_split"], description="Validation carved out of train the real-life way: each user's "
+@dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), **asset_meta("validation_split"), description="Validation carved out of train the real-life way: each user's "
           "last train sessions validate, the earlier ones fit. Tuning uses it; test is never seen.")
 def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -42,7 +42,7 @@ def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=counts)
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), kinds=KINDS["als_tuning"], description="ALS grid search (regularization, confidence scaling, "
+@dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), **asset_meta("als_tuning"), description="ALS grid search (regularization, confidence scaling, "
           "iterations) on the validation split; the best point is what `baselines` refits on all of train.")
 def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
                mlflow: MlflowTracking) -> dg.MaterializeResult:
@@ -62,7 +62,7 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
                                        "grid (validation)": md_table(grid.drop("seed", "factors"))})
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("skipgram_tuning"), kinds=KINDS["skipgram_tuning"], description="Optional: grid search of the skip-gram's epochs and "
+@dg.asset(group_name=GROUP, deps=upstream_assets("skipgram_tuning"), **asset_meta("skipgram_tuning"), description="Optional: grid search of the skip-gram's epochs and "
           "learning rate on the validation split, to see how far the paper's settings are from tuned ones. Off by default.")
 def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningConfig, store: DataStore,
                     settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
@@ -86,7 +86,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**{k: str(v) for k, v in result.items()}, "grid (validation)": md_table(grid)})
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), kinds=KINDS["baselines"], description="Popularity (train play counts) and ALS matrix factorisation "
+@dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), **asset_meta("baselines"), description="Popularity (train play counts) and ALS matrix factorisation "
           "(implicit, confidence 1+c*log(1+plays), settings chosen on validation) refit on the whole train set.")
 def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -141,7 +141,7 @@ def _method_params(upstream: dict[str, StageFiles], config: EvaluationConfig) ->
     }
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("metrics"), kinds=KINDS["metrics"],
+@dg.asset(group_name=GROUP, deps=upstream_assets("metrics"), **asset_meta("metrics"),
           description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
             mlflow: MlflowTracking) -> dg.MaterializeResult:

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from assets import checks
-from assets._meta import KINDS, config_params, md_table
+from assets._meta import asset_meta, config_params, md_table
 from assets.config import SessionConfig, SplitConfig
 from assets.stage_io import begin, materialized, new_version
 from pipeline import defaults
@@ -26,9 +26,9 @@ GROUP = "data"
 @dg.multi_asset(
     group_name=GROUP,
     specs=[
-        dg.AssetSpec("raw_events", group_name=GROUP, kinds=KINDS["raw_events"], description="The listening log in the canonical schema (timestamp, user, "
+        dg.AssetSpec("raw_events", group_name=GROUP, **asset_meta("raw_events"), description="The listening log in the canonical schema (timestamp, user, "
                      "device, song, artist, genre, language), as Parquet: the seeded synthetic log or an imported real one."),
-        dg.AssetSpec("quarantine", group_name=GROUP, kinds=KINDS["quarantine"], description="Input rows that were not accepted, each with its file, row "
+        dg.AssetSpec("quarantine", group_name=GROUP, **asset_meta("quarantine"), description="Input rows that were not accepted, each with its file, row "
                      "and reason. Accepted + quarantined = read."),
     ],
     check_specs=[checks.RECONCILE],
@@ -67,7 +67,7 @@ def raw_events(
     })
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("sessions"), kinds=KINDS["sessions"], check_specs=[checks.SESSION_RULE],
+@dg.asset(group_name=GROUP, deps=upstream_assets("sessions"), **asset_meta("sessions"), check_specs=[checks.SESSION_RULE],
           description="Events cut into sessions: a new session after a gap of session_gap_minutes or more, or on a device change.")
 def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -90,7 +90,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
     })
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("split_plan"), kinds=KINDS["split_plan"],
+@dg.asset(group_name=GROUP, deps=upstream_assets("split_plan"), **asset_meta("split_plan"),
           description="The split planner: for candidate cutoffs and (train, test) session counts, the users, sessions and events "
                       "each real-life split keeps, and the one its rule recommends (used by splits with cutoff: auto).")
 def split_plan(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
@@ -111,7 +111,7 @@ def plan_tables(table: pl.DataFrame) -> dict:
     return {"users kept per cutoff and train/test sessions": md_table(wide)}
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("splits"), kinds=KINDS["splits"], check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
+@dg.asset(group_name=GROUP, deps=upstream_assets("splits"), **asset_meta("splits"), check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
           description="The real-life split by the cutoff date (train / test) and the paper's Table 1; cutoff: auto takes the "
                       "split planner's recommendation.")
 def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 import polars as pl
 
-from assets._meta import KINDS
+from assets._meta import asset_meta
 from assets.analysis import song_table
 from assets.evaluation import EVENT_IDS, mf_space, proposed_space
 from assets.stage_io import begin, materialized
@@ -19,7 +19,7 @@ from resources import DataStore, MlflowTracking
 GROUP = "serving"
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("model"), kinds=KINDS["model"],
+@dg.asset(group_name=GROUP, deps=upstream_assets("model"), **asset_meta("model"),
           description="The user-session-song space (128-d) as an MLflow pyfunc model: similar songs for a song id, songs for a "
           "user, on a device as the user's latest session there; and the ALS baseline the same way. Each run registers a new "
           "version of both (`mlflow models serve` answers over HTTP).")

@@ -111,3 +111,24 @@ def test_a_materialization_from_before_run_folders_asks_to_be_redone():
     instance.report_runless_asset_event(dg.AssetMaterialization("splits", metadata={"path": "/old/store/splits"}))
     with pytest.raises(dg.Failure, match="predates run folders .* materialize splits again"):
         stage_io.located(instance, None, "splits")
+
+
+def test_code_versions_follow_the_science_modules(tmp_path, monkeypatch):
+    """Editing a pipeline module changes the code_version of exactly the assets built on it (the UI then marks them)."""
+    import shutil
+
+    from assets import _meta
+    from assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assets = [k.to_user_string() for k in graph.get_all_asset_keys()]
+    assert all(graph.get(k).code_version for k in graph.get_all_asset_keys())
+    before = {a: _meta.code_version(a) for a in assets}
+    shutil.copytree(_meta.PIPELINE, tmp_path / "pipeline")
+    monkeypatch.setattr(_meta, "PIPELINE", tmp_path / "pipeline")
+    _meta.code_version.cache_clear()
+    with open(tmp_path / "pipeline" / "sessions.py", "a") as fh:
+        fh.write("\n# an edit\n")
+    after = {a: _meta.code_version(a) for a in assets}
+    _meta.code_version.cache_clear()
+    assert {a for a in assets if before[a] != after[a]} == {"sessions"}

@@ -15,7 +15,7 @@ from pipeline.contract import StageFiles, upstream_assets
 from pipeline.embed import SkipGramParams
 from pipeline.evaluate import run_experiments
 from pipeline.graph import Graph
-from pipeline.io import read_json, save_npy, write_json
+from pipeline.io import file_digest, read_json, save_npy, write_json
 from pipeline.measures import ordering_verdicts
 from pipeline.methods import Popularity, RandomSongs, Retriever, Space
 from pipeline.nearest import DOT, EUCLIDEAN
@@ -24,7 +24,7 @@ from pipeline.report import metrics_table
 from pipeline.sessions import session_table
 from pipeline.sknn import SessionKNN
 from pipeline.splits import validation_split_files
-from pipeline.tuning import ALSGrid, at_grid_edge, tune_als, tune_skipgram
+from pipeline.tuning import ALSGrid, at_grid_edge, popularity_validation, tune_als, tune_skipgram
 from resources import DataStore, MlflowTracking, PipelineSettings
 from resources.params import config_digest, params_of
 
@@ -49,10 +49,12 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
     upstream, out = begin(context, store)
     validation = upstream["validation_split"]
     als_grid = params_of(config, ALSGrid)
-    best, grid = tune_als(pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS),
-                          als_grid, seed=settings.seed, progress=context.log.info)
+    fit, val = pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS)
+    best, grid = tune_als(fit, val, als_grid, seed=settings.seed, progress=context.log.info)
     grid.write_csv(out["grid"])
     write_json(out["best"], best.as_record())
+    write_json(out["validation"], {"MF": grid["score"][0], "popularity": popularity_validation(fit, val, als_grid.tuning_k, settings.seed)["score"],
+                                   "data": file_digest(validation["validation"]), "k": als_grid.tuning_k})
     mlflow.log(mlflow.run_id(context.run_id, context.run), params={**config_params("als_grid", config), **{f"als.{k}": v for k, v in best.as_record().items()}},
                artifacts=[out["grid"]], artifact_dir="als_tuning")
     edge = at_grid_edge(grid, als_grid.axes())

@@ -5,6 +5,7 @@ import json
 
 import dagster as dg
 
+from pipeline import split_plan
 from resources import ListeningLogSource, MlflowTracking
 from resources.source import SYNTHETIC
 
@@ -21,7 +22,7 @@ def make_new_files_sensor(job) -> dg.SensorDefinition:
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Requests a run of the whole pipeline when files appear (or change) under the source's path. "
-        "The cursor remembers the files already taken, so none is taken twice.",
+        "The cursor remembers the files already taken, so none is taken twice. Its runs use cutoff: auto.",
     )
     def _sensor(context: dg.SensorEvaluationContext, source: ListeningLogSource):
         if source.format == SYNTHETIC:
@@ -36,7 +37,9 @@ def make_new_files_sensor(job) -> dg.SensorDefinition:
             return dg.SkipReason(f"no new files ({len(stamps)} already taken)")
         context.update_cursor(json.dumps(sorted(seen | set(new))))
         run_key = hashlib.sha1("\n".join(new).encode()).hexdigest()[:16]
-        return dg.RunRequest(run_key=run_key, tags={"new_files": str(len(new))})
+        # a real log's span is not the paper's: its runs take the split planner's cutoff (as `make run` does)
+        return dg.RunRequest(run_key=run_key, tags={"new_files": str(len(new))},
+                             run_config={"ops": {"splits": {"config": {"cutoff": split_plan.AUTO}}}})
 
     return _sensor
 

@@ -10,7 +10,8 @@ from assets.evaluation import EVENT_IDS, mf_space, proposed_space
 from assets.stage_io import begin, materialized
 from pipeline.baselines import catalogue
 from pipeline.contract import upstream_assets
-from pipeline.io import write_json
+from pipeline.io import read_json, write_json
+from pipeline.promotion import Validation
 from pipeline.queries import latest_sessions
 from pipeline.serving import write_space
 from pipeline.sessions import session_table
@@ -30,15 +31,24 @@ def model(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTra
     tags = song_table(upstream).sort("song_id")
     latest = latest_sessions(session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String)))
     spaces = {"proposed": (proposed_space(upstream, songs), latest), "mf": (mf_space(upstream, users), None)}
+    scores = read_json(upstream["als_tuning"]["validation"])
+    tuned = read_json(upstream["skipgram_tuning"]["result"])
+    validation = {  # scored on the validation split by models trained on the fit part (pipeline.promotion)
+        "proposed": Validation(tuned.get("paper_score") if tuned.get("enabled") else None, scores["popularity"], scores["data"]),
+        "mf": Validation(scores["MF"], scores["popularity"], scores["data"]),
+    }
     versions = {}
     for name, (space, sessions) in spaces.items():
         folder = write_space(out[name], space, tags, sessions)
         example = pd.DataFrame([{"song_id": songs[0], "user_id": None, "device": None, "k": 5},
                                 {"song_id": None, "user_id": users[0], "device": None, "k": 5}])
-        versions[name] = mlflow.log_model(context.run_id, name, folder, f"{mlflow.experiment_name}-{name}", input_example=example)
+        versions[name] = mlflow.log_model(context.run_id, name, folder, f"{mlflow.experiment_name}-{name}", input_example=example,
+                                          validation=validation[name])
     write_json(out["versions"], versions)
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
         **{f"{name} model": v["model_uri"] for name, v in versions.items() if v},
+        **{f"{name} champion": f"{'moved to' if v['promoted'] else 'stays at'} version {v['champion']}: {v['gate']}"
+           for name, v in versions.items() if v},
         "serve": dg.MetadataValue.md(f"`mlflow models serve -m {versions['proposed'].get('model_uri', 'models:/<name>/<version>')} "
                                      "--env-manager local -h 127.0.0.1 -p 5001`"),
     })

@@ -114,6 +114,7 @@ def _stages() -> dict[str, Stage]:
         Stage("als_tuning", ("validation_split",), {
             "grid": File("grid.csv", "every grid point's validation score, best first"),
             "best": File("best.json", "the chosen ALS settings"),
+            "validation": File("validation.json", "validation scores of the chosen point and of popularity, and the data's digest"),
         }),
         Stage("skipgram_tuning", ("validation_split",), {
             "grid": File("grid.csv", "every grid point's validation score, best first (when enabled)", always=False),
@@ -133,7 +134,7 @@ def _stages() -> dict[str, Stage]:
             "verdicts": File("verdicts.parquet", "the paper's orderings judged", {"ordering": pl.String, "verdict": pl.String}),
             "notes": File("notes.json", "query counts and each retrieval's seconds"),
         }),
-        Stage("model", ("raw_events", "splits", "graph_uss", "embedding_uss", "baselines"), {
+        Stage("model", ("raw_events", "splits", "graph_uss", "embedding_uss", "baselines", "als_tuning", "skipgram_tuning"), {
             "proposed": File("proposed", "the user-session-song space as a servable model (pipeline.serving.write_space)"),
             "mf": File("mf", "the ALS baseline's space as a servable model"),
             "versions": File("versions.json", "the MLflow model versions registered from these"),

@@ -6,6 +6,7 @@ stage killed midway never leaves a half-written file that the next run would tak
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -65,3 +66,12 @@ def default_home() -> Path:
 def default_data_dir() -> Path:
     """Where the stages write their files: ``$LATENT_DATA_DIR`` or ``<home>/store``."""
     return Path(os.environ.get("LATENT_DATA_DIR", default_home() / "store")).resolve()
+
+
+def file_digest(path: Path | str, chunk: int = 1 << 24) -> str:
+    """The first 16 hex digits of a file's SHA-256 (read a chunk at a time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()[:16]

@@ -16,17 +16,18 @@ from typing import Callable
 import polars as pl
 
 from pipeline import defaults
-from pipeline.baselines import ALSParams, catalogue, fit_als, user_song_matrix
+from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
 from pipeline.embed import SkipGramParams, train_skipgram
 from pipeline.evaluate import run_experiments
 from pipeline.graph import user_session_song_graph
-from pipeline.methods import Space
+from pipeline.methods import Popularity, Space
 from pipeline.nearest import DOT, EUCLIDEAN
 from pipeline.queries import build_queries
 from pipeline.walks import write_corpus
 
 
-def _validation_score(queries, space: Space, k: int, seed: int) -> dict:
+def _validation_score(queries, space, k: int, seed: int) -> dict:
+    """Mean of Exp. 1 and Exp. 2 recall@k of one method (a Space, or any pipeline.methods retriever) on ``queries``."""
     table, _ = run_experiments(queries, [space], k_values=(k,), seed=seed, bootstrap_samples=0)
     mine = table.filter(pl.col("method") == space.name)
     r1 = mine.filter(pl.col("experiment") == "exp1")["recall"].item()
@@ -83,6 +84,14 @@ def tune_als(
     table = pl.DataFrame(rows).sort("score", descending=True, maintain_order=True)
     best = table.row(0, named=True)
     return replace(base, regularization=best["regularization"], confidence_scale=best["confidence_scale"], iterations=best["iterations"]), table
+
+
+def popularity_validation(fit: pl.DataFrame, val: pl.DataFrame, k: int = defaults.TUNING_K, seed: int = defaults.SEED,
+                          max_queries: int = 20_000) -> dict:
+    """Popularity (fit play counts) scored on the validation split as the grids are: the bar a model must clear."""
+    users, songs = catalogue(fit)
+    queries = build_queries(val, songs, max_queries, seed)
+    return _validation_score(queries, Popularity(play_counts(fit, songs)), k, seed)
 
 
 def tune_skipgram(

@@ -24,7 +24,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import dagster as dg  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
-from pipeline.io import PROJECT_ROOT, default_home  # noqa: E402
+from pipeline.io import PROJECT_ROOT, default_home, file_digest  # noqa: E402
+from pipeline.promotion import CHAMPION, Validation, decide  # noqa: E402
 from resources.params import config_digest  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"
@@ -46,14 +47,6 @@ def _git_commit() -> str | None:
 
 _MLFLOW_TYPES = {"String": "string", "Int64": "long", "Int32": "integer", "UInt32": "integer", "Float64": "double",
                  "Float32": "float", "Boolean": "boolean", "Datetime": "datetime"}
-
-
-def _file_digest(path: Path, chunk: int = 1 << 24) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def _requirements() -> list[str]:
@@ -198,9 +191,12 @@ class MlflowTracking(dg.ConfigurableResource):
             curves = [(f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows if r["method"] == method for m in measures]
             self.log(self.method_run_id(dagster_run_id, method, tags), params=params.get(method, {}), step_metrics=curves, end=True)
 
-    def log_model(self, dagster_run_id: str, name: str, space_folder: Path, registered_name: str, input_example=None) -> dict:
+    def log_model(self, dagster_run_id: str, name: str, space_folder: Path, registered_name: str, input_example=None,
+                  validation: Validation | None = None) -> dict:
         """Log a ``pipeline.serving`` space folder as a pyfunc model in its own nested run (``model <name> ·
-        <dagster run>``) and register it as a new version of ``registered_name``. Returns the model's URI and version."""
+        <dagster run>``) and register it as a new version of ``registered_name``; with ``validation``, record it on the
+        version and move the alias ``champion`` to it if ``pipeline.promotion.decide`` says so. Returns the model's URI,
+        version and the gate's decision."""
         if not self.enabled:
             return {}
         import mlflow
@@ -217,8 +213,35 @@ class MlflowTracking(dg.ConfigurableResource):
                 code_paths=[str(PROJECT_ROOT / "pipeline")], pip_requirements=_requirements(), registered_model_name=registered_name,
                 input_example=input_example,
             )
-        return {"model_uri": f"models:/{registered_name}/{info.registered_model_version}", "run_model_uri": info.model_uri,
-                "version": int(info.registered_model_version), "registered_name": registered_name}
+        version = int(info.registered_model_version)
+        result = {"model_uri": f"models:/{registered_name}/{version}", "run_model_uri": info.model_uri,
+                  "version": version, "registered_name": registered_name}
+        if validation is not None:
+            result.update(self._gate(registered_name, version, validation))
+        return result
+
+    def _gate(self, registered_name: str, version: int, validation: Validation) -> dict:
+        """Record a version's validation on it (tags) and move ``champion`` to it when it passes the gate."""
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        client = MlflowClient(self.uri())
+        tags = {"validation_score": "" if validation.score is None else repr(validation.score),
+                "validation_popularity": repr(validation.popularity), "validation_data": validation.data}
+        for key, value in tags.items():
+            client.set_model_version_tag(registered_name, str(version), key, value)
+        try:
+            current = client.get_model_version_by_alias(registered_name, CHAMPION)
+            t = current.tags
+            champion = Validation(float(t["validation_score"]) if t.get("validation_score") else None,
+                                  float(t.get("validation_popularity", "nan")), t.get("validation_data", ""))
+        except MlflowException:  # no champion yet
+            current, champion = None, None
+        promoted, why = decide(validation, champion)
+        if promoted:
+            client.set_registered_model_alias(registered_name, CHAMPION, str(version))
+        client.set_model_version_tag(registered_name, str(version), "champion_gate", why)
+        return {"champion": version if promoted else (int(current.version) if current else None), "promoted": promoted, "gate": why}
 
     def log_datasets(self, run_id: str, datasets: list[dict]) -> None:
         """Record the data a run used as MLflow dataset inputs: each dict has ``name``, ``path`` (a file),
@@ -239,7 +262,7 @@ class MlflowTracking(dg.ConfigurableResource):
                 warnings.simplefilter("ignore", UserWarning)
                 source = resolve_dataset_source(Path(d["path"]).resolve().as_uri())
             schema = Schema([ColSpec(_MLFLOW_TYPES.get(str(t).split("(")[0], "string"), c) for c, t in d["schema"].items()])
-            dataset = MetaDataset(source=source, name=d["name"], digest=_file_digest(Path(d["path"])), schema=schema)
+            dataset = MetaDataset(source=source, name=d["name"], digest=file_digest(d["path"]), schema=schema)
             tags = [InputTag("mlflow.data.context", d["context"]), *[InputTag(k, str(v)) for k, v in d["counts"].items()]]
             inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=tags))
         self.client().log_inputs(run_id, datasets=inputs)

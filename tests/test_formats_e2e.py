@@ -107,6 +107,7 @@ def test_sensor_takes_each_new_file_once(tmp_path):
     sensor = new_files_sensor
     first = sensor(dg.build_sensor_context(resources={"source": source}))
     assert isinstance(first, dg.RunRequest)
+    assert first.run_config["ops"]["splits"]["config"]["cutoff"] == "auto"  # a real log's runs take the planner's cutoff
     context = dg.build_sensor_context(resources={"source": source})
     sensor(context)
     again = sensor(dg.build_sensor_context(cursor=context.cursor, resources={"source": source}))

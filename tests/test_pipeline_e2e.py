@@ -38,7 +38,8 @@ EXPECTED_GRAPH = {
     # metrics reads the test set (splits); behaviour, plots and explorer read the planted truth
     # (raw_events) and plots the train songs (splits): undeclared until the stage contract.
     "metrics": {"splits", "baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us"},
-    "model": {"raw_events", "splits", "graph_uss", "embedding_uss", "baselines"},
+    # model reads the validation scores of the champion gate (als_tuning, skipgram_tuning)
+    "model": {"raw_events", "splits", "graph_uss", "embedding_uss", "baselines", "als_tuning", "skipgram_tuning"},
     "behaviour": {"raw_events", "embedding_uss", "graph_uss", "splits"},
     "plots": {"raw_events", "splits", "metrics", "embedding_uss_2d", "graph_uss", "behaviour"},
     "explorer": {"raw_events", "embedding_uss_2d", "graph_uss", "splits"},
@@ -233,6 +234,27 @@ def test_embedding_pauses_and_resumes_from_its_checkpoint(run):
     params = json.loads(stage_io.of_result(resumed)["embedding_us"]["params"].read_text())
     assert params["units_timed"] == params["units_total"] == 4  # the paused shard's time carried over
     assert params["train_seconds_all_attempts"] > 0 and params["checkpoint_seconds_all_attempts"] >= 0
+
+
+def test_the_champion_alias_follows_the_validation_gate(run):
+    from pipeline.io import read_json
+    from pipeline.promotion import Validation
+
+    versions = json.loads(run.files("model")["versions"].read_text())
+    scores, tuned = read_json(run.files("als_tuning")["validation"]), read_json(run.files("skipgram_tuning")["result"])
+    client = run.mlflow.client()
+    for name, score in (("mf", scores["MF"]), ("proposed", tuned["paper_score"])):
+        v = versions[name]
+        tags = client.get_model_version(v["registered_name"], str(v["version"])).tags
+        assert float(tags["validation_score"]) == pytest.approx(score) and tags["validation_data"] == scores["data"]
+        promoted = score > scores["popularity"]  # the first version of each model: there is no champion before it
+        assert v["promoted"] == promoted and tags["champion_gate"] == v["gate"]
+        assert (client.get_registered_model(v["registered_name"]).aliases.get("champion") == v["version"]) == promoted
+        # a later version that does no better on the same validation data leaves the champion where it is
+        again = run.mlflow.log_model(run.result.run_id, name, run.files("model")[name], v["registered_name"],
+                                     validation=Validation(score, scores["popularity"], scores["data"]))
+        assert again["version"] == v["version"] + 1 and not again["promoted"]
+        assert client.get_registered_model(v["registered_name"]).aliases.get("champion") == (v["version"] if promoted else None)
 
 
 def test_the_registered_model_is_served_over_http(run, tmp_path):

@@ -13,7 +13,8 @@ SEED = 2016
 # adding a draw never shifts another's numbers.
 STREAM_TEST_SAMPLE = 7  # which test sessions are evaluated when there are more than MAX_TEST_SESSIONS
 STREAM_RANDOM_RANKER = 11  # the random baseline's songs
-STREAM_BOOTSTRAP = 13  # the bootstrap's resamples
+STREAM_BOOTSTRAP = 13  # the bootstrap's resamples (of test sessions)
+STREAM_BOOTSTRAP_USERS = 17  # the user-level bootstrap's resamples (of users, each with all their test sessions)
 
 # --- Sessions (Section 3.1) ---
 # "neighbouring events shorter than 10 minutes apart on the same device" form a session:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import polars as pl
 
 from pipeline import defaults
@@ -67,5 +68,6 @@ def run_experiments(
             score("exp2", method.name, method.recommend, users, k_max)
     notes["exp1_queries_without_relevant_songs"] = int((queries.exp1_relevant.getnnz(axis=1) == 0).sum())
     notes["bootstrap_samples"] = bootstrap_samples
-    rows = [r for exp, by_method in per_query.items() for r in summarize(by_method, exp, bootstrap_samples, seed)]
+    user_of = np.asarray(users, dtype=object)
+    rows = [r for exp, by_method in per_query.items() for r in summarize(by_method, exp, bootstrap_samples, seed, user_of)]
     return pl.DataFrame(rows), notes

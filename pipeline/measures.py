@@ -1,5 +1,9 @@
 """How good a ranking is (paper, Section 4.3): recall, precision, NDCG and hit rate at k, bootstrap
-intervals of their means, and the verdicts on the paper's orderings of the methods."""
+intervals of their means, and the verdicts on the paper's orderings of the methods.
+
+Two bootstraps: of test sessions (``recall_lo``/``_hi``), and of users, each drawn with all their test
+sessions (``recall_user_lo``/``_hi``). A user's sessions are alike, so resampling sessions as if they
+were independent understates the uncertainty; the verdicts use the user-level intervals."""
 
 from __future__ import annotations
 
@@ -43,44 +47,56 @@ def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.
 
 
 def bootstrap_intervals(
-    per_query: np.ndarray, samples: int, seed: int, level: float = 0.95, chunk: int = 50
+    per_query: np.ndarray, samples: int, seed: int, level: float = 0.95, chunk: int = 50, groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile intervals of the mean of each row of ``per_query`` (rows x queries, no NaN).
 
     Poisson bootstrap (each query drawn Poisson(1) times per resample), seeded, and the same
     resamples for every row: rows (methods at one k) are compared on the same draws of queries.
+    With ``groups`` (each query's group number, 0..G-1: its user), whole groups are drawn instead:
+    every query of a group gets its group's weight (a cluster bootstrap).
     """
     rows, n = per_query.shape
     if samples <= 0 or n == 0:
         nan = np.full(rows, np.nan)
         return nan, nan
-    rng = np.random.default_rng([seed, defaults.STREAM_BOOTSTRAP])
+    stream = defaults.STREAM_BOOTSTRAP if groups is None else defaults.STREAM_BOOTSTRAP_USERS
+    rng = np.random.default_rng([seed, stream])
+    n_draws = n if groups is None else int(groups.max()) + 1
     means = np.empty((samples, rows))
     for b in range(0, samples, chunk):
-        w = rng.poisson(1.0, size=(min(chunk, samples - b), n)).astype(np.float64)
+        w = rng.poisson(1.0, size=(min(chunk, samples - b), n_draws)).astype(np.float64)
+        if groups is not None:
+            w = w[:, groups]
         means[b : b + len(w)] = (w @ per_query.T) / np.maximum(w.sum(axis=1, keepdims=True), 1.0)
     alpha = (1.0 - level) / 2
     return np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
 
 
-def summarize(per_method: dict[str, dict[str, dict[int, np.ndarray]]], experiment: str, bootstrap_samples: int, seed: int) -> list[dict]:
-    """Mean of every measure at every k for each method, with bootstrap intervals on recall and precision."""
+def summarize(per_method: dict[str, dict[str, dict[int, np.ndarray]]], experiment: str, bootstrap_samples: int, seed: int,
+              users: np.ndarray | None = None) -> list[dict]:
+    """Mean of every measure at every k for each method, with bootstrap intervals on recall and precision: of
+    sessions, and, with ``users`` (each query's user), of users (``<measure>_user_lo``/``_hi``)."""
     methods = list(per_method)
     any_method = per_method[methods[0]]
     rows = []
     for k in any_method["recall"]:
         valid = ~np.isnan(any_method["recall"][k])
         intervals = {}
+        groups = None if users is None else np.unique(users[valid], return_inverse=True)[1]
         for measure in ("recall", "precision"):
             matrix = np.stack([per_method[m][measure][k][valid] for m in methods])
             intervals[measure] = bootstrap_intervals(matrix, bootstrap_samples, seed)
+            if groups is not None:
+                intervals[f"{measure}_user"] = bootstrap_intervals(matrix, bootstrap_samples, seed, groups=groups)
         for i, method in enumerate(methods):
             row = {"experiment": experiment, "method": method, "k": k}
             for measure in MEASURES:
                 row[measure] = float(np.mean(per_method[method][measure][k][valid])) if valid.any() else float("nan")
-                if measure in intervals:
-                    row[f"{measure}_lo"] = float(intervals[measure][0][i])
-                    row[f"{measure}_hi"] = float(intervals[measure][1][i])
+                for kind in (measure, f"{measure}_user"):
+                    if kind in intervals:
+                        row[f"{kind}_lo"] = float(intervals[kind][0][i])
+                        row[f"{kind}_hi"] = float(intervals[kind][1][i])
             row["queries"] = int(valid.sum())
             rows.append(row)
     return rows
@@ -98,7 +114,10 @@ PAPER_ORDERINGS = (
 
 
 def ordering_verdicts(metrics: pl.DataFrame, orderings=PAPER_ORDERINGS, measure: str = "recall") -> pl.DataFrame:
-    """For each ordering, at how many k its intervals separate in the claimed or the opposite direction."""
+    """For each ordering, at how many k its intervals separate in the claimed or the opposite direction: by the
+    user-level intervals where the table has them (``interval``: users), else by the session-level ones; with
+    both, ``verdict_by_sessions`` is what the session-level intervals would say."""
+    users = f"{measure}_user_lo" in metrics.columns
     rows = []
     for experiment, better, worse, k_min in orderings:
         data = metrics.filter((pl.col("experiment") == experiment) & (pl.col("k") >= k_min))
@@ -106,13 +125,21 @@ def ordering_verdicts(metrics: pl.DataFrame, orderings=PAPER_ORDERINGS, measure:
         b = data.filter(pl.col("method") == worse).sort("k")
         if a.is_empty() or b.is_empty():
             continue
-        holds = int((a[f"{measure}_lo"] > b[f"{measure}_hi"]).sum())
-        reversed_ = int((b[f"{measure}_lo"] > a[f"{measure}_hi"]).sum())
-        n = a.height
-        verdict = "holds" if holds == n else "reversed" if reversed_ == n else "not separable" if holds == reversed_ == 0 else "mixed"
-        rows.append({
-            "experiment": experiment, "ordering": f"{better} > {worse}", "k": f">= {max(k_min, int(a['k'].min()))}",
-            "k_separated_as_claimed": holds, "k_separated_reversed": reversed_, "k_total": n, "verdict": verdict,
-        })
+        holds, reversed_, verdict = _separation(a, b, f"{measure}_user" if users else measure)
+        row = {"experiment": experiment, "ordering": f"{better} > {worse}", "k": f">= {max(k_min, int(a['k'].min()))}",
+               "k_separated_as_claimed": holds, "k_separated_reversed": reversed_, "k_total": a.height, "verdict": verdict,
+               "interval": "users" if users else "sessions"}
+        if users:
+            row["verdict_by_sessions"] = _separation(a, b, measure)[2]
+        rows.append(row)
     return pl.DataFrame(rows)
+
+
+def _separation(a: pl.DataFrame, b: pl.DataFrame, interval: str) -> tuple[int, int, str]:
+    """At how many k a's interval lies above b's, and below it; and the verdict that makes."""
+    holds = int((a[f"{interval}_lo"] > b[f"{interval}_hi"]).sum())
+    reversed_ = int((b[f"{interval}_lo"] > a[f"{interval}_hi"]).sum())
+    n = a.height
+    return holds, reversed_, ("holds" if holds == n else "reversed" if reversed_ == n
+                              else "not separable" if holds == reversed_ == 0 else "mixed")
 

@@ -201,3 +201,32 @@ def test_session_knn_kernel_matches_the_definition_and_ranks_equal_queries_once(
     for i in range(90):
         assert got[i].tolist() == sknn_by_the_definition(dense, popularity, 7, dense[rows[i]], 12, exclude[i]), i
     assert model.rank(queries[:1], 12, exclude=exclude[:1]).tolist() == got[:1].tolist()
+
+
+def test_the_user_level_bootstrap_draws_whole_users():
+    """Ten users with ten identical sessions each: the sessions carry no more information than the users, so the
+    user-level interval is about sqrt(10) times as wide as the one that takes the 100 sessions as independent."""
+    rng = np.random.default_rng(0)
+    per_user = rng.uniform(0, 1, 10)
+    values = np.repeat(per_user, 10)[None, :]
+    users = np.repeat(np.arange(10), 10)
+    lo_s, hi_s = bootstrap_intervals(values, 2000, seed=3)
+    lo_u, hi_u = bootstrap_intervals(values, 2000, seed=3, groups=users)
+    assert 2.5 < (hi_u - lo_u)[0] / (hi_s - lo_s)[0] < 4.0
+    assert lo_u[0] < values.mean() < hi_u[0]
+    # one session a user: drawing users is drawing sessions (a different stream, the same width within sampling error)
+    single = rng.uniform(0, 1, (1, 200))
+    lo1, hi1 = bootstrap_intervals(single, 2000, seed=3)
+    lo2, hi2 = bootstrap_intervals(single, 2000, seed=3, groups=np.arange(200))
+    assert abs((hi2 - lo2)[0] / (hi1 - lo1)[0] - 1) < 0.15
+
+
+def test_verdicts_use_the_user_level_intervals_and_say_what_sessions_would():
+    rows = []
+    for k in (10, 20):
+        rows += [{"experiment": "exp1", "method": "proposed", "k": k, "recall_lo": 0.5, "recall_hi": 0.6,
+                  "recall_user_lo": 0.3, "recall_user_hi": 0.8},
+                 {"experiment": "exp1", "method": "MF", "k": k, "recall_lo": 0.3, "recall_hi": 0.4,
+                  "recall_user_lo": 0.2, "recall_user_hi": 0.5}]
+    v = ordering_verdicts(pl.DataFrame(rows), orderings=(("exp1", "proposed", "MF", 0),)).row(0, named=True)
+    assert (v["verdict"], v["interval"], v["verdict_by_sessions"]) == ("not separable", "users", "holds")

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from pipeline import defaults
+from pipeline.beyond_accuracy import beyond_accuracy
 from pipeline.measures import ranking_metrics, summarize
 from pipeline.methods import Retriever
 from pipeline.queries import TestQueries, reference_sessions
@@ -29,6 +30,8 @@ def run_experiments(
     seed: int = defaults.SEED,
     bootstrap_samples: int = defaults.BOOTSTRAP_SAMPLES,
     progress=None,
+    popularity: np.ndarray | None = None,
+    tags: dict[str, np.ndarray] | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """Both experiments for every method, in the order given.
 
@@ -36,7 +39,8 @@ def run_experiments(
     session-aware methods. Returns the metrics (every measure at every k, bootstrap intervals on
     recall and precision) and notes, which include each retrieval's wall time as
     ``<experiment>.<method>.seconds`` (the ranking only, not the scoring); ``progress``, when
-    given, is called with a line per retrieval.
+    given, is called with a line per retrieval. With ``popularity`` (each song's train play count), the table also
+    has the beyond-accuracy measures of ``pipeline.beyond_accuracy`` at each k (diversity in each of ``tags``).
     """
     k_max = max(k_values)
     n_songs = queries.exp1_relevant.shape[1]
@@ -44,6 +48,7 @@ def run_experiments(
     users = queries.sessions["user_id"].to_list()
     relevant = {"exp1": queries.exp1_relevant, "exp2": queries.exp2_relevant}
     per_query: dict[str, dict[str, dict]] = {"exp1": {}, "exp2": {}}
+    beyond: dict[tuple[str, str], dict[int, dict]] = {}
     notes: dict = {"test_sessions": queries.n_sessions_total, "sampled_sessions": queries.n}
     ref = reference_sessions(train_sessions, queries.sessions).to_list() if train_sessions is not None else None
     if ref is not None:
@@ -57,6 +62,8 @@ def run_experiments(
         if progress is not None:
             progress(f"{experiment} {name}: top {k_max} of {n_songs:,} songs for {queries.n:,} queries in {seconds:.1f} s")
         per_query[experiment][name] = ranking_metrics(top, relevant[experiment], k_values)
+        if popularity is not None:
+            beyond[(experiment, name)] = {k: beyond_accuracy(top, k, popularity, tags) for k in k_values}
 
     for method in methods:
         score("exp1", method.name, method.similar_songs, query_song, k_max)
@@ -70,4 +77,6 @@ def run_experiments(
     notes["bootstrap_samples"] = bootstrap_samples
     user_of = np.asarray(users, dtype=object)
     rows = [r for exp, by_method in per_query.items() for r in summarize(by_method, exp, bootstrap_samples, seed, user_of)]
+    for r in rows:
+        r.update(beyond.get((r["experiment"], r["method"]), {}).get(r["k"], {}))
     return pl.DataFrame(rows), notes

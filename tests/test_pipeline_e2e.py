@@ -99,6 +99,17 @@ def test_metrics_make_sense(run):
         assert (np.diff(ours) >= 0).all()  # recall@k never falls as k grows
     table1 = pl.read_parquet(run.files("splits")["table1"])
     assert table1["set"].to_list() == ["train", "test"] and (table1["events"] > 0).all()
+    # user-level intervals (whole users resampled) are wider than the session-level ones, and the verdicts use them
+    widths = metrics.select((pl.col("recall_user_hi") - pl.col("recall_user_lo")) / (pl.col("recall_hi") - pl.col("recall_lo")))
+    assert widths.to_series().drop_nans().median() > 1 and set(verdicts["interval"]) == {"users"}
+    # beyond accuracy: popularity recommends everyone the same most-played songs, so its lists have the highest mean
+    # play count there is and cover k songs of the catalogue
+    exp2 = metrics.filter((pl.col("experiment") == "exp2") & (pl.col("k") == 20))
+    pop = exp2.filter(pl.col("method") == "popularity").row(0, named=True)
+    assert pop["popularity"] >= exp2["popularity"].max() - 1e-9
+    n_songs = len(np.load(run.files("baselines")["popularity"]))
+    assert pop["coverage"] == pytest.approx(20 / n_songs)
+    assert {"novelty", "diversity_genre", "diversity_language", "diversity_artist"} <= set(metrics.columns)
 
 
 def test_every_declared_file_is_written_with_its_schema(run):

@@ -144,6 +144,15 @@ def _method_params(upstream: dict[str, StageFiles], config: EvaluationConfig) ->
     }
 
 
+def strata_tables(strata: pl.DataFrame, k: int) -> dict:
+    """Recall@k by stratum, a column per stratum, one table per experiment and kind of stratum."""
+    out = {}
+    for (experiment, kind), part in strata.filter(pl.col("k") == k).group_by("experiment", "stratum_kind", maintain_order=True):
+        wide = part.pivot("stratum", index="method", values="recall", sort_columns=False)
+        out[f"Exp {experiment[-1]} recall@{k} by {kind}"] = md_table(wide)
+    return out
+
+
 @dg.asset(group_name=GROUP, deps=upstream_assets("metrics"), **asset_meta("metrics"),
           description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
@@ -153,13 +162,14 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     _, songs = catalogue(train)
     queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, config.max_test_sessions, settings.seed)
     train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
-    table, notes = run_experiments(
+    table, notes, strata = run_experiments(
         queries, _methods(upstream, train, config, settings.seed), train_sessions=train_sessions,
         k_values=config.k_values, seed=settings.seed, bootstrap_samples=config.bootstrap_samples, progress=context.log.info,
         popularity=np.load(upstream["baselines"]["popularity"]), tags=tag_codes(upstream["splits"]["train"], songs),
     )
     verdicts = ordering_verdicts(table)
     table.write_parquet(out["metrics"])
+    strata.write_parquet(out["strata"])
     table.write_csv(out["metrics_csv"])
     verdicts.write_parquet(out["verdicts"])
     write_json(out["notes"], notes)
@@ -167,7 +177,8 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     parent = mlflow.run_id(context.run_id, context.run)
     mlflow.log(parent, params=config_params("evaluation", config),
                metrics={f"evaluation.{k}": v for k, v in notes.items() if k not in config.model_fields},
-               artifacts=[out["metrics_csv"]], dicts={"ordering_verdicts.json": verdicts.to_dicts()})
+               artifacts=[out["metrics_csv"]], dicts={"ordering_verdicts.json": verdicts.to_dicts(),
+                                                      "strata.json": strata.to_dicts()})
     mlflow.log_methods(context.run_id, table, _method_params(upstream, config), headline_k=defaults.HEADLINE_K if defaults.HEADLINE_K in config.k_values else config.k_values[0],
                        tags={"config_digest": config_digest(context.run.run_config)})
     # The UI's tables show every other k, so that they fit without scrolling sideways (all k: metrics.csv, MLflow).
@@ -177,6 +188,7 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     k = defaults.HEADLINE_K if defaults.HEADLINE_K in config.k_values else config.k_values[0]
     beyond = [c for c in table.columns if c in ("coverage", "popularity", "novelty") or c.startswith("diversity_")]
     tables[f"beyond accuracy @{k}"] = md_table(table.filter(pl.col("k") == k).select("experiment", "method", *beyond))
+    tables.update(strata_tables(strata, k))
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
         **notes, **tables, "paper's orderings (95 % intervals, users resampled)": md_table(verdicts),
     })

@@ -133,6 +133,8 @@ def _stages() -> dict[str, Stage]:
             "metrics_csv": File("metrics.csv", "the same as CSV"),
             "verdicts": File("verdicts.parquet", "the paper's orderings judged", {"ordering": pl.String, "verdict": pl.String}),
             "notes": File("notes.json", "query counts and each retrieval's seconds"),
+            "strata": File("strata.parquet", "recall@k of every method by stratum (pipeline.strata)",
+                           {"stratum_kind": pl.String, "stratum": pl.String, "k": pl.Int64, "recall": pl.Float64}),
         }),
         Stage("model", ("raw_events", "splits", "graph_uss", "embedding_uss", "baselines", "als_tuning", "skipgram_tuning"), {
             "proposed": File("proposed", "the user-session-song space as a servable model (pipeline.serving.write_space)"),

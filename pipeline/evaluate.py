@@ -11,6 +11,7 @@ training session falls back to the user (counted in the notes).
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -20,6 +21,16 @@ from pipeline.beyond_accuracy import beyond_accuracy
 from pipeline.measures import ranking_metrics, summarize
 from pipeline.methods import Retriever
 from pipeline.queries import TestQueries, reference_sessions
+from pipeline.strata import popularity_tiers, query_strata, stratified
+
+STRATA_SCHEMA = {"experiment": pl.String, "method": pl.String, "stratum_kind": pl.String, "stratum": pl.String,
+                 "k": pl.Int64, "recall": pl.Float64, "queries": pl.Int64}
+
+
+class Evaluation(NamedTuple):
+    table: pl.DataFrame  # every measure of every method at every k
+    notes: dict
+    strata: pl.DataFrame  # recall@k by stratum (pipeline.strata)
 
 
 def run_experiments(
@@ -32,7 +43,7 @@ def run_experiments(
     progress=None,
     popularity: np.ndarray | None = None,
     tags: dict[str, np.ndarray] | None = None,
-) -> tuple[pl.DataFrame, dict]:
+) -> Evaluation:
     """Both experiments for every method, in the order given.
 
     ``train_sessions`` (session_id, user_id, device, start) give the reference sessions of the
@@ -40,7 +51,8 @@ def run_experiments(
     recall and precision) and notes, which include each retrieval's wall time as
     ``<experiment>.<method>.seconds`` (the ranking only, not the scoring); ``progress``, when
     given, is called with a line per retrieval. With ``popularity`` (each song's train play count), the table also
-    has the beyond-accuracy measures of ``pipeline.beyond_accuracy`` at each k (diversity in each of ``tags``).
+    has the beyond-accuracy measures of ``pipeline.beyond_accuracy`` at each k (diversity in each of ``tags``), and
+    the strata (``pipeline.strata``) include the songs' popularity tiers.
     """
     k_max = max(k_values)
     n_songs = queries.exp1_relevant.shape[1]
@@ -49,6 +61,9 @@ def run_experiments(
     relevant = {"exp1": queries.exp1_relevant, "exp2": queries.exp2_relevant}
     per_query: dict[str, dict[str, dict]] = {"exp1": {}, "exp2": {}}
     beyond: dict[tuple[str, str], dict[int, dict]] = {}
+    strata_of = query_strata(queries.exp2_relevant, users, train_sessions)
+    tiers = popularity_tiers(popularity) if popularity is not None else None
+    strata_rows: list[dict] = []
     notes: dict = {"test_sessions": queries.n_sessions_total, "sampled_sessions": queries.n}
     ref = reference_sessions(train_sessions, queries.sessions).to_list() if train_sessions is not None else None
     if ref is not None:
@@ -64,6 +79,8 @@ def run_experiments(
         per_query[experiment][name] = ranking_metrics(top, relevant[experiment], k_values)
         if popularity is not None:
             beyond[(experiment, name)] = {k: beyond_accuracy(top, k, popularity, tags) for k in k_values}
+        strata_rows.extend(stratified(experiment, name, top, relevant[experiment], per_query[experiment][name]["recall"],
+                                      strata_of, tiers, k_values))
 
     for method in methods:
         score("exp1", method.name, method.similar_songs, query_song, k_max)
@@ -79,4 +96,4 @@ def run_experiments(
     rows = [r for exp, by_method in per_query.items() for r in summarize(by_method, exp, bootstrap_samples, seed, user_of)]
     for r in rows:
         r.update(beyond.get((r["experiment"], r["method"]), {}).get(r["k"], {}))
-    return pl.DataFrame(rows), notes
+    return Evaluation(pl.DataFrame(rows), notes, pl.DataFrame(strata_rows, schema=STRATA_SCHEMA))

@@ -28,7 +28,7 @@ from pipeline.walks import write_corpus
 
 def _validation_score(queries, space, k: int, seed: int) -> dict:
     """Mean of Exp. 1 and Exp. 2 recall@k of one method (a Space, or any pipeline.methods retriever) on ``queries``."""
-    table, _ = run_experiments(queries, [space], k_values=(k,), seed=seed, bootstrap_samples=0)
+    table = run_experiments(queries, [space], k_values=(k,), seed=seed, bootstrap_samples=0).table
     mine = table.filter(pl.col("method") == space.name)
     r1 = mine.filter(pl.col("experiment") == "exp1")["recall"].item()
     r2 = mine.filter(pl.col("experiment") == "exp2")["recall"].item()

@@ -131,7 +131,7 @@ def test_run_experiments_on_a_space_that_knows_the_answer():
     train_sessions = pl.DataFrame({"session_id": ["9"], "user_id": ["u"], "device": ["m"], "start": [T - timedelta(days=1)]})
     lines = []
     methods = [space, Popularity(np.array([1, 1, 9, 8])), RandomSongs(4, seed=1)]
-    table, notes = run_experiments(q, methods, train_sessions, k_values=(1, 2), bootstrap_samples=20, progress=lines.append)
+    table, notes, _ = run_experiments(q, methods, train_sessions, k_values=(1, 2), bootstrap_samples=20, progress=lines.append)
     get = {(r["experiment"], r["method"], r["k"]): r["recall"] for r in table.iter_rows(named=True)}
     assert get[("exp1", "proposed", 1)] == 1.0  # song 1 is nearest song 0
     assert get[("exp1", "popularity", 1)] == 0.0  # the most popular is song 2

@@ -110,6 +110,12 @@ def test_metrics_make_sense(run):
     n_songs = len(np.load(run.files("baselines")["popularity"]))
     assert pop["coverage"] == pytest.approx(20 / n_songs)
     assert {"novelty", "diversity_genre", "diversity_language", "diversity_artist"} <= set(metrics.columns)
+    strata = pl.read_parquet(run.files("metrics")["strata"])
+    assert set(strata["stratum_kind"]) == {"song popularity", "session length", "user activity"}
+    assert set(strata.filter(pl.col("stratum_kind") == "song popularity")["stratum"]) == {"head", "torso", "tail"}
+    by_length = strata.filter((pl.col("stratum_kind") == "session length") & (pl.col("method") == "proposed") & (pl.col("k") == 20))
+    assert by_length["queries"].sum() == metrics.filter((pl.col("method") == "proposed") & (pl.col("k") == 20)
+                                                        & (pl.col("experiment") == "exp1"))["queries"].item()
 
 
 def test_every_declared_file_is_written_with_its_schema(run):

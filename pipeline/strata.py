@@ -4,7 +4,8 @@
   relevant songs in the tier is left out of it). The tiers split the catalogue by train play count into
   thirds of all plays: ``head`` (the most-played songs that take the first third), ``torso``, ``tail``.
 - ``session length``: the test session's distinct songs, in tertiles of the test queries.
-- ``user activity``: the user's train sessions, in tertiles of the test queries.
+- ``user activity``: the user's train plays (events; the split gives every user the same number of train
+  sessions, so sessions would not tell users apart), in tertiles of the test queries.
 A stratum is labelled with its range, so the table reads on its own (``short (<= 7 songs)``).
 """
 
@@ -44,9 +45,10 @@ def query_strata(exp2_relevant: sp.csr_matrix, users: list[str], train_sessions:
     """Each query's stratum of session length, and of its user's activity when the train sessions are given."""
     strata = {"session length": tertiles(exp2_relevant.getnnz(axis=1), ("short", "medium", "long"), "songs")}
     if train_sessions is not None:
-        per_user = dict(train_sessions.group_by("user_id").len().iter_rows())
+        plays = "n_songs" in train_sessions.columns  # else (a table without it) its sessions
+        per_user = dict(train_sessions.group_by("user_id").agg(pl.col("n_songs").sum() if plays else pl.len()).iter_rows())
         activity = np.array([per_user.get(u, 0) for u in users])
-        strata["user activity"] = tertiles(activity, ("light", "medium", "heavy"), "train sessions")
+        strata["user activity"] = tertiles(activity, ("light", "medium", "heavy"), "train plays" if plays else "train sessions")
     return strata
 
 

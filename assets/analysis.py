@@ -74,7 +74,7 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
     upstream, out = begin(context, store)
     figures, not_drawn = paper_figures(pl.read_parquet(upstream["metrics"]["metrics"]), song_table(upstream),
                                        _space_view(upstream, "embedding_uss_2d"), pl.read_parquet(upstream["behaviour"]["users"]),
-                                       seed=settings.seed)
+                                       seed=settings.seed, strata=pl.read_parquet(upstream["metrics"]["strata"]))
     metadata = {name.removesuffix(".png"): note for name, note in not_drawn.items()}
     for name, fig in figures.items():
         path = figs.save_png(fig, out.series("figure", name.removesuffix(".png")))

@@ -166,6 +166,7 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
         queries, _methods(upstream, train, config, settings.seed), train_sessions=train_sessions,
         k_values=config.k_values, seed=settings.seed, bootstrap_samples=config.bootstrap_samples, progress=context.log.info,
         popularity=np.load(upstream["baselines"]["popularity"]), tags=tag_codes(upstream["splits"]["train"], songs),
+        user_kinds=pl.read_parquet(upstream["behaviour"]["users"]),
     )
     verdicts = ordering_verdicts(table)
     table.write_parquet(out["metrics"])

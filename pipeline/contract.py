@@ -127,7 +127,7 @@ def _stages() -> dict[str, Stage]:
             "item_factors": File("als_item_factors.npy", "ALS song factors, catalogue order"),
             "params": File("params.json", "the ALS settings refit"),
         }),
-        Stage("metrics", ("splits", "graph_uss", "graph_us", "embedding_uss", "embedding_us", "baselines"), {
+        Stage("metrics", ("splits", "graph_uss", "graph_us", "embedding_uss", "embedding_us", "baselines", "behaviour"), {
             "metrics": File("metrics.parquet", "every measure at every k, with intervals",
                             {"experiment": pl.String, "method": pl.String, "k": pl.Int64, "recall": pl.Float64}),
             "metrics_csv": File("metrics.csv", "the same as CSV"),

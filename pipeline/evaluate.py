@@ -43,6 +43,7 @@ def run_experiments(
     progress=None,
     popularity: np.ndarray | None = None,
     tags: dict[str, np.ndarray] | None = None,
+    user_kinds: pl.DataFrame | None = None,
 ) -> Evaluation:
     """Both experiments for every method, in the order given.
 
@@ -52,7 +53,8 @@ def run_experiments(
     ``<experiment>.<method>.seconds`` (the ranking only, not the scoring); ``progress``, when
     given, is called with a line per retrieval. With ``popularity`` (each song's train play count), the table also
     has the beyond-accuracy measures of ``pipeline.beyond_accuracy`` at each k (diversity in each of ``tags``), and
-    the strata (``pipeline.strata``) include the songs' popularity tiers.
+    the strata (``pipeline.strata``) include the songs' popularity tiers; with ``user_kinds`` (the behaviour asset's
+    table), the users' kinds.
     """
     k_max = max(k_values)
     n_songs = queries.exp1_relevant.shape[1]
@@ -61,7 +63,7 @@ def run_experiments(
     relevant = {"exp1": queries.exp1_relevant, "exp2": queries.exp2_relevant}
     per_query: dict[str, dict[str, dict]] = {"exp1": {}, "exp2": {}}
     beyond: dict[tuple[str, str], dict[int, dict]] = {}
-    strata_of = query_strata(queries.exp2_relevant, users, train_sessions)
+    strata_of = query_strata(queries.exp2_relevant, users, train_sessions, user_kinds)
     tiers = popularity_tiers(popularity) if popularity is not None else None
     strata_rows: list[dict] = []
     notes: dict = {"test_sessions": queries.n_sessions_total, "sampled_sessions": queries.n}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from pipeline import plots
+from pipeline import defaults, plots
 from pipeline.behaviour import ALPHA
 from pipeline.graph import SESSION, SONG, USER, Graph
 
@@ -40,7 +40,7 @@ class SpaceView:
 
 
 def paper_figures(metrics: pl.DataFrame, songs: pl.DataFrame, view: SpaceView, behaviour: pl.DataFrame,
-                  seed: int) -> tuple[dict, dict[str, str]]:
+                  seed: int, strata: pl.DataFrame | None = None) -> tuple[dict, dict[str, str]]:
     """Every figure of the paper by file name (Fig 7, 8 from the metrics; Fig 3 from the songs' tags and
     popularity; Fig 1, 4, 5, 6 from the behaviour table), and a note for each figure not drawn.
 
@@ -59,6 +59,10 @@ def paper_figures(metrics: pl.DataFrame, songs: pl.DataFrame, view: SpaceView, b
             continue
         figures[name] = plots.song_map(xy, songs[tag].fill_null("unknown").to_list(), f"Fig 3: songs by {tag}", seed=seed)
     figures.update(behaviour_figures(view, behaviour))
+    if strata is not None and not strata.is_empty():  # where each method wins (not a figure of the paper)
+        k = defaults.HEADLINE_K if defaults.HEADLINE_K in strata["k"].to_list() else int(strata["k"].min())
+        for experiment in ("exp1", "exp2"):
+            figures[f"strata_{experiment}.png"] = plots.strata_figure(strata, experiment, k)
     return figures, not_drawn
 
 

@@ -22,6 +22,34 @@ EXPERIMENT_TITLES = {
 }
 
 
+def strata_figure(strata: pl.DataFrame, experiment: str, k: int):
+    """Recall@k of each method (random left out) in each stratum: a panel per kind of stratum (pipeline.strata)."""
+    data = strata.filter((pl.col("experiment") == experiment) & (pl.col("k") == k) & (pl.col("method") != "random"))
+    kinds = data["stratum_kind"].unique(maintain_order=True).to_list()
+    methods = data["method"].unique(maintain_order=True).to_list()
+    cols = min(3, max(1, len(kinds)))
+    rows = -(-len(kinds) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    width = 0.8 / max(1, len(methods))
+    for ax, kind in zip(axes.flat, kinds):
+        part = data.filter(pl.col("stratum_kind") == kind)
+        labels = part["stratum"].unique(maintain_order=True).to_list()
+        for i, method in enumerate(methods):
+            values = dict(part.filter(pl.col("method") == method).select("stratum", "recall").iter_rows())
+            ax.bar(np.arange(len(labels)) + i * width, [values.get(lab, np.nan) for lab in labels], width, label=method)
+        ax.set_xticks(np.arange(len(labels)) + width * (len(methods) - 1) / 2)
+        ax.set_xticklabels([textwrap.fill(lab, 14) for lab in labels], fontsize=7)
+        ax.set_title(kind, fontsize=9)
+        ax.set_ylabel(f"recall@{k}", fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in list(axes.flat)[len(kinds):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle(f"{EXPERIMENT_TITLES.get(experiment, experiment).split(' (')[0]}: recall@{k} by stratum", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def metrics_figure(metrics: pl.DataFrame, experiment: str):
     """Recall@k and precision@k of every method in one experiment."""
     data = metrics.filter(pl.col("experiment") == experiment)

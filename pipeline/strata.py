@@ -6,7 +6,10 @@
 - ``session length``: the test session's distinct songs, in tertiles of the test queries.
 - ``user activity``: the user's train plays (events; the split gives every user the same number of train
   sessions, so sessions would not tell users apart), in tertiles of the test queries.
-A stratum is labelled with its range, so the table reads on its own (``short (<= 7 songs)``).
+- ``preference``, ``device-related``, ``time-related``: the user's kinds as the ``behaviour`` asset measured
+  them in the latent space (single or dynamic preference; whether their sessions' places follow the device, the
+  hour), so the strata exist for a real log too; users it did not measure are left out.
+A stratum of counts is labelled with its range, so the table reads on its own (``short (2-8 songs)``).
 """
 
 from __future__ import annotations
@@ -41,14 +44,22 @@ def tertiles(values: np.ndarray, names: tuple[str, str, str], unit: str) -> np.n
     return labels
 
 
-def query_strata(exp2_relevant: sp.csr_matrix, users: list[str], train_sessions: pl.DataFrame | None) -> dict[str, np.ndarray]:
-    """Each query's stratum of session length, and of its user's activity when the train sessions are given."""
+def query_strata(exp2_relevant: sp.csr_matrix, users: list[str], train_sessions: pl.DataFrame | None,
+                 behaviour: pl.DataFrame | None = None) -> dict[str, np.ndarray]:
+    """Each query's stratum of session length; of its user's activity when the train sessions are given; of its
+    user's kinds when the behaviour table (user_id, preference, device_related, time_related) is."""
     strata = {"session length": tertiles(exp2_relevant.getnnz(axis=1), ("short", "medium", "long"), "songs")}
     if train_sessions is not None:
         plays = "n_songs" in train_sessions.columns  # else (a table without it) its sessions
         per_user = dict(train_sessions.group_by("user_id").agg(pl.col("n_songs").sum() if plays else pl.len()).iter_rows())
         activity = np.array([per_user.get(u, 0) for u in users])
         strata["user activity"] = tertiles(activity, ("light", "medium", "heavy"), "train plays" if plays else "train sessions")
+    if behaviour is not None:
+        kinds = {r["user_id"]: r for r in behaviour.iter_rows(named=True)}
+        strata["preference"] = np.array([f"{kinds[u]['preference']} preference" if u in kinds else None for u in users], dtype=object)
+        for column, kind in (("device_related", "device-related"), ("time_related", "time-related")):
+            strata[kind] = np.array([(kind if kinds[u][column] else f"not {kind}") if u in kinds else None for u in users],
+                                    dtype=object)
     return strata
 
 
@@ -76,5 +87,6 @@ def stratified(experiment: str, method: str, top: np.ndarray, relevant: sp.csr_m
     return rows
 
 
-def _range_start(label: str) -> int:
-    return int(label.split("(")[1].split("-")[0])
+def _range_start(label: str) -> tuple:
+    """Strata of counts in the order of their ranges; named ones by name."""
+    return (int(label.split("(")[1].split("-")[0]), "") if "(" in label else (0, label)

@@ -37,7 +37,8 @@ EXPECTED_GRAPH = {
     "baselines": {"splits", "als_tuning"},
     # metrics reads the test set (splits); behaviour, plots and explorer read the planted truth
     # (raw_events) and plots the train songs (splits): undeclared until the stage contract.
-    "metrics": {"splits", "baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us"},
+    # metrics reads the users' kinds (behaviour) for its strata
+    "metrics": {"splits", "baselines", "embedding_uss", "embedding_us", "graph_uss", "graph_us", "behaviour"},
     # model reads the validation scores of the champion gate (als_tuning, skipgram_tuning)
     "model": {"raw_events", "splits", "graph_uss", "embedding_uss", "baselines", "als_tuning", "skipgram_tuning"},
     "behaviour": {"raw_events", "embedding_uss", "graph_uss", "splits"},
@@ -111,7 +112,9 @@ def test_metrics_make_sense(run):
     assert pop["coverage"] == pytest.approx(20 / n_songs)
     assert {"novelty", "diversity_genre", "diversity_language", "diversity_artist"} <= set(metrics.columns)
     strata = pl.read_parquet(run.files("metrics")["strata"])
-    assert set(strata["stratum_kind"]) == {"song popularity", "session length", "user activity"}
+    assert set(strata["stratum_kind"]) == {"song popularity", "session length", "user activity", "preference",
+                                           "device-related", "time-related"}
+    assert set(strata.filter(pl.col("stratum_kind") == "preference")["stratum"]) <= {"single preference", "dynamic preference"}
     assert set(strata.filter(pl.col("stratum_kind") == "song popularity")["stratum"]) == {"head", "torso", "tail"}
     by_length = strata.filter((pl.col("stratum_kind") == "session length") & (pl.col("method") == "proposed") & (pl.col("k") == 20))
     assert by_length["queries"].sum() == metrics.filter((pl.col("method") == "proposed") & (pl.col("k") == 20)
@@ -137,7 +140,8 @@ def test_figures_written(run):
     plots = run.files("plots").folder
     names = {p.name for p in plots.glob("*.png")}
     assert {"fig7_similar_song_retrieval.png", "fig8_recommendation.png", "fig3a_songs_by_language.png", "fig3b_songs_by_genre.png",
-            "fig3c_songs_by_popularity.png", "fig1_three_users.png", "fig4_single_and_dynamic_users.png"} <= names
+            "fig3c_songs_by_popularity.png", "fig1_three_users.png", "fig4_single_and_dynamic_users.png",
+            "strata_exp1.png", "strata_exp2.png"} <= names
     assert all((plots / n).stat().st_size > 5_000 for n in names)
 
 

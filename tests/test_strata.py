@@ -27,3 +27,16 @@ def test_recall_by_tier_counts_only_the_tiers_relevant_songs():
     # head: only query 0 has a head song, found: 1.0; torso: only query 1, not found: 0.0;
     # tail: query 0 finds 1 of its 2 tail songs, query 1 its only one: (0.5 + 1) / 2
     assert recall == {"head": (1.0, 1), "torso": (0.0, 1), "tail": (0.75, 2)}
+
+
+def test_user_kinds_label_each_query_by_its_user():
+    import polars as pl
+
+    from pipeline.strata import query_strata
+
+    relevant = sp.csr_matrix(np.ones((3, 2)))
+    kinds = pl.DataFrame({"user_id": ["a", "b"], "preference": ["single", "dynamic"], "device_related": [True, False],
+                          "time_related": [False, False]})
+    strata = query_strata(relevant, ["a", "b", "c"], None, kinds)
+    assert strata["preference"].tolist() == ["single preference", "dynamic preference", None]  # c was not measured
+    assert strata["device-related"].tolist() == ["device-related", "not device-related", None]

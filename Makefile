@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo run plan paper paper-all paper-status test ui serve-model bench bench-scaling lint clean
+.PHONY: install demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling lint clean
 
 install: $(VENV)/.installed
 
@@ -58,6 +58,10 @@ test: install
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	@bash scripts/ui.sh
+
+# The team server: Dagster webserver + daemon and an MLflow server, on PostgreSQL (see scripts/serve.py and the README)
+serve: install
+	$(BIN)/latent-listening serve
 
 # The registered latent space over HTTP on 127.0.0.1 (MODEL=models:/latent-listening-mf/latest for the ALS baseline).
 MODEL ?= models:/latent-listening-proposed/latest

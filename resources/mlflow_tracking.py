@@ -102,8 +102,10 @@ class MlflowTracking(dg.ConfigurableResource):
                 if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
                     client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
                 return experiment.experiment_id
-            location = self.artifact_location or default_artifact_location()
-            if "://" not in location:
+            # a tracking server keeps the artifacts itself (proxied, --serve-artifacts); a local store gets a folder
+            served = self.uri().startswith(("http://", "https://"))
+            location = self.artifact_location or (None if served else default_artifact_location())
+            if location and "://" not in location:
                 Path(location).mkdir(parents=True, exist_ok=True)
                 location = Path(location).resolve().as_uri()
             # MLflow 3's UI opens experiments in its GenAI (traces) view unless told they train models.

@@ -1,0 +1,226 @@
+"""The team server: Dagster (webserver and daemon) and an MLflow tracking server, both on PostgreSQL, on 127.0.0.1.
+
+    make serve            (or: latent-listening serve)
+
+Environment (every setting has a default for one machine):
+  LATENT_DATABASE_URL   postgresql://user[:password]@host:port of the PostgreSQL server the team runs; its
+                        databases ``dagster`` and ``mlflow`` are created when missing. Unset: a server is started
+                        for local use in $LATENT_HOME/postgres (the machine's PostgreSQL binaries, port
+                        $LATENT_PG_PORT, default 5433, trust authentication on 127.0.0.1 only).
+  DAGSTER_PORT          the Dagster UI (default 3000)
+  MLFLOW_PORT           the MLflow UI and tracking API (default 5000)
+  LATENT_ARTIFACTS      where the MLflow server keeps artifacts, served through it (default $LATENT_HOME/mlflow-artifacts)
+
+The database URLs reach the servers through their environment (never a command line, a file, an MLflow param or
+Dagster metadata): ``dagster.yaml`` names the variable, not the password. The daemon fires the schedules and
+sensors whether or not anyone has the UI open; runs it launches log to the MLflow server. Ctrl-C (or SIGTERM)
+stops all of them, and the local PostgreSQL with them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pipeline.io import PROJECT_ROOT, default_home
+
+PG_BIN = Path(os.environ.get("LATENT_PG_BIN", "/usr/lib/postgresql/15/bin"))
+DAGSTER_DB_ENV = "LATENT_DAGSTER_DATABASE_URL"
+INSTANCE_YAML = f"""# Written by scripts/serve.py: the team server's Dagster instance (runs, event log, schedules) in PostgreSQL.
+storage:
+  postgres:
+    postgres_url:
+      env: {DAGSTER_DB_ENV}
+telemetry:
+  enabled: false
+"""
+
+
+def redacted(url: str) -> str:
+    """A database URL fit to print: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def database(url: str, name: str, driver: bool = True) -> str:
+    """The URL of database ``name`` on the server at ``url``; with ``driver``, naming psycopg2 for SQLAlchemy (whose
+    2.1 default for ``postgresql://`` is psycopg 3, which Dagster's PostgreSQL storage does not work with)."""
+    parts = urlsplit(url)
+    scheme = "postgresql+psycopg2" if driver else "postgresql"
+    return urlunsplit(parts._replace(scheme=scheme, path=f"/{name}"))
+
+
+def wait_for_port(port: int, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before listening on 127.0.0.1:{port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+@dataclass
+class LocalPostgres:
+    """A PostgreSQL server for local use: its data in ``root``, listening on 127.0.0.1:``port`` only. PostgreSQL
+    refuses to run as root; as root, it runs as the system user ``postgres`` (Debian's package creates it)."""
+
+    root: Path
+    port: int = 5433
+    user: str = "latent"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}"
+
+    def _run(self, *argv: str, **kw) -> subprocess.CompletedProcess:
+        cmd = [str(PG_BIN / argv[0]), *argv[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+    def start(self) -> str:
+        if not (PG_BIN / "initdb").exists():
+            raise RuntimeError(f"no PostgreSQL server binaries in {PG_BIN}: install Debian's postgresql package "
+                               "(apt-get install postgresql), set LATENT_PG_BIN, or point LATENT_DATABASE_URL at a server")
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        data = self.root / "data"
+        if not (data / "PG_VERSION").exists():
+            self._run("initdb", "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8")
+        self._run("pg_ctl", "-D", str(data), "-l", str(self.root / "server.log"), "-w", "-o",
+                  f"-p {self.port} -h 127.0.0.1 -k {self.root}", "start")
+        return self.url
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+
+
+def ensure_databases(url: str, names=("dagster", "mlflow")) -> None:
+    """Create the databases the servers need on the PostgreSQL server at ``url``, when missing."""
+    import psycopg2
+
+    connection = psycopg2.connect(database(url, "postgres", driver=False))
+    connection.autocommit = True  # CREATE DATABASE runs outside a transaction
+    try:
+        with connection.cursor() as cursor:
+            for name in names:
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cursor.fetchone() is None:
+                    cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        connection.close()
+
+
+@dataclass
+class TeamServer:
+    """The three servers, started with ``start`` and stopped with ``stop``."""
+
+    database_url: str
+    dagster_home: Path
+    artifacts: Path
+    dagster_port: int = 3000
+    mlflow_port: int = 5000
+
+    def __post_init__(self) -> None:
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    def environment(self) -> dict[str, str]:
+        """What every server and every run they launch sees: the instance, the tracking server, the database."""
+        return {**os.environ, "DAGSTER_HOME": str(self.dagster_home), "MLFLOW_TRACKING_URI": self.mlflow_url,
+                DAGSTER_DB_ENV: database(self.database_url, "dagster"), "MLFLOW_DISABLE_TELEMETRY": "true",
+                "DAGSTER_DISABLE_TELEMETRY": "true"}
+
+    def start(self, timeout: float = 120) -> None:
+        ensure_databases(self.database_url)
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        (self.dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        bin_ = Path(sys.executable).parent
+        workspace = str(PROJECT_ROOT / "workspace.yaml")
+        env = self.environment()
+        mlflow_env = {**env, "MLFLOW_BACKEND_STORE_URI": database(self.database_url, "mlflow"),
+                      "MLFLOW_ARTIFACTS_DESTINATION": str(self.artifacts)}
+        commands = {
+            "mlflow": ([str(bin_ / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.mlflow_port), "--workers", "1",
+                        "--serve-artifacts"], mlflow_env),
+            "dagster-webserver": ([str(bin_ / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.dagster_port), "-w", workspace], env),
+            "dagster-daemon": ([str(bin_ / "dagster-daemon"), "run", "-w", workspace], env),
+        }
+        try:
+            for name, (argv, environment) in commands.items():
+                self.processes[name] = subprocess.Popen(argv, env=environment, cwd=PROJECT_ROOT, start_new_session=True)
+            wait_for_port(self.mlflow_port, timeout, "mlflow server", self.processes["mlflow"])
+            wait_for_port(self.dagster_port, timeout, "dagster-webserver", self.processes["dagster-webserver"])
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, grace: float = 15) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def failed(self) -> str | None:
+        """The name of a server that has exited, if one has."""
+        return next((name for name, p in self.processes.items() if p.poll() is not None), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    home = default_home()
+    local = None
+    url = os.environ.get("LATENT_DATABASE_URL", "")
+    if not url:
+        local = LocalPostgres(home / "postgres", int(os.environ.get("LATENT_PG_PORT", "5433")))
+        url = local.start()
+    server = TeamServer(url, Path(os.environ.get("DAGSTER_HOME") or home / "dagster-team"),
+                        Path(os.environ.get("LATENT_ARTIFACTS") or home / "mlflow-artifacts"),
+                        int(os.environ.get("DAGSTER_PORT", "3000")), int(os.environ.get("MLFLOW_PORT", "5000")))
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        server.start()
+        print(f"PostgreSQL: {redacted(url)}{' (local, in ' + str(local.root) + ')' if local else ''}\n"
+              f"Dagster:    http://127.0.0.1:{server.dagster_port}  (daemon running: schedules and sensors fire)\n"
+              f"MLflow:     {server.mlflow_url}  (artifacts in {server.artifacts})\nCtrl-C stops them.", flush=True)
+        while not stopping and not server.failed():
+            time.sleep(1)
+        if server.failed():
+            print(f"{server.failed()} exited; stopping the others", file=sys.stderr)
+            return 1
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+        if local:
+            local.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""The team server against a real PostgreSQL: Dagster (webserver, daemon) and MLflow on it, runs launched through the
+webserver, two at once, and the new-file sensor fired by the daemon. Everything on 127.0.0.1."""
+
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from helpers import SMALL_RUN
+
+from scripts.serve import DAGSTER_DB_ENV, PG_BIN, LocalPostgres, TeamServer, database
+
+pytestmark = pytest.mark.skipif(not (PG_BIN / "initdb").exists() and not os.environ.get("CI"),
+                                reason="no PostgreSQL server binaries: apt-get install postgresql")
+RUN_TIMEOUT = 600
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    # PostgreSQL runs as its own user, which cannot enter pytest's private temporary folders
+    root = Path(tempfile.mkdtemp(prefix="latent-team-"))
+    root.chmod(0o755)
+    log = tmp_path_factory.mktemp("log")
+    postgres = LocalPostgres(root / "postgres", free_port())
+    url = postgres.start()
+    server = TeamServer(url, root / "dagster", root / "artifacts", free_port(), free_port())
+    saved = {k: os.environ.get(k) for k in ("LATENT_HOME", "LATENT_LOG_PATH", "LATENT_LOG_FORMAT", DAGSTER_DB_ENV)}
+    os.environ.update({"LATENT_HOME": str(root / "home"), "LATENT_LOG_PATH": str(log), "LATENT_LOG_FORMAT": "canonical",
+                       DAGSTER_DB_ENV: server.environment()[DAGSTER_DB_ENV]})  # so the test can open the instance too
+    try:
+        server.start()
+        yield server, postgres, log
+    finally:
+        server.stop()
+        postgres.stop()
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def graphql(server):
+    from dagster_graphql import DagsterGraphQLClient
+
+    return DagsterGraphQLClient("127.0.0.1", port_number=server.dagster_port)
+
+
+def small_config(seed: int) -> dict:
+    return {"execution": {"config": {"in_process": {}}},
+            "resources": {"source": {"config": {"format": "synthetic", "n_users": 30, "n_songs": 400, "n_artists": 40}},
+                          "settings": {"config": {"seed": seed, "workers": 1}}},
+            "ops": {**SMALL_RUN, "metrics": {"config": {"k_values": [10, 20], "bootstrap_samples": 50}}}}
+
+
+def wait_for(client, run_id: str) -> str:
+    from dagster_graphql import DagsterGraphQLClientError
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            status = client.get_run_status(run_id)
+        except DagsterGraphQLClientError:
+            status = None
+        if status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            return status
+        time.sleep(2)
+    raise AssertionError(f"run {run_id} did not finish within {RUN_TIMEOUT} s")
+
+
+def test_two_runs_launched_at_once_through_the_webserver_both_land_in_postgres_and_mlflow(team):
+    import psycopg2
+    from mlflow import MlflowClient
+
+    server, postgres, _ = team
+    client = graphql(server)
+    runs = {seed: client.submit_job_execution("latent_space_pipeline", run_config=small_config(seed)) for seed in (1, 2)}
+    assert {seed: wait_for(client, run_id) for seed, run_id in runs.items()} == {1: dg.DagsterRunStatus.SUCCESS,
+                                                                                  2: dg.DagsterRunStatus.SUCCESS}
+    # Dagster's runs are rows of the PostgreSQL database, not of a local SQLite file
+    with psycopg2.connect(database(postgres.url, "dagster", driver=False)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT run_id, status FROM runs WHERE run_id = ANY(%s)", (list(runs.values()),))
+        assert dict(cursor.fetchall()) == {run_id: "SUCCESS" for run_id in runs.values()}
+    assert not list((server.dagster_home).glob("**/*.db"))
+    # each run has its own MLflow run on the tracking server, with its own seed and results, artifacts served by it
+    mlflow = MlflowClient(server.mlflow_url)
+    experiment = mlflow.get_experiment_by_name("latent-listening")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")
+    parents = {}
+    for seed, run_id in runs.items():
+        found = mlflow.search_runs([experiment.experiment_id], filter_string=f"tags.dagster_run_id = '{run_id}'")
+        parent = next(r for r in found if "mlflow.parentRunId" not in r.data.tags)
+        assert parent.data.params["seed"] == str(seed) and "exp1.proposed.recall_at_20" in parent.data.metrics
+        assert mlflow.list_artifacts(parent.info.run_id), "artifacts are stored through the server"
+        parents[seed] = parent.data.metrics["exp1.proposed.recall_at_20"]
+    assert parents[1] != parents[2]  # two seeds, two results: neither run read the other's files
+    # no database credential reaches MLflow params
+    assert not any("postgres" in str(v) for v in parent.data.params.values())
+
+
+def test_the_daemon_fires_the_new_file_sensor_once_per_new_file(team):
+    import polars as pl
+
+    server, _, log = team
+    client = graphql(server)
+    instance = dg.DagsterInstance.from_config(str(server.dagster_home))
+    before = {r.run_id for r in instance.get_runs()}
+    events = pl.DataFrame({"timestamp": ["2016-01-01T10:00:00Z"], "user_id": ["u1"], "song_id": ["s1"]})
+    events.write_csv(log / "listens.csv")
+    result = client._execute("""mutation($selector: SensorSelector!) { startSensor(sensorSelector: $selector) {
+        __typename ... on Sensor { sensorState { status } } ... on PythonError { message } } }""",
+                             {"selector": {"repositoryLocationName": "latent_listening", "repositoryName": "__repository__",
+                                           "sensorName": "new_listening_log_files"}})
+    assert result["startSensor"]["__typename"] == "Sensor", result
+    deadline = time.monotonic() + 180
+    new = []
+    while time.monotonic() < deadline and not new:
+        new = [r for r in instance.get_runs() if r.run_id not in before]
+        time.sleep(2)
+    assert len(new) == 1 and new[0].tags.get("new_files") == "1"
+    # the cursor the daemon stored makes the next evaluation skip: an unchanged file requests no run
+    from assets.definitions import new_files_sensor
+    from resources import ListeningLogSource
+
+    state = next(s for s in instance.all_instigator_state() if s.instigator_name == "new_listening_log_files")
+    again = new_files_sensor(dg.build_sensor_context(cursor=state.instigator_data.cursor,
+                                                     resources={"source": ListeningLogSource(format="canonical", path=str(log))}))
+    assert isinstance(again, dg.SkipReason) and "no new files" in again.skip_message
+    # the sensor's run runs, and ends FAILED: a one-row log has no split (waited for, so nothing is left running)
+    assert wait_for(client, new[0].run_id) == dg.DagsterRunStatus.FAILURE

@@ -135,6 +135,7 @@ class TeamServer:
     artifacts: Path
     dagster_port: int = 3000
     mlflow_port: int = 5000
+    workspace: Path = PROJECT_ROOT / "workspace.yaml"
 
     def __post_init__(self) -> None:
         self.processes: dict[str, subprocess.Popen] = {}
@@ -155,7 +156,7 @@ class TeamServer:
         (self.dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         bin_ = Path(sys.executable).parent
-        workspace = str(PROJECT_ROOT / "workspace.yaml")
+        workspace = str(self.workspace)
         env = self.environment()
         mlflow_env = {**env, "MLFLOW_BACKEND_STORE_URI": database(self.database_url, "mlflow"),
                       "MLFLOW_ARTIFACTS_DESTINATION": str(self.artifacts)}

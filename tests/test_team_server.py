@@ -32,7 +32,7 @@ def team(tmp_path_factory):
     log = tmp_path_factory.mktemp("log")
     postgres = LocalPostgres(root / "postgres", free_port())
     url = postgres.start()
-    server = TeamServer(url, root / "dagster", root / "artifacts", free_port(), free_port())
+    server = TeamServer(url, root / "dagster", root / "artifacts", free_port(), free_port(), workspace=probe_workspace(root))
     saved = {k: os.environ.get(k) for k in ("LATENT_HOME", "LATENT_LOG_PATH", "LATENT_LOG_FORMAT", DAGSTER_DB_ENV)}
     os.environ.update({"LATENT_HOME": str(root / "home"), "LATENT_LOG_PATH": str(log), "LATENT_LOG_FORMAT": "canonical",
                        DAGSTER_DB_ENV: server.environment()[DAGSTER_DB_ENV]})  # so the test can open the instance too
@@ -44,6 +44,41 @@ def team(tmp_path_factory):
         postgres.stop()
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+PROBE = """
+import dagster as dg
+from assets.definitions import defs
+
+# the pipeline's definitions plus a schedule that fires every minute, so the test sees the daemon fire one
+probe = dg.define_asset_job("schedule_probe", selection=["raw_events", "quarantine"])
+every_minute = dg.ScheduleDefinition(
+    name="every_minute_probe", job=probe, cron_schedule="* * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
+    run_config={"resources": {"source": {"config": {"format": "synthetic", "n_users": 10, "n_songs": 60, "n_artists": 6}}}})
+defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[probe], schedules=[every_minute]))
+"""
+
+
+def probe_workspace(root: Path) -> Path:
+    from pipeline.io import PROJECT_ROOT
+
+    (root / "probe_defs.py").write_text(PROBE)
+    workspace = root / "workspace.yaml"
+    workspace.write_text(f"load_from:\n  - python_file:\n      relative_path: {root / 'probe_defs.py'}\n"
+                         f"      working_directory: {PROJECT_ROOT}\n      location_name: latent_listening\n")
+    return workspace
+
+
+def test_the_daemon_fires_schedules(team):
+    server, _, _ = team
+    instance = dg.DagsterInstance.from_config(str(server.dagster_home))
+    deadline = time.monotonic() + 150
+    runs = []
+    while time.monotonic() < deadline and not runs:
+        runs = [r for r in instance.get_runs() if r.tags.get("dagster/schedule_name") == "every_minute_probe"]
+        time.sleep(2)
+    assert runs, "no scheduled run within 150 s"
+    assert wait_for(graphql(server), runs[-1].run_id) == dg.DagsterRunStatus.SUCCESS
 
 
 def graphql(server):

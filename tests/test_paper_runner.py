@@ -134,4 +134,5 @@ def test_the_stage_order_is_the_asset_graphs_with_the_evaluation_first():
     assert sorted(order) == sorted(CONTRACT)
     assert all(set(CONTRACT[s].reads) <= set(order[:i]) for i, s in enumerate(order))  # every stage after what it reads
     assert dict(STAGES)["raw_events"] == ["raw_events", "quarantine"]
-    assert order.index("metrics") < min(order.index(s) for s in ("embedding_uss_2d", "behaviour", "plots", "explorer"))
+    assert order.index("metrics") < min(order.index(s) for s in ("embedding_uss_2d", "plots", "explorer"))
+    assert order.index("behaviour") < order.index("metrics")  # the metrics' strata read the users' kinds

@@ -25,8 +25,9 @@ import dagster as dg  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
 from pipeline.io import PROJECT_ROOT, default_home, file_digest  # noqa: E402
-from pipeline.promotion import CHAMPION, Validation, decide  # noqa: E402
+from pipeline.promotion import Validation  # noqa: E402
 from resources.params import config_digest  # noqa: E402
+from resources.registry import champion_gate  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"
 DAGSTER_URL_TAG = "dagster_run_url"
@@ -219,31 +220,8 @@ class MlflowTracking(dg.ConfigurableResource):
         result = {"model_uri": f"models:/{registered_name}/{version}", "run_model_uri": info.model_uri,
                   "version": version, "registered_name": registered_name}
         if validation is not None:
-            result.update(self._gate(registered_name, version, validation))
+            result.update(champion_gate(self.client(), registered_name, version, validation))
         return result
-
-    def _gate(self, registered_name: str, version: int, validation: Validation) -> dict:
-        """Record a version's validation on it (tags) and move ``champion`` to it when it passes the gate."""
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
-        client = MlflowClient(self.uri())
-        tags = {"validation_score": "" if validation.score is None else repr(validation.score),
-                "validation_popularity": repr(validation.popularity), "validation_data": validation.data}
-        for key, value in tags.items():
-            client.set_model_version_tag(registered_name, str(version), key, value)
-        try:
-            current = client.get_model_version_by_alias(registered_name, CHAMPION)
-            t = current.tags
-            champion = Validation(float(t["validation_score"]) if t.get("validation_score") else None,
-                                  float(t.get("validation_popularity", "nan")), t.get("validation_data", ""))
-        except MlflowException:  # no champion yet
-            current, champion = None, None
-        promoted, why = decide(validation, champion)
-        if promoted:
-            client.set_registered_model_alias(registered_name, CHAMPION, str(version))
-        client.set_model_version_tag(registered_name, str(version), "champion_gate", why)
-        return {"champion": version if promoted else (int(current.version) if current else None), "promoted": promoted, "gate": why}
 
     def log_datasets(self, run_id: str, datasets: list[dict]) -> None:
         """Record the data a run used as MLflow dataset inputs: each dict has ``name``, ``path`` (a file),

@@ -28,7 +28,7 @@ KINDS: dict[str, set[str]] = {
 # The modules of pipeline/ that hold each stage's science: an asset's code_version is their hash, so the UI marks
 # an asset whose code changed since it was materialized (tests check every module named here exists).
 SCIENCE: dict[str, tuple[str, ...]] = {
-    "raw_events": ("importers", "columnar", "line_split", "log_formats", "field_rules", "columns", "synthetic"),
+    "raw_events": ("importers", "columnar", "line_split", "log_formats", "field_rules", "columns", "synthetic", "synthetic_config"),
     "sessions": ("sessions",), "split_plan": ("split_plan",), "splits": ("splits",),
     "graph": ("graph",), "walks": ("walks",), "embedding": ("embed", "checkpoints"),
     "validation_split": ("splits",), "als_tuning": ("tuning", "baselines"), "skipgram_tuning": ("tuning", "embed"),

@@ -32,8 +32,7 @@ from pipeline.log_formats import LASTFM_COLUMNS, RAW_LIMIT, Row, csv_header, csv
 
 BLOCK_BYTES = 32 << 20
 THREADS = 2
-BOM = "\ufeff"
-UTF8_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = field_rules.BOM.encode()
 DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 CLOCK = r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 OFFSET = r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]"
@@ -117,7 +116,7 @@ def text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     as_is = (values.str.contains(_clean_pattern()) | (values == "")).fill_null(True)
     value, passes = values, pl.repeat(True, len(values), eager=True)
     if not as_is.all():
-        cleaned = values.str.strip_chars(space).str.strip_prefix(BOM).str.strip_chars(space)
+        cleaned = values.str.strip_chars(space).str.strip_prefix(field_rules.BOM).str.strip_chars(space)
         value, passes = cleaned, ~cleaned.str.contains(refused).fill_null(False)
     if not (value == "").any():
         return value.alias(values.name), passes
@@ -140,8 +139,9 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, bytes]]:
     A block ends at its last newline, and the next starts there (a line longer than a block makes it longer)."""
     row, size = 1, block_bytes
     with open(path, "rb") as fh:
-        whole_file_check(path, fh.read(1 << 16))
-        fh.seek(len(UTF8_BOM) if fh.seek(0) == 0 and fh.read(3) == UTF8_BOM else 0)
+        head = fh.read(1 << 16)
+        whole_file_check(path, head)
+        fh.seek(len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0)
         while True:
             start = fh.tell()
             data = fh.read(size)
@@ -222,23 +222,24 @@ def _block_batch(fmt: str, block: bytes, first_row: int, header, mapping, window
     rows = np.arange(first_row, first_row + len(cut.plain), dtype=np.int64)
     events, ok = checked(fields.with_columns(pl.Series("row", rows)), cut.plain, window)
     doubtful = [row_of(int(rows[j]), *_decoded(block, cut.starts[j], cut.ends[j])) for j in np.flatnonzero(~ok)]
-    batch = _merge(events.filter(pl.Series(ok)), doubtful, window, len(rows))
+    batch = decided(doubtful, window, read=len(rows), fast=events.filter(pl.Series(ok)))
     if finish:
         batch.events = finish(batch.events)
     return batch
 
 
-def _merge(fast: pl.DataFrame, doubtful: list[Row], window: field_rules.Window, read: int) -> Batch:
-    """The fast rows and the doubtful rows, once the per-row rules have decided them, in row order."""
+def decided(rows: list[Row], window: field_rules.Window, read: int | None = None, fast: pl.DataFrame | None = None) -> Batch:
+    """Reader rows decided by the per-row rules (``field_rules.event``), with the rows ``fast`` already accepted, in
+    row order; ``read``: the rows the batch read (default: ``rows``)."""
     refused, accepted = [], []
-    for i, raw, rec, reason in doubtful:
+    for i, raw, rec, reason in rows:
         if rec is not None:
             rec, reason = field_rules.event(rec, window)
         if reason:
             refused.append((i, raw[:RAW_LIMIT], reason))
         else:
             accepted.append({**rec, "row": i})
-    events = fast
-    if accepted:
-        events = pl.concat([fast.cast(BATCH_SCHEMA), pl.DataFrame(accepted, schema=BATCH_SCHEMA)]).sort("row")
-    return Batch(events.select(list(BATCH_SCHEMA)).cast(BATCH_SCHEMA), refused, read)
+    events = pl.DataFrame(accepted, schema=BATCH_SCHEMA)
+    if fast is not None:
+        events = pl.concat([fast.select(list(BATCH_SCHEMA)).cast(BATCH_SCHEMA), events]).sort("row")
+    return Batch(events, refused, len(rows) if read is None else read)

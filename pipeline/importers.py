@@ -252,16 +252,15 @@ def _batches(fmt: str, path: Path, window: field_rules.Window, columns, finish) 
     if fmt == "lastfm-1k" or (fmt == "canonical" and path.suffix.lower() != ".parquet"):
         yield from columnar.batches(fmt, path, window, columns, finish=finish)
         return
-    accepted, refused, read = [], [], 0
-    for row, raw, rec, reason in reader(fmt, path, columns):
-        read += 1
-        if rec is not None:
-            rec, reason = field_rules.event(rec, window)
-        if reason:
-            refused.append((row, raw, reason))
-        else:
-            accepted.append({**rec, "row": row})
-        if read % RECORD_BATCH == 0:
-            yield columnar.Batch(finish(pl.DataFrame(accepted, schema=columnar.BATCH_SCHEMA)), refused, read)
-            accepted, refused, read = [], [], 0
-    yield columnar.Batch(finish(pl.DataFrame(accepted, schema=columnar.BATCH_SCHEMA)), refused, read)
+    rows: list = []
+    for row in reader(fmt, path, columns):
+        rows.append(row)
+        if len(rows) == RECORD_BATCH:
+            yield _finished(columnar.decided(rows, window), finish)
+            rows = []
+    yield _finished(columnar.decided(rows, window), finish)
+
+
+def _finished(batch: columnar.Batch, finish) -> columnar.Batch:
+    batch.events = finish(batch.events)
+    return batch

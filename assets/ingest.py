@@ -106,9 +106,7 @@ def split_plan(context: dg.AssetExecutionContext, store: DataStore) -> dg.Materi
 
 def plan_tables(table: pl.DataFrame) -> dict:
     """The planner's table as one markdown table of users per (train, test) pair, a column per pair."""
-    wide = table.with_columns(pl.format("users at {}/{}", "train_sessions", "test_sessions").alias("pair")).pivot(
-        "pair", index="cutoff", values="users", sort_columns=False)
-    return {"users kept per cutoff and train/test sessions": md_table(wide)}
+    return {"users kept per cutoff and train/test sessions": md_table(planner.users_by_cutoff(table))}
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("splits"), **asset_meta("splits"), check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],

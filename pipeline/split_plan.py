@@ -106,6 +106,12 @@ def plan(sessions: pl.DataFrame, pairs: list[tuple[int, int]] | None = None,
     return pl.DataFrame(rows, schema=schema)
 
 
+def users_by_cutoff(table: pl.DataFrame) -> pl.DataFrame:
+    """``plan``'s table to read: a row per cutoff, a column per (train, test) pair (``users at 80/20``), users kept."""
+    return table.with_columns(pl.format("users at {}/{}", "train_sessions", "test_sessions").alias("pair")).pivot(
+        "pair", index="cutoff", values="users", sort_columns=False)
+
+
 def recommend(table: pl.DataFrame, pairs: list[tuple[int, int]] | None = None) -> Recommendation:
     """The rule of the module docstring, applied to ``plan``'s table, trying ``pairs`` in order (default: the table's)."""
     if table.is_empty() or table["users"].max() == 0:

@@ -44,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except (LogInputError, ValueError) as exc:
         parser.exit(2, f"latent-listening plan: {exc}\n")
     print(f"{counts['accepted']:,} events accepted ({counts['quarantined']:,} quarantined) from {args.log}\n")
-    wide = table.pivot(on=["train_sessions", "test_sessions"], index="cutoff", values="users", sort_columns=False)
-    wide.columns = ["cutoff", *[f"users@{c.strip('{}').replace(',', '/')}" for c in wide.columns[1:]]]
+    wide = split_plan.users_by_cutoff(table)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
         print(wide)
     print(f"\nrecommended: cutoff {best.cutoff}, {best.train_sessions} train and {best.test_sessions} test sessions per user: {best.why}")

@@ -23,10 +23,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import dagster as dg  # noqa: E402
 from filelock import FileLock  # noqa: E402
+from pydantic import PrivateAttr  # noqa: E402
 
 from pipeline.io import PROJECT_ROOT, default_home, file_digest  # noqa: E402
 from pipeline.promotion import Validation  # noqa: E402
 from resources.params import config_digest  # noqa: E402
+from resources import system_metrics  # noqa: E402
 from resources.registry import champion_gate  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"
@@ -76,6 +78,19 @@ class MlflowTracking(dg.ConfigurableResource):
     enabled: bool = True
     ui_url: str = "http://127.0.0.1:5000"  # where the MLflow UI serves this store (for links)
     dagster_url: str = "http://127.0.0.1:3000"  # where the Dagster UI serves the instance (for links)
+    system_metrics_interval: float = 10.0  # seconds between system metrics samples while a step runs; 0: none
+    _monitor: Any = PrivateAttr(default=None)
+
+    # -- lifecycle: each step process samples the machine into its run's MLflow run ------------
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        if self.enabled and self.system_metrics_interval > 0 and run is not None:
+            self._monitor = system_metrics.start(self.run_id(run.run_id, run), self.uri(),
+                                                 system_metrics.node_id(context), self.system_metrics_interval)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        system_metrics.stop(self._monitor)
+        self._monitor = None
 
     # -- plumbing -------------------------------------------------------------------------
     def uri(self) -> str:

@@ -96,6 +96,14 @@ def test_every_asset_shows_what_it_is_made_with():
     assert {k.to_user_string(): set(graph.get(k).kinds) for k in graph.get_all_asset_keys()} == KINDS
 
 
+def test_the_data_team_owns_the_log_to_the_splits_and_the_science_team_the_rest():
+    graph = defs.resolve_asset_graph()
+    owners = {k.to_user_string(): list(graph.get(k).owners) for k in graph.get_all_asset_keys()}
+    data = {a for a, o in owners.items() if o == ["team:data-engineering"]}
+    assert data == {"raw_events", "quarantine", "sessions", "split_plan", "splits"}
+    assert all(o == ["team:recsys-science"] for a, o in owners.items() if a not in data)
+
+
 def test_a_store_without_room_is_named_with_the_stage(tmp_path):
     raw = next(a for a in ASSETS if "raw_events" in {k.to_user_string() for k in a.keys})
     resources = {"store": DataStore(base_dir=str(tmp_path / "store"), min_free_gb=1e9), "settings": PipelineSettings(),

@@ -26,10 +26,10 @@ def setup(tmp_path):
 def ended(sensor_name: str, instance: dg.DagsterInstance, run_id: str, event_type: DagsterEventType, mlflow: MlflowTracking):
     """Evaluate a run-status sensor on the run's end event, as the daemon does."""
     (record,) = instance.get_records_for_run(run_id, of_type={event_type}).records
-    context = dg.build_run_status_sensor_context(sensor_name=sensor_name, dagster_event=record.event_log_entry.dagster_event,
-                                                 dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
-                                                 resources={"mlflow": mlflow})
-    return SENSORS[sensor_name](context)
+    with dg.build_run_status_sensor_context(sensor_name=sensor_name, dagster_event=record.event_log_entry.dagster_event,
+                                            dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
+                                            resources={"mlflow": mlflow}) as context:  # the resource has a lifecycle
+        return SENSORS[sensor_name](context)
 
 
 def status(mlflow: MlflowTracking, dagster_run_id: str) -> str:
@@ -89,3 +89,25 @@ def test_a_run_of_some_assets_says_which(setup):
     tags = mlflow.client().get_run(mlflow.run_id(run.run_id, run)).data.tags
     assert (tags["dagster_assets"], tags["dagster_job"]) == ("plots", "latent_space_pipeline")
     assert len(tags["config_digest"]) == 12
+
+
+def test_system_metrics_are_sampled_into_the_pipeline_run_while_a_step_runs(tmp_path):
+    import time
+
+    mlflow = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "a"),
+                            system_metrics_interval=0.5)
+
+    @dg.asset
+    def slow(mlflow: MlflowTracking) -> None:
+        time.sleep(2.0)  # four sampling intervals
+
+    result = dg.materialize([slow], resources={"mlflow": mlflow})
+    run = mlflow.client().get_run(mlflow.run_id(result.run_id))
+    # one process ran every step here (materialize's in-process executor), so the series are the run's
+    assert {"system/run/cpu_utilization_percentage", "system/run/system_memory_usage_megabytes"} <= set(run.data.metrics)
+    history = mlflow.client().get_metric_history(run.info.run_id, "system/run/system_memory_usage_megabytes")
+    assert len(history) >= 2 and all(m.value > 0 for m in history)
+    off = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path}/off.db", artifact_location=str(tmp_path / "b"), system_metrics_interval=0)
+    quiet = dg.materialize([slow], resources={"mlflow": off})
+    assert off.client().search_runs([off.experiment_id()]) == []  # no monitor, nothing logged, no run
+    assert quiet.success

@@ -27,8 +27,8 @@ from pydantic import PrivateAttr  # noqa: E402
 
 from pipeline.io import PROJECT_ROOT, default_home, file_digest  # noqa: E402
 from pipeline.promotion import Validation  # noqa: E402
-from resources.params import config_digest  # noqa: E402
 from resources import system_metrics  # noqa: E402
+from resources.params import config_digest  # noqa: E402
 from resources.registry import champion_gate  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"

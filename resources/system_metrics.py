@@ -34,7 +34,16 @@ def stop(monitor) -> None:
 
 
 def node_id(context) -> str:
-    """The step a resource was set up for (``run`` when one process runs every step, as the in-process executor does)."""
-    step = getattr(getattr(context, "log", None), "logging_metadata", None)
-    step_key = getattr(step, "step_key", None)
-    return step_key or "run"
+    """The step whose process set the resource up: the multiprocess executor's worker for a step records its
+    STEP_WORKER_STARTED event from that process, so the event with this process's id names the step. ``run`` when
+    one process runs every step (the in-process executor: ``materialize``, ``--in-process``)."""
+    import os
+
+    from dagster import DagsterEventType
+
+    if context.instance is None or context.dagster_run is None:
+        return "run"
+    records = context.instance.get_records_for_run(context.dagster_run.run_id,
+                                                   of_type=DagsterEventType.STEP_WORKER_STARTED).records
+    mine = [r.event_log_entry for r in records if r.event_log_entry.dagster_event.pid == os.getpid()]
+    return (mine[-1].step_key if mine else None) or "run"

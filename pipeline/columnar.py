@@ -33,6 +33,7 @@ from pipeline.log_formats import LASTFM_COLUMNS, RAW_LIMIT, Row, csv_header, csv
 BLOCK_BYTES = 32 << 20
 THREADS = 2
 UTF8_BOM = field_rules.BOM.encode()
+NEWLINE = ord("\n")
 DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 CLOCK = r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 OFFSET = r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]"
@@ -75,26 +76,44 @@ UTC = pl.Datetime("us", "UTC")
 
 
 def timestamp(values: pl.Series, window: field_rules.Window) -> pl.Series:
-    """The UTC time ``field_rules.timestamp`` gives each string, where this can show it; null elsewhere.
-    Only the forms a batch holds are parsed (a log has one or two)."""
-    t = _stripped(values)
-    out = pl.repeat(None, len(values), dtype=UTC, eager=True).alias(values.name)
+    """The UTC time ``field_rules.timestamp`` gives each string, where this can show it; null elsewhere."""
+    out = _parsed(values)
+    inside = out.is_between(pl.lit(window.earliest).cast(UTC), pl.lit(window.latest).cast(UTC)).fill_null(False)
+    if inside.all():  # the usual case
+        return out
+    return pl.select(pl.when(inside).then(out)).to_series().alias(values.name)
+
+
+def _parsed(values: pl.Series) -> pl.Series:
+    """The usual case first: the values of a log's one form, as they are (the forms are anchored and hold no white
+    space, so stripping would change none of them); only the others are stripped and tried in every form."""
+    for form, parse in FORMS:
+        match = values.str.contains(form).fill_null(False)
+        if match.all():
+            return parse(values).cast(UTC).alias(values.name)
+        if match.sum() * 2 > len(values):
+            hit, rest = np.flatnonzero(match.to_numpy()), np.flatnonzero(~match.to_numpy())
+            out = pl.repeat(None, len(values), dtype=UTC, eager=True).alias(values.name)
+            out = out.scatter(hit, parse(values.gather(hit)).cast(UTC))
+            return out.scatter(rest, _in_forms(_stripped(values.gather(rest))))
+    return _in_forms(_stripped(values))
+
+
+def _in_forms(t: pl.Series) -> pl.Series:
+    """Stripped values in any mix of the forms: only the forms the values hold are parsed (a log has one or two)."""
+    out = pl.repeat(None, len(t), dtype=UTC, eager=True).alias(t.name)
     todo = t.is_not_null()
     for form, parse in FORMS:
         if not todo.any():
             break
         match = todo & t.str.contains(form).fill_null(False)
-        if match.all():  # the usual case: one form throughout
-            out = parse(t).cast(UTC)
-            break
+        if match.all():
+            return parse(t).cast(UTC)
         if match.any():
             rows = np.flatnonzero(match.to_numpy())
             out = out.scatter(rows, parse(t.gather(rows)).cast(UTC))
             todo = todo & ~match
-    inside = out.is_between(pl.lit(window.earliest).cast(UTC), pl.lit(window.latest).cast(UTC)).fill_null(False)
-    if inside.all():  # the usual case
-        return out
-    return pl.select(pl.when(inside).then(out)).to_series().alias(values.name)
+    return out
 
 
 def _clean_pattern() -> str:
@@ -134,9 +153,10 @@ def checked(fields: pl.DataFrame, plain: np.ndarray, window: field_rules.Window)
     return pl.DataFrame({**out, "row": fields["row"]}), ok
 
 
-def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, bytes]]:
-    """(number of the block's first line, block of whole lines); a UTF-8 byte-order mark at the start dropped.
-    A block ends at its last newline, and the next starts there (a line longer than a block makes it longer)."""
+def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, memoryview, int]]:
+    """(number of the block's first line, block of whole lines, its number of lines); a UTF-8 byte-order mark at the
+    start dropped. A block ends at its last newline, and the next starts there (a line longer than a block makes it
+    longer). Blocks are views of what was read, not copies (the string views of its fields point into it)."""
     row, size = 1, block_bytes
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
@@ -152,11 +172,12 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, bytes]]:
                 fh.seek(start)
                 size *= 2
                 continue
-            block = data[:cut] if cut else data
-            fh.seek(start + len(block))
+            cut = cut or len(data)
+            fh.seek(start + cut)
             size = block_bytes
-            yield row, block
-            row += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            lines = data.count(b"\n", 0, cut) + (0 if data[cut - 1] == NEWLINE else 1)
+            yield row, memoryview(data)[:cut], lines
+            row += lines
 
 
 def _fields_lastfm(parts: list[pl.Series]) -> pl.DataFrame:
@@ -180,7 +201,7 @@ def _fields_csv(parts: list[pl.Series], header: list[str], mapping: Mapping[str,
 
 def _decoded(block: bytes, a: int, b: int) -> tuple[str | None, str]:
     """A line as the per-row functions take it: (its text, "") or, when it is not UTF-8, (None, its raw text)."""
-    raw = block[a:b]
+    raw = bytes(block[a:b])
     try:
         return raw.decode("utf-8"), ""
     except UnicodeDecodeError:
@@ -191,32 +212,33 @@ def batches(fmt: str, path: Path, window: field_rules.Window, columns: Mapping[s
             block_bytes: int | None = None, threads: int = THREADS,
             finish: Callable[[pl.DataFrame], pl.DataFrame] | None = None) -> Iterator[Batch]:
     """Every row of a Last.fm TSV (``lastfm-1k``) or canonical CSV (``canonical``), a block at a time, in order;
-    ``threads`` blocks are read at once (the kernel and polars release the GIL), so memory holds that many.
+    ``threads`` blocks are read at once (the kernel and polars release the GIL) and one more waits, so memory holds that many.
     ``finish`` is applied to each batch's events in its thread (the caller's per-batch work, in parallel too)."""
     header = mapping = None
     block_bytes = block_bytes or BLOCK_BYTES
     with ThreadPoolExecutor(threads) as pool:
         pending: deque[Future] = deque()
-        for first_row, block in _blocks(path, block_bytes):
+        for first_row, block, lines in _blocks(path, block_bytes):
             if fmt == "canonical" and header is None:
-                head, _, block = block.partition(b"\n")
-                header, mapping = csv_header(path, _decoded(head.rstrip(b"\r\n"), 0, None)[0], columns or {})
-                first_row += 1
-                if not block:
+                end = bytes(block).find(b"\n") + 1 or len(block)
+                header, mapping = csv_header(path, _decoded(bytes(block[:end]).rstrip(b"\r\n"), 0, None)[0], columns or {})
+                block, first_row, lines = block[end:], first_row + 1, lines - 1
+                if not len(block):
                     continue
-            pending.append(pool.submit(_block_batch, fmt, block, first_row, header, mapping, window, finish))
-            if len(pending) >= threads:
+            pending.append(pool.submit(_block_batch, fmt, block, first_row, lines, header, mapping, window, finish))
+            if len(pending) > threads:  # one block queued beyond the threads, so no thread waits for the reader
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def _block_batch(fmt: str, block: bytes, first_row: int, header, mapping, window: field_rules.Window, finish) -> Batch:
+def _block_batch(fmt: str, block: memoryview, first_row: int, lines: int, header, mapping, window: field_rules.Window,
+                 finish) -> Batch:
     if fmt == "lastfm-1k":
-        cut = line_split.split(block, "\t", LASTFM_COLUMNS, csv=False)
+        cut = line_split.split(block, "\t", LASTFM_COLUMNS, csv=False, n_lines=lines)
         fields, row_of = _fields_lastfm(cut.fields), lastfm_row
     else:
-        cut = line_split.split(block, ",", len(header), csv=True)
+        cut = line_split.split(block, ",", len(header), csv=True, n_lines=lines)
         fields = _fields_csv(cut.fields, header, mapping)
         row_of = functools.partial(csv_row, header=header, mapping=mapping)
     rows = np.arange(first_row, first_row + len(cut.plain), dtype=np.int64)

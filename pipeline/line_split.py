@@ -85,9 +85,11 @@ def _split_kernel(buf, sep, n_fields, csv, views, words, plain, starts, ends):
         i = j + 1
 
 
-def split(block: bytes, sep: str, n_fields: int, csv: bool) -> Split:
-    """Every line of ``block`` (whole lines; the last may lack its newline) split into ``n_fields`` fields."""
-    n_lines = block.count(b"\n") + (1 if block and not block.endswith(b"\n") else 0)
+def split(block: bytes | memoryview, sep: str, n_fields: int, csv: bool, n_lines: int | None = None) -> Split:
+    """Every line of ``block`` (whole lines; the last may lack its newline) split into ``n_fields`` fields;
+    ``n_lines``: how many lines it has, when the caller has counted them."""
+    if n_lines is None:
+        n_lines = bytes(block).count(b"\n") + (1 if len(block) and block[-1] != NEWLINE else 0)
     buf = np.frombuffer(block, np.uint8)
     views = np.zeros(n_fields * n_lines * VIEW_BYTES, np.uint8)
     plain = np.zeros(n_lines, np.bool_)
@@ -97,7 +99,7 @@ def split(block: bytes, sep: str, n_fields: int, csv: bool) -> Split:
     if not _is_utf8(block):  # rare: the lines that are not UTF-8 are not plain, and their fields are not read
         for line in np.flatnonzero(plain):
             try:
-                block[starts[line]:ends[line]].decode("utf-8")
+                bytes(block[starts[line]:ends[line]]).decode("utf-8")
             except UnicodeDecodeError:
                 plain[line] = False
                 for f in range(n_fields):

@@ -39,6 +39,41 @@ seconds = time.perf_counter() - t
 print(json.dumps({"steps": sum(len(w) - 1 for w in walks), "seconds": seconds,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+PECANPY_KERNEL = """
+import json, resource, sys, time
+import numpy as np
+from pecanpy import pecanpy
+edg, walks_per_vertex, steps, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+g = pecanpy.FirstOrderUnweighted(p=1, q=1, workers=workers, verbose=False, random_state=0)
+g.read_edg(edg, weighted=False, directed=False)
+starts = np.concatenate([np.arange(g.num_nodes, dtype=np.uint32)] * walks_per_vertex)
+np.random.default_rng(0).shuffle(starts)
+move_forward, has_nbrs = g.get_move_forward(), g.get_has_nbrs()
+def kernel(n):  # what simulate_walks runs before it maps indices to strings
+    with pecanpy.ProgressBar(total=n, disable=True) as progress:
+        return g._random_walks(n, steps, 0, starts[:n], has_nbrs, move_forward, progress)
+kernel(1000)  # compile outside the timing
+t = time.perf_counter()
+walks = kernel(len(starts))
+seconds = time.perf_counter() - t
+print(json.dumps({"steps": int((walks[:, -1].astype(np.int64) - 1).sum()), "seconds": seconds,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_kernel(edges: Path, walks_per_vertex: int, steps: int) -> dict:
+    """Our walk kernel alone, over every walk in one call (as PecanPy's kernel is timed): no corpus, no formatting."""
+    from pipeline.walks import _walk_batch, pass_order
+
+    graph = load_graph(edges)
+    indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int32)
+    starts = np.concatenate([pass_order(graph.n_vertices, 0, r) for r in range(walks_per_vertex)])
+    _walk_batch(indptr, indices, starts[:1000], steps + 1, 0, 0, np.empty((1000, steps + 1), np.int32))  # compile
+    out = np.empty((len(starts), steps + 1), np.int32)
+    t = time.perf_counter()
+    _walk_batch(indptr, indices, starts, steps + 1, 0, 0, out)
+    seconds = time.perf_counter() - t
+    return {"steps": int((out[:, 1:] >= 0).sum()), "seconds": seconds}
 
 
 def random_graph_edges(n: int, mean_degree: int, seed: int) -> np.ndarray:
@@ -48,6 +83,15 @@ def random_graph_edges(n: int, mean_degree: int, seed: int) -> np.ndarray:
     edges = edges[edges[:, 0] != edges[:, 1]]
     edges.sort(axis=1)
     return np.unique(edges, axis=0)
+
+
+def graph_edges(npz: Path) -> np.ndarray:
+    """The undirected edges (u < v) of a pipeline graph file."""
+    with np.load(npz) as z:
+        indptr, indices = z["indptr"], z["indices"]
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    keep = rows < indices
+    return np.stack([rows[keep], indices[keep]], axis=1).astype(np.int64)
 
 
 def load_graph(path: Path):
@@ -108,37 +152,50 @@ def main() -> None:
     parser.add_argument("--walks-per-vertex", type=int, default=20)
     parser.add_argument("--python-walks", type=int, default=100_000)
     parser.add_argument("--pecanpy-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
-    parser.add_argument("--only", choices=["ours", "python"], help=argparse.SUPPRESS)
+    parser.add_argument("--graph", type=Path, help="a pipeline graph (graph.npz of graph_uss / graph_us) instead of a random one")
+    parser.add_argument("--only", choices=["ours", "kernel", "python"], help=argparse.SUPPRESS)
     parser.add_argument("--edges", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.only:
-        result = run_ours(Path(args.edges), args.walks_per_vertex, args.steps) if args.only == "ours" else \
-            run_python(Path(args.edges), args.python_walks, args.steps)
+        run = {"ours": lambda: run_ours(Path(args.edges), args.walks_per_vertex, args.steps),
+               "kernel": lambda: run_kernel(Path(args.edges), args.walks_per_vertex, args.steps),
+               "python": lambda: run_python(Path(args.edges), args.python_walks, args.steps)}[args.only]
+        result = run()
         result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
 
     with tempfile.TemporaryDirectory() as tmp:
-        edges = random_graph_edges(args.vertices, args.mean_degree, seed=0)
+        edges = graph_edges(args.graph) if args.graph else random_graph_edges(args.vertices, args.mean_degree, seed=0)
         npy, edg = Path(tmp) / "edges.npy", Path(tmp) / "graph.edg"
         np.save(npy, edges)
         np.savetxt(edg, edges, fmt="%d", delimiter="\t")
         n_vertices = int(edges.max()) + 1
-        print(f"graph: {n_vertices:,} vertices, {len(edges):,} edges (random, mean degree {args.mean_degree}); "
+        kind = str(args.graph) if args.graph else f"random, mean degree {args.mean_degree}"
+        print(f"graph: {n_vertices:,} vertices, {len(edges):,} edges ({kind}); "
               f"{args.walks_per_vertex} walks per vertex of {args.steps} steps; {os.cpu_count()} cores")
         me = [sys.executable, __file__, "--edges", str(npy), "--steps", str(args.steps), "--walks-per-vertex", str(args.walks_per_vertex)]
-        rows = {"ours (numba, corpus on disk)": child([*me, "--only", "ours"])}
-        if Path(args.pecanpy_python).exists():
-            rows["PecanPy FirstOrderUnweighted"] = child(
-                [args.pecanpy_python, "-c", PECANPY_SNIPPET, str(edg), str(args.walks_per_vertex), str(args.steps), str(os.cpu_count())])
-        else:
+        pecan = [args.pecanpy_python, "-c", None, str(edg), str(args.walks_per_vertex), str(args.steps), str(os.cpu_count())]
+        have_pecanpy = Path(args.pecanpy_python).exists()
+        if not have_pecanpy:
             print(f"(PecanPy skipped: no {args.pecanpy_python}; `make bench` creates it)")
+        kernels = {"ours: _walk_batch": child([*me, "--only", "kernel"])}
+        if have_pecanpy:
+            kernels["PecanPy: FirstOrderUnweighted kernel"] = child([*pecan[:2], PECANPY_KERNEL, *pecan[3:]])
+        rows = {"ours (numba, corpus on disk)": child([*me, "--only", "ours"])}
+        if have_pecanpy:
+            rows["PecanPy FirstOrderUnweighted"] = child([*pecan[:2], PECANPY_SNIPPET, *pecan[3:]])
         rows["plain Python (sampled)"] = child([*me, "--only", "python", "--python-walks", str(args.python_walks)])
-    print(f"{'walker':<32}{'M steps/s':>10}{'seconds':>9}{'peak RSS MB':>13}")
+    table("kernel to kernel (walks in memory as integer arrays, nothing else timed)", kernels)
+    table("end to end (what each gives its users)", rows)
+
+
+def table(title: str, rows: dict) -> None:
+    print(f"\n{title}\n{'walker':<38}{'M steps/s':>10}{'seconds':>9}{'peak RSS MB':>13}")
     for name, r in rows.items():
-        print(f"{name:<32}{r['steps'] / r['seconds'] / 1e6:>10.2f}{r['seconds']:>9.1f}{r['rss_mb']:>13.0f}")
-    ours = rows["ours (numba, corpus on disk)"]
+        print(f"{name:<38}{r['steps'] / r['seconds'] / 1e6:>10.2f}{r['seconds']:>9.1f}{r['rss_mb']:>13.0f}")
+    ours = next(r for name, r in rows.items() if name.startswith("ours"))
     for name, r in rows.items():
         if not name.startswith("ours"):
             ratio = (ours["steps"] / ours["seconds"]) / (r["steps"] / r["seconds"])

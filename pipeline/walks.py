@@ -38,24 +38,43 @@ def _splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
+LANES = 8  # walks a thread advances side by side: their memory loads overlap instead of waiting one by one
+
+
 @numba.njit(parallel=True, cache=True)
 def _walk_batch(indptr, indices, starts, walk_length, seed, pass_index, out):
-    """Fill ``out[i]`` with the walk from ``starts[i]``; -1 pads a walk stuck at an isolated vertex."""
-    for i in numba.prange(len(starts)):
-        v = starts[i]
-        state = _splitmix64(_splitmix64(np.uint64(seed)) ^ _splitmix64(np.uint64(pass_index) * _M1 + np.uint64(v)))
-        out[i, 0] = v
+    """Fill ``out[i]`` with the walk from ``starts[i]``; -1 pads a walk stuck at an isolated vertex.
+
+    Each thread takes ``LANES`` walks at a time and advances them a step each in turn: the steps of one walk
+    depend on each other (the next vertex is read where the last one points), those of different walks do not,
+    so the processor has several loads in flight. Every walk keeps its own stream, so the walks are the same
+    whatever the lanes and threads."""
+    n = len(starts)
+    seeded = _splitmix64(np.uint64(seed))
+    for g in numba.prange((n + LANES - 1) // LANES):
+        first = g * LANES
+        k = min(LANES, n - first)
+        at = np.empty(LANES, np.int64)
+        state = np.empty(LANES, np.uint64)
+        for lane in range(k):
+            v = np.int64(starts[first + lane])
+            at[lane] = v
+            state[lane] = _splitmix64(seeded ^ _splitmix64(np.uint64(pass_index) * _M1 + np.uint64(v)))
+            out[first + lane, 0] = v
         for j in range(1, walk_length):
-            lo = indptr[v]
-            deg = indptr[v + 1] - lo
-            if deg == 0:
-                for t in range(j, walk_length):
-                    out[i, t] = -1
-                break
-            state = state + _GOLDEN
-            r = _splitmix64(state)
-            v = indices[lo + np.int64(r % np.uint64(deg))]
-            out[i, j] = v
+            for lane in range(k):
+                v = at[lane]
+                if v >= 0:
+                    lo = indptr[v]
+                    deg = indptr[v + 1] - lo
+                    if deg == 0:
+                        v = -1
+                    else:
+                        s = state[lane] + _GOLDEN
+                        state[lane] = s
+                        v = np.int64(indices[lo + np.int64(_splitmix64(s) % np.uint64(deg))])
+                    at[lane] = v
+                out[first + lane, j] = v
 
 
 @numba.njit(cache=True)
@@ -114,13 +133,13 @@ def generate_walks(
     """Yield (pass, batch of walks as an int array) in corpus order (``passes``: a subset of the passes)."""
     if walk_length < 1 or walks_per_vertex < 1:
         raise ValueError("walk_length and walks_per_vertex must be at least 1")
-    indptr = graph.indptr.astype(np.int64)
-    indices = graph.indices.astype(np.int64)
+    indptr = graph.indptr.astype(np.int64)  # edges can outnumber 2^31; vertices do not (the graph stores them as int32)
+    indices = graph.indices.astype(np.int32, copy=False)
     for r in passes if passes is not None else range(walks_per_vertex):
         order = pass_order(graph.n_vertices, seed, r)
         for b in range(0, len(order), batch_size):
             starts = order[b : b + batch_size]
-            out = np.empty((len(starts), walk_length), dtype=np.int64)
+            out = np.empty((len(starts), walk_length), dtype=np.int32)  # half the bytes of int64 to write and format
             _walk_batch(indptr, indices, starts, walk_length, seed, r, out)
             yield r, out
 

@@ -86,6 +86,43 @@ def test_corpus_is_seeded_and_independent_of_thread_count(tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def _stream_walk(graph: Graph, start: int, walk_length: int, seed: int, pass_index: int) -> list[int]:
+    """A walk by the definition in pipeline/walks.py, in Python integers: each walk its own splitmix64 stream
+    seeded by (seed, pass, start), one draw a step, the neighbour at draw mod degree; -1 once stuck."""
+    mask, golden, m1, m2 = (1 << 64) - 1, 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+    def mix(x):
+        z = (x + golden) & mask
+        z = ((z ^ (z >> 30)) * m1) & mask
+        z = ((z ^ (z >> 27)) * m2) & mask
+        return z ^ (z >> 31)
+
+    state, v, walk = mix(mix(seed) ^ mix((pass_index * m1 + start) & mask)), start, [start]
+    for _ in range(walk_length - 1):
+        neighbours = graph.indices[graph.indptr[v]:graph.indptr[v + 1]] if v >= 0 else []
+        if len(neighbours) == 0:
+            v = -1
+        else:
+            state = (state + golden) & mask
+            v = int(neighbours[mix(state) % len(neighbours)])
+        walk.append(v)
+    return walk
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 11, 1 << 16])  # walks advanced side by side in lanes, batches cut anywhere
+def test_every_walk_is_its_own_stream_by_the_definition(batch_size):
+    rng = np.random.default_rng(2)
+    edges = {tuple(sorted(e)) for e in rng.integers(0, 27, (60, 2)).tolist() if e[0] != e[1]}  # 28, 29 isolated
+    g = nx.Graph(list(edges))
+    g.add_nodes_from(range(30))
+    adj = nx.to_scipy_sparse_array(g, nodelist=range(30), format="csr")
+    adj.sort_indices()
+    graph = Graph(adj.indptr.astype(np.int64), adj.indices.astype(np.int32), pl.DataFrame({"vertex": range(30)}))
+    for r, walks in generate_walks(graph, walk_length=9, walks_per_vertex=2, seed=7, batch_size=batch_size):
+        for walk in walks.tolist():
+            assert walk == _stream_walk(graph, walk[0], 9, 7, r)
+
+
 def test_failed_corpus_leaves_no_file(tmp_path):
     with pytest.raises(ValueError):
         write_corpus(path_graph(3), tmp_path / "w.txt", walk_length=0)

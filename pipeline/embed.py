@@ -21,6 +21,7 @@ import numpy as np
 from gensim.models import Word2Vec
 
 from pipeline import defaults
+from pipeline.huffman import assign_binary_codes
 from pipeline.walks import ShardedCorpus
 
 # DeepWalk does not down-sample frequent vertices. gensim 4.4 only seeds its per-call random stream
@@ -92,9 +93,17 @@ def _check_counts(vertex_counts: np.ndarray) -> None:
         raise ValueError(f"{len(missing)} vertices never occur in the walks (first: {missing[:5].tolist()})")
 
 
+class _Word2Vec(Word2Vec):
+    """gensim's Word2Vec with the Huffman tree built by ``pipeline.huffman`` (the same tree, in a second instead of
+    minutes at the paper's scale); everything else, training included, is gensim's."""
+
+    def create_binary_tree(self):
+        assign_binary_codes(self.wv)
+
+
 def new_model(params: SkipGramParams, vertex_counts: np.ndarray) -> Word2Vec:
     """An untrained model whose vocabulary is the walker's vertex counts (no corpus scan)."""
-    model = Word2Vec(**params.gensim_kwargs())
+    model = _Word2Vec(**params.gensim_kwargs())
     model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(vertex_counts)})
     return model
 

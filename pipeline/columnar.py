@@ -33,7 +33,6 @@ from pipeline.log_formats import LASTFM_COLUMNS, RAW_LIMIT, Row, csv_header, csv
 BLOCK_BYTES = 32 << 20
 THREADS = 2
 UTF8_BOM = field_rules.BOM.encode()
-NEWLINE = ord("\n")
 DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 CLOCK = r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 OFFSET = r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]"
@@ -76,44 +75,34 @@ UTC = pl.Datetime("us", "UTC")
 
 
 def timestamp(values: pl.Series, window: field_rules.Window) -> pl.Series:
-    """The UTC time ``field_rules.timestamp`` gives each string, where this can show it; null elsewhere."""
-    out = _parsed(values)
+    """The UTC time ``field_rules.timestamp`` gives each string, where this can show it; null elsewhere.
+    The values are tried as they are first: the forms are anchored and hold no white space, so a value in one
+    needs no stripping (the usual case); only the values in none are stripped and tried again."""
+    out, left = _in_forms(values)
+    if len(left):
+        out = out.scatter(left, _in_forms(_stripped(values.gather(left)))[0])
     inside = out.is_between(pl.lit(window.earliest).cast(UTC), pl.lit(window.latest).cast(UTC)).fill_null(False)
     if inside.all():  # the usual case
         return out
     return pl.select(pl.when(inside).then(out)).to_series().alias(values.name)
 
 
-def _parsed(values: pl.Series) -> pl.Series:
-    """The usual case first: the values of a log's one form, as they are (the forms are anchored and hold no white
-    space, so stripping would change none of them); only the others are stripped and tried in every form."""
-    for form, parse in FORMS:
-        match = values.str.contains(form).fill_null(False)
-        if match.all():
-            return parse(values).cast(UTC).alias(values.name)
-        if match.sum() * 2 > len(values):
-            hit, rest = np.flatnonzero(match.to_numpy()), np.flatnonzero(~match.to_numpy())
-            out = pl.repeat(None, len(values), dtype=UTC, eager=True).alias(values.name)
-            out = out.scatter(hit, parse(values.gather(hit)).cast(UTC))
-            return out.scatter(rest, _in_forms(_stripped(values.gather(rest))))
-    return _in_forms(_stripped(values))
-
-
-def _in_forms(t: pl.Series) -> pl.Series:
-    """Stripped values in any mix of the forms: only the forms the values hold are parsed (a log has one or two)."""
+def _in_forms(t: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """(the values in any mix of the forms, parsed; the rows of the non-null values in none). Each form is tried on
+    the rows no earlier form took, and parsed only where it matches (a log has one or two forms)."""
     out = pl.repeat(None, len(t), dtype=UTC, eager=True).alias(t.name)
-    todo = t.is_not_null()
+    todo = np.flatnonzero(t.is_not_null().to_numpy())
     for form, parse in FORMS:
-        if not todo.any():
+        if not len(todo):
             break
-        match = todo & t.str.contains(form).fill_null(False)
-        if match.all():
-            return parse(t).cast(UTC)
+        match = (t if len(todo) == len(t) else t.gather(todo)).str.contains(form).fill_null(False).to_numpy()
+        if match.all() and len(todo) == len(t):  # the usual case: one form throughout
+            return parse(t).cast(UTC).alias(t.name), todo[:0]
         if match.any():
-            rows = np.flatnonzero(match.to_numpy())
+            rows = todo[match]
             out = out.scatter(rows, parse(t.gather(rows)).cast(UTC))
-            todo = todo & ~match
-    return out
+            todo = todo[~match]
+    return out, todo
 
 
 def _clean_pattern() -> str:
@@ -175,7 +164,7 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, memoryview, int
             cut = cut or len(data)
             fh.seek(start + cut)
             size = block_bytes
-            lines = data.count(b"\n", 0, cut) + (0 if data[cut - 1] == NEWLINE else 1)
+            lines = data.count(b"\n", 0, cut) + (0 if data[cut - 1] == line_split.NEWLINE else 1)
             yield row, memoryview(data)[:cut], lines
             row += lines
 

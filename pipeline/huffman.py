@@ -58,9 +58,9 @@ def _tree(counts):
     left = np.empty(n - 1, np.int64)
     right = np.empty(n - 1, np.int64)
     size = n
+    popped_count = np.empty(2, np.int64)
+    popped_node = np.empty(2, np.int64)
     for i in range(n - 1):
-        popped_count = np.empty(2, np.int64)
-        popped_node = np.empty(2, np.int64)
         for k in range(2):  # heappop: the last item to the root, sifted
             popped_count[k], popped_node[k] = count[0], node[0]
             size -= 1

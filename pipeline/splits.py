@@ -76,6 +76,7 @@ def select_sessions(events: pl.LazyFrame, params: SplitParams) -> tuple[pl.Serie
             pl.len().alias("n_songs"),
         )
         .collect(engine="streaming")
+        .sort("session_id")  # sessions of a user starting at the same time rank by id, on every engine and run
     )
     counts = {"events_in": int(sessions["n_songs"].sum()), "sessions_in": sessions.height}
     long_enough = sessions.filter(pl.col("n_songs") >= min_session_songs)
@@ -144,6 +145,7 @@ def _validation_ids(train: pl.LazyFrame, validation_sessions: int) -> tuple[pl.S
         train.group_by("session_id")
         .agg(pl.col("user_id").first(), pl.col("timestamp").min().alias("start"))
         .collect(engine="streaming")
+        .sort("session_id")  # ties in start rank by id
         .with_columns(
             pl.col("start").rank("ordinal", descending=True).over("user_id").alias("_rank"),
             pl.len().over("user_id").alias("_n"),

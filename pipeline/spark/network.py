@@ -1,0 +1,160 @@
+"""Both networks and their random walks on Spark: the vertex ids, CSR and corpus of ``pipeline.graph`` and
+``pipeline.walks``, byte for byte.
+
+Graphs: vertex blocks (users, sessions, songs, each in sorted key order) are numbered with ``zipWithIndex``; the
+distinct edges, both ways, are sorted on the cluster and streamed into one CSR (the walks need it whole).
+
+Walks: the adjacency is held by every executor (read once per Python worker from the store, which every node sees);
+a task walks one batch of start vertices of one pass with the same numba kernel and per-walk counter-based streams
+as the local engine, and writes its lines to a part file; the driver concatenates the parts of each pass in order.
+So the corpus equals the local one for a seed, whatever the number of executors. When the adjacency no longer fits
+an executor, a walk becomes a join per step (the plan in the README, "Beyond one machine").
+"""
+
+from __future__ import annotations
+
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from pipeline import defaults
+from pipeline.contract import StageFiles
+from pipeline.graph import SESSION, SONG, USER
+from pipeline.io import atomic_path, save_npy, write_json
+from pipeline.spark.session import write_parquet
+from pipeline.stages import Log, Upstream
+
+BATCH = 1 << 16  # start vertices a walk task takes (the local engine's batch: the same lines in the same order)
+
+
+def graph(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = None) -> dict:
+    train = spark.read.parquet(str(upstream["splits"]["train"])).select(
+        F.col("user_id").cast("string").alias(USER), F.col("session_id").cast("string").alias(SESSION),
+        F.col("song_id").cast("string").alias(SONG))
+    kinds = (USER, SESSION, SONG) if network == "uss" else (USER, SONG)
+    blocks, offset = [], 0
+    for kind in kinds:
+        keys = train.select(F.col(kind).alias("key")).distinct().orderBy("key")
+        n = keys.count()
+        numbered = keys.rdd.zipWithIndex().map(lambda pair, o=offset, k=kind: (o + pair[1], k, pair[0][0]))
+        blocks.append(spark.createDataFrame(numbered, "vertex long, kind string, key string"))
+        offset += n
+    n_vertices = offset
+    vertices = blocks[0].unionByName(blocks[1]) if len(blocks) == 2 else blocks[0].unionByName(blocks[1]).unionByName(blocks[2])
+    write_parquet(vertices.orderBy("vertex"), out["vertices"], pa.schema([("vertex", pa.int64()), ("kind", pa.string()),
+                                                                          ("key", pa.string())]))
+    coded = train
+    for kind, block in zip(kinds, blocks):
+        coded = coded.join(F.broadcast(block.select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}"))) if n_vertices < 5e6
+                           else block.select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}")), kind)
+    pairs = [(USER, SESSION), (SESSION, SONG)] if network == "uss" else [(USER, SONG)]
+    one_way = None
+    for a, b in pairs:
+        part = coded.select(F.col(f"_{a}").alias("src"), F.col(f"_{b}").alias("dst"))
+        one_way = part if one_way is None else one_way.unionByName(part)
+    edges = one_way.unionByName(one_way.select(F.col("dst").alias("src"), F.col("src").alias("dst"))).distinct() \
+                   .orderBy("src", "dst")
+    indices_path = Path(out.folder) / ".edges.parquet"
+    n_directed = write_parquet(edges.select(F.col("dst").cast("int").alias("dst"), "src"), indices_path,
+                               pa.schema([("dst", pa.int32()), ("src", pa.int64())]))
+    indptr = np.zeros(n_vertices + 1, dtype=np.int64)
+    indices = np.empty(n_directed, dtype=np.int32)
+    at = 0
+    for batch in pq.ParquetFile(indices_path).iter_batches(batch_size=1 << 22):
+        dst, src = batch.column("dst").to_numpy(), batch.column("src").to_numpy()
+        indices[at:at + len(dst)] = dst
+        indptr[1:] += np.bincount(src, minlength=n_vertices)
+        at += len(dst)
+    indices_path.unlink()
+    np.cumsum(indptr, out=indptr)
+    with atomic_path(out["adjacency"]) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, indptr=indptr, indices=indices)
+    if log:
+        log(f"graph_{network} on Spark: {n_vertices:,} vertices, {n_directed // 2:,} edges")
+    return {"vertices": n_vertices, "edges": n_directed // 2}
+
+
+@lru_cache(maxsize=2)
+def _adjacency(path: str) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as z:
+        return z["indptr"].astype(np.int64), z["indices"].astype(np.int32, copy=False)
+
+
+@lru_cache(maxsize=2)
+def _order(n_vertices: int, seed: int, pass_index: int) -> np.ndarray:
+    from pipeline.walks import pass_order
+    return pass_order(n_vertices, seed, pass_index)
+
+
+def _walk_tasks(tasks, adjacency: str, parts: str, walk_length: int, seed: int):
+    """One Spark partition of (pass, first start) tasks: walk, write each task's lines, count the vertices."""
+    import numba
+    from pyspark import TaskContext
+
+    from pipeline.walks import _format_walks, _walk_batch
+    context = TaskContext.get()
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, context.cpus() if context else 1)))
+    indptr, indices = _adjacency(adjacency)
+    n = len(indptr) - 1
+    counts = np.zeros(n, dtype=np.int64)
+    tokens: dict[int, int] = {}
+    for r, first in tasks:
+        starts = _order(n, seed, r)[first:first + BATCH]
+        walks = np.empty((len(starts), walk_length), dtype=np.int32)
+        _walk_batch(indptr, indices, starts, walk_length, seed, r, walks)
+        target = Path(parts) / f"{r:05d}-{first:012d}"
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(_format_walks(walks).tobytes())
+        valid = walks[walks >= 0]
+        counts += np.bincount(valid, minlength=n)
+        tokens[r] = tokens.get(r, 0) + len(valid)
+    yield counts, tokens
+
+
+def _merge(a, b):
+    tokens = dict(a[1])
+    for r, t in b[1].items():
+        tokens[r] = tokens.get(r, 0) + t
+    return a[0] + b[0], tokens
+
+
+def walks(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = None, *,
+          walk_length: int = defaults.WALK_LENGTH, walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
+          seed: int = defaults.SEED) -> dict:
+    import time
+    if walk_length < 1 or walks_per_vertex < 1:
+        raise ValueError("walk_length and walks_per_vertex must be at least 1")
+    t0 = time.perf_counter()
+    adjacency = str(upstream[f"graph_{network}"]["adjacency"])
+    with np.load(adjacency) as z:
+        n_vertices = len(z["indptr"]) - 1
+    parts = Path(out.folder) / ".walk-parts"
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.mkdir(parents=True)
+    tasks = [(r, first) for r in range(walks_per_vertex) for first in range(0, n_vertices, BATCH)]
+    slices = max(1, min(len(tasks), 4 * spark.sparkContext.defaultParallelism))
+    counts, tokens = spark.sparkContext.parallelize(tasks, slices).mapPartitions(
+        lambda it: _walk_tasks(it, adjacency, str(parts), walk_length, seed)).treeReduce(_merge)
+    shards, words = [], []
+    for r in range(walks_per_vertex):
+        path = out.series("shard", r)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            for first in range(0, n_vertices, BATCH):
+                with open(parts / f"{r:05d}-{first:012d}", "rb") as part:
+                    shutil.copyfileobj(part, fh, 1 << 24)
+        shards.append(path.name)
+        words.append(int(tokens.get(r, 0)))
+    shutil.rmtree(parts)
+    save_npy(out["vertex_counts"], counts)
+    write_json(out["index"], {"shards": shards, "shard_words": words})
+    seconds = time.perf_counter() - t0
+    if log:
+        log(f"walks_{network} on Spark: {n_vertices * walks_per_vertex:,} walks, {sum(words):,} steps in {seconds:.1f} s "
+            f"({len(tasks)} tasks in {slices} partitions)")
+    return {"walks": n_vertices * walks_per_vertex, "tokens": sum(words), "seconds": round(seconds, 2)}

@@ -1,0 +1,74 @@
+"""A Spark session configured as every stage expects, and Spark output written as the contract's single files."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipeline.io import atomic_path
+
+# SQL settings the stages' results depend on: timestamps stay UTC microseconds, as the canonical schema has them.
+SQL_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+# Defaults for a session this project starts itself (tests, benchmarks); spark-submit's --conf wins over them.
+SESSION_CONF = {
+    **SQL_CONF,
+    "spark.ui.showConsoleProgress": "false",
+    "spark.python.worker.reuse": "true",  # the walk tasks keep the graph loaded between tasks
+}
+
+
+def configure(spark: SparkSession) -> SparkSession:
+    for key, value in SQL_CONF.items():
+        spark.conf.set(key, value)
+    return spark
+
+
+def spark_session(master: str, app_name: str = "latent-listening", conf: Mapping[str, str] | None = None) -> SparkSession:
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in {**SESSION_CONF, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    return configure(builder.getOrCreate())
+
+
+def row_order(frame: DataFrame) -> DataFrame:
+    """``frame`` read from one Parquet file, with ``_order``: each row's position in the file."""
+    return frame.withColumn("_order", F.col("_metadata.row_index"))
+
+
+def write_parquet(frame: DataFrame, target: Path | str, schema: pa.Schema | None = None) -> int:
+    """Write ``frame`` (in its partition order) as the one Parquet file ``target``, its columns cast to ``schema``.
+
+    Spark writes a folder of part files; they are streamed, in part order, into one file (a row group a part batch),
+    so downstream stages read the same file whichever engine wrote it. Returns the rows written."""
+    target = Path(target)
+    parts_dir = target.with_name(f".{target.name}.spark-parts")
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    frame.write.parquet(str(parts_dir))
+    parts = sorted(parts_dir.glob("part-*.parquet"), key=lambda p: int(p.name.split("-")[1]))  # part-00000-<uuid>…
+    rows = 0
+    try:
+        with atomic_path(target) as tmp:
+            schema = schema or _plain(pq.read_schema(parts[0]))
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for part in parts:
+                    for batch in pq.ParquetFile(part).iter_batches(batch_size=1 << 20):
+                        table = pa.Table.from_batches([batch]).select(schema.names).cast(schema)
+                        writer.write_table(table)
+                        rows += table.num_rows
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    return rows
+
+
+def _plain(schema: pa.Schema) -> pa.Schema:
+    """A part's schema without Spark's metadata, its fields nullable (as polars writes them)."""
+    return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])

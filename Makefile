@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: install demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling lint clean
+.PHONY: spark-cluster spark-cluster-stop install demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling lint clean
 
 install: $(VENV)/.installed
 
@@ -24,9 +24,12 @@ $(DAGSTER_HOME)/dagster.yaml: scripts/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp scripts/dagster.yaml $@
 
+# ENGINE=spark runs sessions, splits, graphs and walks on Spark at SPARK_MASTER (default local[*]; `make spark-cluster`
+# starts a standalone one at spark://127.0.0.1:7077).
+ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE)) $(if $(SPARK_MASTER),--spark-master $(SPARK_MASTER))
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@mkdir -p $(LATENT_HOME)/mlflow
-	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
+	$(BIN)/python -m scripts.demo $(DEMO_ARGS) $(ENGINE_ARGS)
 
 # Your own log through the whole pipeline: make run LOG=path [FORMAT=auto] [CUTOFF=auto] [CONFIG=overrides.yaml]
 FORMAT ?= auto
@@ -34,7 +37,7 @@ CUTOFF ?= auto
 run: install $(DAGSTER_HOME)/dagster.yaml
 	@test -n "$(LOG)" || { echo "usage: make run LOG=path/to/log [FORMAT=auto] [CUTOFF=auto|YYYY-MM-DD] [CONFIG=overrides.yaml]"; exit 2; }
 	@mkdir -p $(LATENT_HOME)/mlflow
-	$(BIN)/latent-listening run "$(LOG)" --format $(FORMAT) --cutoff $(CUTOFF) $(if $(CONFIG),--config "$(CONFIG)")
+	$(BIN)/latent-listening run "$(LOG)" --format $(FORMAT) --cutoff $(CUTOFF) $(if $(CONFIG),--config "$(CONFIG)") $(ENGINE_ARGS)
 
 # Which split keeps how much of a log (no Dagster run): make plan LOG=path [FORMAT=auto]
 plan: install
@@ -55,6 +58,12 @@ paper-status: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# A Spark standalone cluster on 127.0.0.1 (master :7077, UI :8080, two workers of 1 core and 2 GB), stopped by PID.
+spark-cluster: install
+	$(BIN)/python -m scripts.spark_cluster start --workers 2 --cores 1 --memory 2g
+spark-cluster-stop: install
+	$(BIN)/python -m scripts.spark_cluster stop
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	@bash scripts/ui.sh

@@ -4,7 +4,6 @@
 # factory-made asset, which must be a real class, not a string naming a closure variable.
 
 import dagster as dg
-import polars as pl
 
 from assets import checks
 from assets._meta import asset_meta, config_params, md_table
@@ -14,10 +13,10 @@ from pipeline import defaults
 from pipeline.checkpoints import discard_checkpoint, train_skipgram_resumable
 from pipeline.contract import EMBEDDING_NETWORK, upstream_assets
 from pipeline.embed import SkipGramParams
-from pipeline.graph import Graph, user_session_song_graph, user_song_graph
+from pipeline.graph import Graph
 from pipeline.io import read_json, save_npy, write_json
-from pipeline.walks import ShardedCorpus, write_corpus_shards
-from resources import DataStore, MlflowTracking, PipelineSettings
+from pipeline.walks import ShardedCorpus
+from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import params_of
 
 GROUP = "deepwalk"
@@ -26,7 +25,6 @@ TRAINING_STATS = ("seconds", "words_per_second", "train_seconds_all_attempts", "
                   "shards_trained", "units_timed", "units_total")
 PAUSED_KEY = "paused at the time budget"  # in the failure of a training stopped by max_train_seconds, to resume
 NETWORK_TITLES = {"uss": "user-session-song", "us": "user-song"}
-BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
 
 
 def _graph_asset(network: str):
@@ -34,13 +32,13 @@ def _graph_asset(network: str):
 
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name),
               description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.")
-    def _asset(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, store: DataStore, engine: ComputeEngine) -> dg.MaterializeResult:
         upstream, out = begin(context, store)
-        split = upstream["splits"]
-        graph = BUILDERS[network](pl.read_parquet(split["train"], columns=["user_id", "session_id", "song_id"]))
-        graph.save(out)
+        engine.run(context, name, upstream, out)
+        graph = Graph.load(out)
         degree = graph.degree()
         return materialized(out, metadata={
+            "engine": engine.describe(),
             "vertices": graph.n_vertices,
             "edges": graph.n_edges,
             "vertices by kind": md_table(graph.vertices.group_by("kind", maintain_order=True).len()),
@@ -63,20 +61,22 @@ def _walks_asset(network: str):
         f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit).",
     )
     def _asset(
-        context: dg.AssetExecutionContext, config: WalkConfig, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
+        context: dg.AssetExecutionContext, config: WalkConfig, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking,
+        engine: ComputeEngine,
     ) -> dg.MaterializeResult:
         upstream, out = begin(context, store)
-        graph = Graph.load(upstream[f"graph_{network}"])
-        _, stats = write_corpus_shards(graph, out, config.walk_length, config.walks_per_vertex, settings.seed, progress=context.log.info)
-        record = {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)}
-        write_json(out["stats"], {**record, **config.model_dump(), "seed": settings.seed})
+        counts = engine.run(context, name, upstream, out, **config.model_dump(), seed=settings.seed)
+        record = {k: counts[k] for k in ("walks", "tokens", "seconds")}
+        write_json(out["stats"], {**record, **config.model_dump(), "seed": settings.seed, "engine": engine.describe()})
         mlflow.log(
             mlflow.run_id(context.run_id, context.run),
             params=config_params(name, config),
-            metrics={f"{name}.tokens": stats.tokens, f"{name}.seconds": stats.seconds},
+            metrics={f"{name}.tokens": record["tokens"], f"{name}.seconds": record["seconds"]},
         )
+        graph = Graph.load(upstream[f"graph_{network}"])
         return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.walks_follow_edges(network, graph, out)], metadata={
-            **record, "M steps/s": round(stats.tokens / max(stats.seconds, 1e-9) / 1e6, 2), "shards": config.walks_per_vertex,
+            **record, "M steps/s": round(record["tokens"] / max(record["seconds"], 1e-9) / 1e6, 2), "shards": config.walks_per_vertex,
+            "engine": engine.describe(),
         })
 
     return _asset

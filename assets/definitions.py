@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets import analysis, deepwalk, evaluation, ingest, serving
 from assets.sensors import MLFLOW_STATUS_SENSORS, make_new_files_sensor
-from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
 ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation, analysis, serving])
 
@@ -43,6 +43,8 @@ def default_resources(environ: Mapping[str, str] = os.environ) -> dict:
         "source": source,
         "settings": PipelineSettings(),
         "mlflow": MlflowTracking(),
+        # the engine of the data-parallel stages: $LATENT_ENGINE (local or spark) on $LATENT_SPARK_MASTER
+        "engine": ComputeEngine(engine=environ.get("LATENT_ENGINE", "local"), spark_master=environ.get("LATENT_SPARK_MASTER", "local[*]")),
     }
 
 

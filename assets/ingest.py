@@ -14,10 +14,8 @@ from pipeline import defaults
 from pipeline import split_plan as planner
 from pipeline.contract import upstream_assets
 from pipeline.io import atomic_path, write_json
-from pipeline.sessions import session_table, sessionize_file
-from pipeline.splits import SplitParams, split_files
-from pipeline.splits import table1 as table1_of
-from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from pipeline.splits import SplitParams
+from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 from resources.params import params_of
 
 GROUP = "data"
@@ -69,21 +67,20 @@ def raw_events(
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("sessions"), **asset_meta("sessions"), check_specs=[checks.SESSION_RULE],
           description="Events cut into sessions: a new session after a gap of session_gap_minutes or more, or on a device change.")
-def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
+def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking,
+             engine: ComputeEngine) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     raw = upstream["raw_events"]
-    counts = sessionize_file(raw["events"], out["events"], config.session_gap_minutes, config.split_on_device_change,
-                             log=context.log.info)
-    table = session_table(pl.scan_parquet(out["events"])).collect(engine="streaming")
-    with atomic_path(out["sessions"]) as tmp:
-        table.write_parquet(tmp)
+    counts = engine.run(context, "sessions", upstream, out, **config.model_dump())
+    table = pl.read_parquet(out["sessions"])
     has_device = bool(pl.scan_parquet(raw["events"]).select(pl.col("device").is_not_null().any()).collect().item())
     lengths = table["n_songs"]
     mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("sessions", config), metrics={"sessions.count": table.height})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.session_rule(out, config.session_gap_minutes, config.split_on_device_change)], metadata={
         "sessions": table.height,
         "events": int(lengths.sum()),
-        "chunks sorted in memory": counts["chunks"],
+        "engine": engine.describe(),
+        **{k: v for k, v in counts.items() if k not in ("events", "sessions")},  # chunks sorted in memory, or Spark's partitions
         "songs per session (median)": float(lengths.median()),
         f"sessions with fewer than {defaults.MIN_SESSION_SONGS} songs": int((lengths < defaults.MIN_SESSION_SONGS).sum()),
         "rule": "time gap and device" if (config.split_on_device_change and has_device) else "time gap alone (no device in the log)",
@@ -112,12 +109,13 @@ def plan_tables(table: pl.DataFrame) -> dict:
 @dg.asset(group_name=GROUP, deps=upstream_assets("splits"), **asset_meta("splits"), check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
           description="The real-life split by the cutoff date (train / test) and the paper's Table 1; cutoff: auto takes the "
                       "split planner's recommendation.")
-def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
+def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking,
+           engine: ComputeEngine) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
-    sessionized = upstream["sessions"]
-    params, chosen = planner.resolve(params_of(config, SplitParams), upstream["split_plan"], sessionized["sessions"])
-    counts = split_files(sessionized["events"], out["train"], out["test"], params)
-    table1 = table1_of({"train": pl.scan_parquet(out["train"]), "test": pl.scan_parquet(out["test"])})
+    params, chosen = planner.resolve(params_of(config, SplitParams), upstream["split_plan"], upstream["sessions"]["sessions"])
+    counts = engine.run(context, "splits", {"sessions": upstream["sessions"]}, out, **asdict(params))
+    counts.pop("spark application", None)
+    table1 = pl.read_parquet(out["table1"])
     if table1["events"].min() == 0:
         raise dg.Failure(
             f"the split left {table1['events'][0]} train and {table1['events'][1]} test events: too few users have "
@@ -125,8 +123,6 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
             "see the split_plan asset for the choices that keep users, or set cutoff: auto",
             metadata={"counts": counts},
         )
-    table1.write_parquet(out["table1"])
-    write_json(out["counts"], counts)
     write_json(out["chosen"], chosen)
     mlflow.log(
         mlflow.run_id(context.run_id, context.run),
@@ -141,5 +137,5 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
          "schema": out.stage.files[name].schema} for name in ("train", "test")])
     return materialized(out, mlflow_run=mlflow.link(context.run_id),
                         check_results=[checks.no_cold_start(out), checks.split_sides(out, params.cutoff)],
-                        metadata={"Table 1": md_table(table1), "split": chosen["how"], **counts,
+                        metadata={"Table 1": md_table(table1), "split": chosen["how"], "engine": engine.describe(), **counts,
                                   **plan_tables(pl.read_parquet(upstream["split_plan"]["plan"]))})

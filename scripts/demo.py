@@ -24,9 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, help="synthetic log size: users (default: the source's default)")
     parser.add_argument("--songs", type=int, help="synthetic log size: songs")
     parser.add_argument("--artists", type=int, help="synthetic log size: artists")
+    add_engine_arguments(parser)
     args = parser.parse_args(argv)
     size = {k: v for k, v in (("n_users", args.users), ("n_songs", args.songs), ("n_artists", args.artists)) if v}
-    return materialize_and_report({"resources": {"source": {"config": size}}} if size else {})
+    config = {"resources": {"source": {"config": size}}} if size else {}
+    return materialize_and_report(with_engine(config, args))
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("local", "spark"), help="where sessions, splits, graphs and walks run "
+                        "(default: $LATENT_ENGINE, else local)")
+    parser.add_argument("--spark-master", help="with --engine spark: local[*] (the default), spark://host:port, ...")
+
+
+def with_engine(config: dict, args: argparse.Namespace) -> dict:
+    """``config`` with the engine resource's settings from ``--engine`` / ``--spark-master``, if given."""
+    engine = {k: v for k, v in (("engine", args.engine), ("spark_master", args.spark_master)) if v}
+    if engine:
+        config.setdefault("resources", {}).setdefault("engine", {}).setdefault("config", {}).update(engine)
+    return config
 
 
 def materialize_and_report(run_config: dict) -> int:

@@ -28,7 +28,7 @@ import yaml
 from pipeline.field_rules import LogInputError
 from pipeline.importers import FORMATS, resolve_files
 
-RESOURCES = ("source", "store", "settings", "mlflow")
+RESOURCES = ("source", "store", "settings", "mlflow", "engine")
 
 
 def stage_names() -> list[str]:
@@ -92,13 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true",
                         help="run the steps one after another in this process (no step processes to start: quicker on a small log, "
                              "and a debugger can stop in any stage); by default independent steps run side by side")
+    from scripts.demo import add_engine_arguments, with_engine
+
+    add_engine_arguments(parser)
     args = parser.parse_args(argv)
     try:
         resolve_files(args.log)
         overrides = read_overrides(args.config)
         if args.in_process:
             overrides["execution"] = {"config": {"in_process": {}}}
-        config = run_config(args.log, args.format, args.cutoff, overrides)
+        config = with_engine(run_config(args.log, args.format, args.cutoff, overrides), args)
     except (LogInputError, ValueError) as exc:
         parser.exit(2, f"latent-listening run: {exc}\n")
     from scripts.demo import materialize_and_report

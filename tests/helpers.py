@@ -68,19 +68,22 @@ class Run:
         return stage_io.of_result(self.result)[stage]
 
 
-def materialize_all(root: Path, source, instance=None, seed: int | None = None, **ops) -> Run:
+def materialize_all(root: Path, source, instance=None, seed: int | None = None, engine=None, selection=None, **ops) -> Run:
     """Every asset (and its checks) of the pipeline, small settings, everything under ``root``."""
     import dagster as dg
 
     from assets.definitions import ASSETS
-    from resources import DataStore, MlflowTracking, PipelineSettings
+    from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 
     mlflow = MlflowTracking(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "artifacts"))
     store = DataStore(base_dir=str(root / "store"))
     instance = instance or dg.DagsterInstance.ephemeral()
+    ops = {**SMALL_RUN, **ops}
+    if selection is not None:  # config only for the selected assets' ops
+        ops = {name: config for name, config in ops.items() if name in selection}
     result = dg.materialize(
-        ASSETS, instance=instance,
-        resources={"store": store, "source": source, "settings": PipelineSettings(workers=1, **({} if seed is None else {"seed": seed})), "mlflow": mlflow},
-        run_config=dg.RunConfig(ops={**SMALL_RUN, **ops}),
+        ASSETS, instance=instance, selection=selection,
+        resources={"store": store, "source": source, "engine": engine or ComputeEngine(), "settings": PipelineSettings(workers=1, **({} if seed is None else {"seed": seed})), "mlflow": mlflow},
+        run_config=dg.RunConfig(ops=ops),
     )
     return Run(result, store, mlflow, instance)

@@ -9,7 +9,7 @@ import pytest
 from assets import stage_io
 from assets.definitions import ASSETS, defs
 from pipeline.contract import STAGE_OF_ASSET, STAGES, StageFiles, Store, upstream_assets
-from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def test_a_stage_is_handed_only_the_stages_it_reads(tmp_path):
 
     instance = dg.DagsterInstance.ephemeral()
     raw = next(a for a in ASSETS if "raw_events" in {k.to_user_string() for k in a.keys})
-    resources = {"store": DataStore(base_dir=str(tmp_path / "store")), "settings": PipelineSettings(),
+    resources = {"store": DataStore(base_dir=str(tmp_path / "store")), "engine": ComputeEngine(), "settings": PipelineSettings(),
                  "source": ListeningLogSource(n_users=4, n_songs=50, n_artists=5), "mlflow": MlflowTracking(enabled=False)}
     assert dg.materialize([raw], instance=instance, resources=resources).success
     assert dg.materialize([probe], instance=instance, resources=resources).success
@@ -72,7 +72,7 @@ def test_retention_keeps_the_newest_materializations_and_those_of_runs_in_progre
     instance = dg.DagsterInstance.ephemeral()
     store = DataStore(base_dir=str(tmp_path / "store"), keep_materializations=2)
     raw = next(a for a in ASSETS if "raw_events" in {k.to_user_string() for k in a.keys})
-    resources = {"store": store, "settings": PipelineSettings(), "mlflow": MlflowTracking(enabled=False),
+    resources = {"store": store, "engine": ComputeEngine(), "settings": PipelineSettings(), "mlflow": MlflowTracking(enabled=False),
                  "source": ListeningLogSource(n_users=4, n_songs=50, n_artists=5)}
     runs_dir = Store(store.root()).runs("raw_events")
 
@@ -106,7 +106,7 @@ def test_the_data_team_owns_the_log_to_the_splits_and_the_science_team_the_rest(
 
 def test_a_store_without_room_is_named_with_the_stage(tmp_path):
     raw = next(a for a in ASSETS if "raw_events" in {k.to_user_string() for k in a.keys})
-    resources = {"store": DataStore(base_dir=str(tmp_path / "store"), min_free_gb=1e9), "settings": PipelineSettings(),
+    resources = {"store": DataStore(base_dir=str(tmp_path / "store"), min_free_gb=1e9), "engine": ComputeEngine(), "settings": PipelineSettings(),
                  "source": ListeningLogSource(n_users=4, n_songs=50, n_artists=5), "mlflow": MlflowTracking(enabled=False)}
     result = dg.materialize([raw], resources=resources, raise_on_error=False)
     (failure,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

@@ -8,7 +8,7 @@ from dagster import DagsterEventType
 from assets.definitions import ASSETS
 from assets.sensors import MLFLOW_STATUS_SENSORS
 from assets.stage_io import MLFLOW_RUN
-from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 from resources.mlflow_tracking import DAGSTER_URL_TAG
 
 SENSORS = {s.name: s for s in MLFLOW_STATUS_SENSORS}
@@ -18,7 +18,7 @@ BY_KEY = {k.to_user_string(): a for a in ASSETS for k in a.keys}
 @pytest.fixture
 def setup(tmp_path):
     mlflow = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"))
-    resources = {"store": DataStore(base_dir=str(tmp_path / "store")), "settings": PipelineSettings(), "mlflow": mlflow,
+    resources = {"store": DataStore(base_dir=str(tmp_path / "store")), "engine": ComputeEngine(), "settings": PipelineSettings(), "mlflow": mlflow,
                  "source": ListeningLogSource(n_users=6, n_songs=80, n_artists=8)}
     return dg.DagsterInstance.ephemeral(), resources, mlflow
 

@@ -12,7 +12,7 @@ from assets import stage_io
 from assets.deepwalk import PAUSED_KEY
 from assets.definitions import ASSETS, defs, pipeline_job, weekly_schedule
 from pipeline.contract import STAGES
-from resources import ListeningLogSource, PipelineSettings
+from resources import ComputeEngine, ListeningLogSource, PipelineSettings
 from resources.mlflow_tracking import DAGSTER_RUN_TAG
 
 ASSETS_BY_NAME = {a.key.to_user_string(): a for a in ASSETS if len(a.keys) == 1}
@@ -238,7 +238,7 @@ def test_ego_networks_are_graphml_of_the_users_sessions_and_songs(run):
 
 
 def test_embedding_pauses_and_resumes_from_its_checkpoint(run):
-    resources = {"store": run.store, "settings": PipelineSettings(workers=1), "mlflow": run.mlflow}
+    resources = {"store": run.store, "engine": ComputeEngine(), "settings": PipelineSettings(workers=1), "mlflow": run.mlflow}
     cfg = {"dimensions": 16}
     paused = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, raise_on_error=False, instance=run.instance,
                             run_config=dg.RunConfig(ops={"embedding_us": {"config": {**cfg, "max_train_seconds": 1e-9}}}))

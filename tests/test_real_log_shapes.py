@@ -18,7 +18,7 @@ from log_shapes import write_lastfm_1k, write_listenbrainz, write_spotify
 
 from assets import ingest
 from pipeline import split_plan
-from resources import DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 from scripts.run import run_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def split_of(tmp_path, path: Path, overrides: dict | None = None):
     config = run_config(str(path), overrides=overrides)
     result = dg.materialize(
         [ingest.raw_events, ingest.sessions, ingest.split_plan, ingest.splits],
-        resources={"source": ListeningLogSource(), "store": DataStore(base_dir=str(tmp_path / "store")), "settings": PipelineSettings(),
+        resources={"source": ListeningLogSource(), "store": DataStore(base_dir=str(tmp_path / "store")), "engine": ComputeEngine(), "settings": PipelineSettings(),
                    "mlflow": MlflowTracking(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "art"))},
         run_config=config,
     )

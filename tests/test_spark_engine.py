@@ -128,3 +128,32 @@ def test_a_log_without_users_is_refused_on_spark(spark, tmp_path):
     out.folder.mkdir(parents=True)
     with pytest.raises(ValueError, match="1 events have no user_id"):
         SPARK["sessions"](spark, {"raw_events": raw}, out, None, **PARAMS["sessions"])
+
+
+DATA_STAGES = ["raw_events", "quarantine", "sessions", "split_plan", "splits", "graph_uss", "walks_uss"]
+
+
+def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path):
+    """The same assets with engine: spark: each engine stage is a spark-submit application on the cluster (Pipes),
+    its checks pass, and its files equal those of a run on the local engine."""
+    from resources import ComputeEngine, ListeningLogSource
+    from tests.helpers import materialize_all
+
+    source = ListeningLogSource(n_users=20, n_songs=500, n_artists=50)
+    spark = materialize_all(tmp_path / "spark", source, selection=DATA_STAGES,
+                            engine=ComputeEngine(engine="spark", spark_master=cluster.master,
+                                                 spark_conf={"spark.executor.memory": "1g", "spark.sql.shuffle.partitions": "4"}))
+    local = materialize_all(tmp_path / "local", source, selection=DATA_STAGES)
+    assert spark.result.success and local.result.success
+    checks = spark.result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+    logs = [e.message for e in spark.instance.all_logs(spark.result.run_id) if e.message]
+    assert any("on spark://127.0.0.1" in m and "application app-" in m for m in logs)  # the job's own log line, via Pipes
+    for stage in ("sessions", "splits", "graph_uss"):
+        for key, file in local.files(stage).stage.files.items():
+            if file.name.endswith(".parquet") and local.files(stage)[key].exists():
+                assert_frame_equal(pl.read_parquet(local.files(stage)[key]), pl.read_parquet(spark.files(stage)[key]))
+    for i in range(4):
+        assert filecmp.cmp(local.files("walks_uss").series("shard", i), spark.files("walks_uss").series("shard", i), shallow=False)
+    meta = spark.result.asset_materializations_for_node("sessions")[0].metadata
+    assert meta["engine"].value == f"spark ({cluster.master})"

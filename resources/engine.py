@@ -1,0 +1,68 @@
+"""Where the data-parallel stages run: this machine, or Spark through Dagster Pipes."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline.contract import StageFiles
+from pipeline.stages import ENGINE_STAGES, LOCAL
+
+ENGINES = ("local", "spark")
+JOB = Path(__file__).with_name("spark_job.py")
+
+
+class ComputeEngine(dg.ConfigurableResource):
+    """``engine``: ``local`` (the default) runs the stages of ``pipeline.stages.ENGINE_STAGES`` (sessions, splits, both
+    graphs, both walks) in the step's process; ``spark`` submits each as a Spark application to ``spark_master``
+    (``local[*]``, ``spark://host:port``) with ``spark-submit``, through Dagster Pipes: the job's log lines and counts
+    come back to the asset. Either way the stage writes the same files. ``spark_conf``: extra ``--conf`` settings
+    (for example ``spark.executor.memory``); ``spark.sql.shuffle.partitions`` defaults to one partition per 64 MB of
+    the stage's input, at least two per core. The store must be a filesystem every Spark node sees at the same path."""
+
+    engine: str = "local"
+    spark_master: str = "local[*]"
+    spark_conf: dict[str, str] = {}
+
+    def run(self, context: dg.AssetExecutionContext, stage: str, upstream: dict[str, StageFiles], out: StageFiles,
+            **params) -> dict:
+        if self.engine not in ENGINES:
+            raise dg.Failure(f"engine {self.engine!r} is not one of {', '.join(ENGINES)} (the engine resource's config)")
+        if stage not in ENGINE_STAGES:
+            raise ValueError(f"{stage} is not a stage an engine runs ({', '.join(ENGINE_STAGES)})")
+        if self.engine == "local":
+            return LOCAL[stage](upstream, out, context.log.info, **params)
+        return self._spark(context, stage, upstream, out, params)
+
+    def describe(self) -> str:
+        return "local" if self.engine == "local" else f"spark ({self.spark_master})"
+
+    def _spark(self, context, stage: str, upstream: dict[str, StageFiles], out: StageFiles, params: dict) -> dict:
+        try:
+            import pyspark
+        except ImportError:
+            raise dg.Failure("engine: spark needs pyspark: pip install -e '.[spark]'") from None
+        conf = {"spark.sql.shuffle.partitions": str(self._partitions(upstream)), **self.spark_conf}
+        command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", self.spark_master,
+                   "--name", f"latent-listening {stage} {context.run_id[:8]}",
+                   *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")], str(JOB)]
+        env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+        if self.spark_master.startswith("local") or "127.0.0.1" in self.spark_master:
+            env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        extras = {"stage": stage, "upstream": {name: str(files.folder) for name, files in upstream.items()},
+                  "out": str(out.folder), "params": params}
+        context.log.info(f"{stage}: spark-submit to {self.spark_master}")
+        invocation = dg.PipesSubprocessClient(env=env).run(context=context, command=command, extras=extras)
+        messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "counts" in m]
+        if not messages:
+            raise dg.Failure(f"the Spark job of {stage} ended without reporting its counts")
+        return {**messages[-1]["counts"], "spark application": messages[-1]["application"]}
+
+    @staticmethod
+    def _partitions(upstream: dict[str, StageFiles]) -> int:
+        size = sum(p.stat().st_size for files in upstream.values() for p in files.folder.rglob("*.parquet"))
+        return max(2 * (os.cpu_count() or 1), math.ceil(size / 64e6))

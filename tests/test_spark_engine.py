@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -19,6 +20,8 @@ from pipeline.synthetic import generate
 from pipeline.synthetic_config import SyntheticConfig
 
 pytest.importorskip("pyspark")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs a Java runtime (apt-get install default-jre-headless; .ci/run installs it)", allow_module_level=True)
 
 PARAMS = {
     "sessions": {"session_gap_minutes": 10.0, "split_on_device_change": True},

@@ -139,8 +139,15 @@ DATA_STAGES = ["raw_events", "quarantine", "sessions", "split_plan", "splits", "
 def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path):
     """The same assets with engine: spark: each engine stage is a spark-submit application on the cluster (Pipes),
     its checks pass, and its files equal those of a run on the local engine."""
+    from pyspark.sql import SparkSession
+
     from resources import ComputeEngine, ListeningLogSource
     from tests.helpers import materialize_all
+
+    # This process's own application (the tests above) would hold both workers' cores, and the stages' applications
+    # would wait for cores forever: a cluster runs applications side by side only when each caps spark.cores.max.
+    if (active := SparkSession.getActiveSession()) is not None:
+        active.stop()
 
     source = ListeningLogSource(n_users=20, n_songs=500, n_artists=50)
     spark = materialize_all(tmp_path / "spark", source, selection=DATA_STAGES,

@@ -114,7 +114,6 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
     upstream, out = begin(context, store)
     params, chosen = planner.resolve(params_of(config, SplitParams), upstream["split_plan"], upstream["sessions"]["sessions"])
     counts = engine.run(context, "splits", {"sessions": upstream["sessions"]}, out, **asdict(params))
-    counts.pop("spark application", None)
     table1 = pl.read_parquet(out["table1"])
     if table1["events"].min() == 0:
         raise dg.Failure(

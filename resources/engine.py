@@ -60,7 +60,8 @@ class ComputeEngine(dg.ConfigurableResource):
         messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "counts" in m]
         if not messages:
             raise dg.Failure(f"the Spark job of {stage} ended without reporting its counts")
-        return {**messages[-1]["counts"], "spark application": messages[-1]["application"]}
+        context.log.info(f"{stage}: Spark application {messages[-1]['application']} done")
+        return messages[-1]["counts"]
 
     @staticmethod
     def _partitions(upstream: dict[str, StageFiles]) -> int:

@@ -38,6 +38,7 @@ def _splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
+BATCH = 1 << 16  # start vertices walked, formatted and written at a time (both engines: the same lines in the same order)
 LANES = 8  # walks a thread advances side by side: their memory loads overlap instead of waiting one by one
 
 
@@ -122,12 +123,31 @@ def pass_order(n_vertices: int, seed: int, pass_index: int) -> np.ndarray:
     return np.random.default_rng([seed, pass_index]).permutation(n_vertices).astype(np.int64)
 
 
+def walk_batch(indptr: np.ndarray, indices: np.ndarray, starts: np.ndarray, walk_length: int, seed: int,
+               pass_index: int) -> np.ndarray:
+    """The walks of pass ``pass_index`` from ``starts`` (int64 indptr, int32 indices), one row each, -1 padded."""
+    out = np.empty((len(starts), walk_length), dtype=np.int32)  # half the bytes of int64 to write and format
+    _walk_batch(indptr, indices, starts, walk_length, seed, pass_index, out)
+    return out
+
+
+def walk_text(walks: np.ndarray) -> bytes:
+    """A batch of walks as corpus lines."""
+    return _format_walks(walks).tobytes()
+
+
+def visits(walks: np.ndarray, n_vertices: int) -> tuple[np.ndarray, int]:
+    """How often each vertex occurs in a batch of walks, and the batch's tokens."""
+    valid = walks[walks >= 0]
+    return np.bincount(valid, minlength=n_vertices), len(valid)
+
+
 def generate_walks(
     graph: Graph,
     walk_length: int = defaults.WALK_LENGTH,
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
     seed: int = defaults.SEED,
-    batch_size: int = 1 << 16,
+    batch_size: int = BATCH,
     passes: list[int] | None = None,
 ):
     """Yield (pass, batch of walks as an int array) in corpus order (``passes``: a subset of the passes)."""
@@ -138,10 +158,7 @@ def generate_walks(
     for r in passes if passes is not None else range(walks_per_vertex):
         order = pass_order(graph.n_vertices, seed, r)
         for b in range(0, len(order), batch_size):
-            starts = order[b : b + batch_size]
-            out = np.empty((len(starts), walk_length), dtype=np.int32)  # half the bytes of int64 to write and format
-            _walk_batch(indptr, indices, starts, walk_length, seed, r, out)
-            yield r, out
+            yield r, walk_batch(indptr, indices, order[b : b + batch_size], walk_length, seed, r)
 
 
 def write_corpus(
@@ -150,7 +167,7 @@ def write_corpus(
     walk_length: int = defaults.WALK_LENGTH,
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
     seed: int = defaults.SEED,
-    batch_size: int = 1 << 16,
+    batch_size: int = BATCH,
     progress: Callable[[str], None] | None = None,
     progress_every_s: float = 5.0,
     passes: list[int] | None = None,
@@ -162,11 +179,11 @@ def write_corpus(
     t0 = last = time.perf_counter()
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         for _, walks in generate_walks(graph, walk_length, walks_per_vertex, seed, batch_size, passes):
-            fh.write(_format_walks(walks).tobytes())
-            valid = walks[walks >= 0]
-            counts += np.bincount(valid, minlength=graph.n_vertices)
+            fh.write(walk_text(walks))
+            seen, steps = visits(walks, graph.n_vertices)
+            counts += seen
             done += len(walks)
-            tokens += len(valid)
+            tokens += steps
             now = time.perf_counter()
             if progress and (now - last >= progress_every_s or done == total):
                 rate = tokens / max(now - t0, 1e-9)

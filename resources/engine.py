@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -50,9 +49,8 @@ class ComputeEngine(dg.ConfigurableResource):
         command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", self.spark_master,
                    "--name", f"latent-listening {stage} {context.run_id[:8]}",
                    *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")], str(JOB)]
-        env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-        if self.spark_master.startswith("local") or "127.0.0.1" in self.spark_master:
-            env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        from pipeline.spark.session import spark_env
+        env = spark_env(self.spark_master)
         extras = {"stage": stage, "upstream": {name: str(files.folder) for name, files in upstream.items()},
                   "out": str(out.folder), "params": params}
         context.log.info(f"{stage}: spark-submit to {self.spark_master}")

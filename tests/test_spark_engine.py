@@ -7,7 +7,6 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
-import sys
 
 import numpy as np
 import polars as pl
@@ -43,8 +42,8 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark(cluster):
-    os.environ.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
-    from pipeline.spark.session import spark_session
+    from pipeline.spark.session import spark_env, spark_session
+    os.environ.update(spark_env(cluster.master))
 
     session = spark_session(cluster.master, "latent-listening tests", {"spark.sql.shuffle.partitions": "4",
                                                                          "spark.executor.memory": "1g"})

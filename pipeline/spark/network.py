@@ -14,7 +14,8 @@ an executor, a walk becomes a join per step (the plan in the README, "Beyond one
 from __future__ import annotations
 
 import shutil
-from functools import lru_cache
+import time
+from functools import lru_cache, reduce
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,9 @@ from pipeline.graph import SESSION, SONG, USER
 from pipeline.io import atomic_path, save_npy, write_json
 from pipeline.spark.session import write_parquet
 from pipeline.stages import Log, Upstream
+from pipeline.walks import BATCH, pass_order, visits, walk_batch, walk_text
 
-BATCH = 1 << 16  # start vertices a walk task takes (the local engine's batch: the same lines in the same order)
+BROADCAST_VERTICES = 5_000_000  # vertex tables below this are shipped to every executor for the join; above, shuffled
 
 
 def graph(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = None) -> dict:
@@ -46,13 +48,13 @@ def graph(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
         blocks.append(spark.createDataFrame(numbered, "vertex long, kind string, key string"))
         offset += n
     n_vertices = offset
-    vertices = blocks[0].unionByName(blocks[1]) if len(blocks) == 2 else blocks[0].unionByName(blocks[1]).unionByName(blocks[2])
+    vertices = reduce(lambda a, b: a.unionByName(b), blocks)
     write_parquet(vertices.orderBy("vertex"), out["vertices"], pa.schema([("vertex", pa.int64()), ("kind", pa.string()),
                                                                           ("key", pa.string())]))
     coded = train
     for kind, block in zip(kinds, blocks):
-        coded = coded.join(F.broadcast(block.select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}"))) if n_vertices < 5e6
-                           else block.select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}")), kind)
+        ids = block.select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}"))
+        coded = coded.join(F.broadcast(ids) if n_vertices < BROADCAST_VERTICES else ids, kind)
     pairs = [(USER, SESSION), (SESSION, SONG)] if network == "uss" else [(USER, SONG)]
     one_way = None
     for a, b in pairs:
@@ -88,7 +90,6 @@ def _adjacency(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=2)
 def _order(n_vertices: int, seed: int, pass_index: int) -> np.ndarray:
-    from pipeline.walks import pass_order
     return pass_order(n_vertices, seed, pass_index)
 
 
@@ -96,8 +97,6 @@ def _walk_tasks(tasks, adjacency: str, parts: str, walk_length: int, seed: int):
     """One Spark partition of (pass, first start) tasks: walk, write each task's lines, count the vertices."""
     import numba
     from pyspark import TaskContext
-
-    from pipeline.walks import _format_walks, _walk_batch
     context = TaskContext.get()
     numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, context.cpus() if context else 1)))
     indptr, indices = _adjacency(adjacency)
@@ -105,15 +104,12 @@ def _walk_tasks(tasks, adjacency: str, parts: str, walk_length: int, seed: int):
     counts = np.zeros(n, dtype=np.int64)
     tokens: dict[int, int] = {}
     for r, first in tasks:
-        starts = _order(n, seed, r)[first:first + BATCH]
-        walks = np.empty((len(starts), walk_length), dtype=np.int32)
-        _walk_batch(indptr, indices, starts, walk_length, seed, r, walks)
-        target = Path(parts) / f"{r:05d}-{first:012d}"
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(_format_walks(walks).tobytes())
-        valid = walks[walks >= 0]
-        counts += np.bincount(valid, minlength=n)
-        tokens[r] = tokens.get(r, 0) + len(valid)
+        walks = walk_batch(indptr, indices, _order(n, seed, r)[first:first + BATCH], walk_length, seed, r)
+        with atomic_path(Path(parts) / f"{r:05d}-{first:012d}") as tmp:
+            tmp.write_bytes(walk_text(walks))
+        seen, steps = visits(walks, n)
+        counts += seen
+        tokens[r] = tokens.get(r, 0) + steps
     yield counts, tokens
 
 
@@ -127,7 +123,6 @@ def _merge(a, b):
 def walks(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = None, *,
           walk_length: int = defaults.WALK_LENGTH, walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
           seed: int = defaults.SEED) -> dict:
-    import time
     if walk_length < 1 or walks_per_vertex < 1:
         raise ValueError("walk_length and walks_per_vertex must be at least 1")
     t0 = time.perf_counter()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +26,15 @@ SESSION_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.python.worker.reuse": "true",  # the walk tasks keep the graph loaded between tasks
 }
+
+
+def spark_env(master: str = "", base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a Spark driver or daemon: its Python workers run this interpreter (the project's
+    environment), and on one machine (``local[...]`` or a loopback master) Spark binds to 127.0.0.1."""
+    env = {**(os.environ if base is None else base), "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    if not master or master.startswith("local") or "127.0.0.1" in master or "localhost" in master:
+        env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    return env
 
 
 def configure(spark: SparkSession) -> SparkSession:
@@ -57,7 +68,7 @@ def write_parquet(frame: DataFrame, target: Path | str, schema: pa.Schema | None
     rows = 0
     try:
         with atomic_path(target) as tmp:
-            schema = schema or _plain(pq.read_schema(parts[0]))
+            schema = schema or plain_schema(pq.read_schema(parts[0]))
             with pq.ParquetWriter(tmp, schema) as writer:
                 for part in parts:
                     for batch in pq.ParquetFile(part).iter_batches(batch_size=1 << 20):
@@ -69,6 +80,6 @@ def write_parquet(frame: DataFrame, target: Path | str, schema: pa.Schema | None
     return rows
 
 
-def _plain(schema: pa.Schema) -> pa.Schema:
+def plain_schema(schema: pa.Schema) -> pa.Schema:
     """A part's schema without Spark's metadata, its fields nullable (as polars writes them)."""
     return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])

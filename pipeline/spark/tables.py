@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pipeline import defaults
 from pipeline.contract import StageFiles
 from pipeline.io import atomic_path, write_json
-from pipeline.spark.session import _plain, row_order, write_parquet
+from pipeline.spark.session import plain_schema, row_order, write_parquet
 from pipeline.splits import SplitParams, parse_cutoff
 from pipeline.stages import Log, Upstream
 
@@ -27,7 +27,7 @@ def sessions(spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log 
     if session_gap_minutes <= 0:
         raise ValueError(f"session_gap_minutes must be positive, got {session_gap_minutes}")
     raw_path = upstream["raw_events"]["events"]
-    raw_schema = _plain(pq.read_schema(raw_path))
+    raw_schema = plain_schema(pq.read_schema(raw_path))
     events = row_order(spark.read.parquet(str(raw_path)))
     missing = events.filter(F.col("user_id").isNull()).count()
     if missing:
@@ -76,7 +76,7 @@ def splits(spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = 
         raise ValueError("train_sessions and test_sessions must be at least 1")
     cut = parse_cutoff(p.cutoff)
     path = upstream["sessions"]["events"]
-    schema = _plain(pq.read_schema(path))
+    schema = plain_schema(pq.read_schema(path))
     events = row_order(spark.read.parquet(str(path)))
     sessions = events.groupBy("session_id").agg(
         F.min("user_id").alias("user_id"), F.min("timestamp").alias("start"), F.max("timestamp").alias("end"),

@@ -24,7 +24,7 @@ $(DAGSTER_HOME)/dagster.yaml: scripts/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp scripts/dagster.yaml $@
 
-# ENGINE=spark runs sessions, splits, graphs and walks on Spark at SPARK_MASTER (default local[*]; `make spark-cluster`
+# ENGINE=spark runs the import, sessions, splits, graphs, walks and metrics on Spark at SPARK_MASTER (default local[*]; `make spark-cluster`
 # starts a standalone one at spark://127.0.0.1:7077).
 ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE)) $(if $(SPARK_MASTER),--spark-master $(SPARK_MASTER))
 demo: install $(DAGSTER_HOME)/dagster.yaml

@@ -42,7 +42,7 @@ SCIENCE: dict[str, tuple[str, ...]] = {
     "sessions": ("sessions",), "split_plan": ("split_plan",), "splits": ("splits",),
     "graph": ("graph",), "walks": ("walks",), "embedding": ("embed", "checkpoints"),
     "validation_split": ("splits",), "als_tuning": ("tuning", "baselines"), "skipgram_tuning": ("tuning", "embed"),
-    "baselines": ("baselines",), "metrics": ("evaluate", "methods", "nearest", "measures", "queries", "sknn", "sparse"),
+    "baselines": ("baselines",), "metrics": ("experiments", "evaluate", "methods", "nearest", "measures", "queries", "sknn", "sparse"),
     "model": ("serving",), "behaviour": ("behaviour",), "plots": ("plots", "figures"), "explorer": ("explorer", "egonet"),
 }
 PIPELINE = Path(__file__).resolve().parent.parent / "pipeline"

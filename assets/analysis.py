@@ -6,12 +6,12 @@ import polars as pl
 
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import BehaviourConfig
-from assets.evaluation import EVENT_IDS
 from assets.stage_io import begin, materialized
 from pipeline import plots as figs
 from pipeline.behaviour import agreement_with_truth, analyse_users
 from pipeline.contract import StageFiles, upstream_assets
 from pipeline.egonet import EGO_USERS, ego_networks, write_graphml
+from pipeline.experiments import EVENT_IDS
 from pipeline.explorer import explorer_data, write_explorer
 from pipeline.figures import SpaceView, paper_figures
 from pipeline.graph import Graph

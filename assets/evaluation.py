@@ -2,7 +2,6 @@
 
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from assets._meta import asset_meta, config_params, md_table
@@ -11,26 +10,17 @@ from assets.deepwalk import TRAINING_STATS
 from assets.stage_io import begin, materialized
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
-from pipeline.beyond_accuracy import tag_codes
 from pipeline.contract import StageFiles, upstream_assets
 from pipeline.embed import SkipGramParams
-from pipeline.evaluate import run_experiments
-from pipeline.graph import Graph
+from pipeline.experiments import EVENT_IDS
 from pipeline.io import file_digest, read_json, save_npy, write_json
-from pipeline.measures import ordering_verdicts
-from pipeline.methods import Popularity, RandomSongs, Retriever, Space
-from pipeline.nearest import DOT, EUCLIDEAN
-from pipeline.queries import build_queries
 from pipeline.report import metrics_table
-from pipeline.sessions import session_table
-from pipeline.sknn import SessionKNN
 from pipeline.splits import validation_split_files
 from pipeline.tuning import ALSGrid, at_grid_edge, popularity_validation, tune_als, tune_skipgram
-from resources import DataStore, MlflowTracking, PipelineSettings
+from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import config_digest, params_of
 
 GROUP = "evaluation"
-EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), **asset_meta("validation_split"), description="Validation carved out of train the real-life way: each user's "
@@ -105,32 +95,6 @@ def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: Pip
     return materialized(out, metadata={"users": len(users), "songs": len(songs), "user-song pairs": plays.nnz, **params.as_record()})
 
 
-def proposed_space(upstream: dict[str, StageFiles], songs: list[str]) -> Space:
-    """The paper's user-session-song space (128-d), sessions included."""
-    return Space.from_graph("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), Graph.load(upstream["graph_uss"]), songs,
-                            with_sessions=True)
-
-
-def mf_space(upstream: dict[str, StageFiles], users: list[str]) -> Space:
-    """The ALS baseline's space."""
-    baselines = upstream["baselines"]
-    return Space.from_factors("MF", DOT, np.load(baselines["user_factors"]), np.load(baselines["item_factors"]), users)
-
-
-def _methods(upstream: dict[str, StageFiles], train: pl.DataFrame, config: EvaluationConfig, seed: int) -> list[Retriever]:
-    """Every method compared, in the order of the tables: the latent spaces, SKNN, popularity, random."""
-    users, songs = catalogue(train)
-    popularity = np.load(upstream["baselines"]["popularity"])
-    return [
-        proposed_space(upstream, songs),
-        Space.from_graph("U-S", EUCLIDEAN, np.load(upstream["embedding_us"]["vectors"]), Graph.load(upstream["graph_us"]), songs),
-        mf_space(upstream, users),
-        SessionKNN.from_train(train, songs, popularity, config.sknn_neighbours),
-        Popularity(popularity),
-        RandomSongs(len(songs), seed),
-    ]
-
-
 def _method_params(upstream: dict[str, StageFiles], config: EvaluationConfig) -> dict[str, dict]:
     """The params that shaped each method (its embedding's or factorisation's settings), for its MLflow run."""
     embedding = {name: {k: v for k, v in read_json(upstream[stage]["params"]).items() if k not in TRAINING_STATS}
@@ -156,24 +120,10 @@ def strata_tables(strata: pl.DataFrame, k: int) -> dict:
 @dg.asset(group_name=GROUP, deps=upstream_assets("metrics"), **asset_meta("metrics"),
           description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
-            mlflow: MlflowTracking) -> dg.MaterializeResult:
+            mlflow: MlflowTracking, engine: ComputeEngine) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
-    train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
-    _, songs = catalogue(train)
-    queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, config.max_test_sessions, settings.seed)
-    train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
-    table, notes, strata = run_experiments(
-        queries, _methods(upstream, train, config, settings.seed), train_sessions=train_sessions,
-        k_values=config.k_values, seed=settings.seed, bootstrap_samples=config.bootstrap_samples, progress=context.log.info,
-        popularity=np.load(upstream["baselines"]["popularity"]), tags=tag_codes(upstream["splits"]["train"], songs),
-        user_kinds=pl.read_parquet(upstream["behaviour"]["users"]),
-    )
-    verdicts = ordering_verdicts(table)
-    table.write_parquet(out["metrics"])
-    strata.write_parquet(out["strata"])
-    table.write_csv(out["metrics_csv"])
-    verdicts.write_parquet(out["verdicts"])
-    write_json(out["notes"], notes)
+    notes = engine.run(context, "metrics", upstream, out, **config.model_dump(), seed=settings.seed)
+    table, strata, verdicts = (pl.read_parquet(out[key]) for key in ("metrics", "strata", "verdicts"))
 
     parent = mlflow.run_id(context.run_id, context.run)
     mlflow.log(parent, params=config_params("evaluation", config),

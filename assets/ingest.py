@@ -38,9 +38,11 @@ def raw_events(
     store: DataStore,
     settings: PipelineSettings,
     mlflow: MlflowTracking,
+    engine: ComputeEngine,
 ):
     out = new_version(context, store)
-    summary = source.write_events(out, seed=settings.seed, log=context.log.info)
+    summary = source.write_events(out, seed=settings.seed, log=context.log.info,
+                                  run_import=lambda **params: engine.run(context, "raw_events", {}, out, **params))
     preview = pl.read_parquet(out["events"], n_rows=5)
     quarantine = pl.read_parquet(out["quarantine"])
     counts = {k: summary[k] for k in ("read", "accepted", "quarantined")}

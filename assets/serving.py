@@ -6,10 +6,10 @@ import polars as pl
 
 from assets._meta import asset_meta
 from assets.analysis import song_table
-from assets.evaluation import EVENT_IDS, mf_space, proposed_space
 from assets.stage_io import begin, materialized
 from pipeline.baselines import catalogue
 from pipeline.contract import upstream_assets
+from pipeline.experiments import EVENT_IDS, mf_space, proposed_space
 from pipeline.io import read_json, write_json
 from pipeline.promotion import Validation
 from pipeline.queries import latest_sessions

@@ -139,18 +139,7 @@ def import_log(
                 message = message.replace(str(path), name)
             raise LogInputError(message) from None
         duplicates = _duplicates(first, seen)
-        for rec in duplicates.iter_rows(named=True):
-            f, r = rec.pop("_file"), rec.pop("_row")
-            rec.pop("_pos")
-            reject(names[f], r, json.dumps(rec, default=str), DUPLICATE)
-            report.files[names[f]]["accepted"] -= 1
-            report.files[names[f]]["quarantined"] += 1
-        report.read = sum(c["read"] for c in report.files.values())
-        report.accepted = sum(c["accepted"] for c in report.files.values())
-        report.quarantined = len(quarantine["file"])
-        if not report.accepted:
-            why = ", ".join(f"{n} rows: {r}" for r, n in report.reasons.most_common(3)) if report.reasons else "the input is empty"
-            raise LogInputError(f"no usable events in {len(files)} file(s) at {pattern!r} ({why})")
+        settle(report, duplicates, names, reject, f"{len(files)} file(s) at {pattern!r}")
         with atomic_path(events_path) as tmp:  # input order (file, then row) is kept: ties stay stable downstream
             kept = pl.scan_ipc(first)
             if not duplicates.is_empty():
@@ -160,6 +149,30 @@ def import_log(
     with atomic_path(quarantine_path) as tmp:
         pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA).write_parquet(tmp)
     return report
+
+
+def settle(report: ImportReport, duplicates: pl.DataFrame, names: list[str], reject, where: str) -> None:
+    """Quarantine the ``duplicates`` (FIELDS, ``_file``, ``_row``; in input order), moving each from its file's
+    accepted rows to its quarantined ones, and total the report; refuse an import that accepted nothing."""
+    for rec in duplicates.select(*FIELDS, "_file", "_row").iter_rows(named=True):
+        f, r = rec.pop("_file"), rec.pop("_row")
+        reject(names[f], r, json.dumps(rec, default=str), DUPLICATE)
+        report.files[names[f]]["accepted"] -= 1
+        report.files[names[f]]["quarantined"] += 1
+    report.read = sum(c["read"] for c in report.files.values())
+    report.accepted = sum(c["accepted"] for c in report.files.values())
+    report.quarantined = sum(c["quarantined"] for c in report.files.values())
+    if not report.accepted:
+        why = ", ".join(f"{n} rows: {r}" for r, n in report.reasons.most_common(3)) if report.reasons else "the input is empty"
+        raise LogInputError(f"no usable events in {where} ({why})")
+
+
+def pseudonymised(events: pl.DataFrame, salt: str, pseudonyms: dict[str, str]) -> pl.DataFrame:
+    """``events`` with each user id replaced by its salted hash (``pseudonyms``: the ones made so far)."""
+    if not salt or events.is_empty():
+        return events
+    users = {u: pseudonyms.setdefault(u, pseudonymise(u, salt)) for u in events["user_id"].unique()}
+    return events.with_columns(pl.col("user_id").replace_strict(users, return_dtype=pl.String))
 
 
 @dataclass
@@ -221,10 +234,7 @@ def _read_all(files, names, fmt, window, salt, report, reject, log, columns, wri
 
     def finish(events: pl.DataFrame) -> pl.DataFrame:
         """Pseudonymise and hash a batch (in the reader's threads): a hash column is added."""
-        if salt and not events.is_empty():
-            users = {u: pseudonyms.setdefault(u, pseudonymise(u, salt)) for u in events["user_id"].unique()}
-            events = events.with_columns(pl.col("user_id").replace_strict(users, return_dtype=pl.String))
-        return events.with_columns(pl.struct(list(FIELDS)).hash().alias("_hash"))
+        return pseudonymised(events, salt, pseudonyms).with_columns(pl.struct(list(FIELDS)).hash().alias("_hash"))
 
     try:
         for file_no, (path, name) in enumerate(zip(files, names)):

@@ -14,6 +14,7 @@ Here: the latent spaces (DeepWalk's and MF's, by nearest songs), popularity and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +44,7 @@ class Space:
     songs: np.ndarray  # n_songs x d, in catalogue order
     users: dict[str, np.ndarray] | None = None  # user_id -> vector
     sessions: dict[str, np.ndarray] | None = None  # str(session_id) -> vector (user-session-song space)
+    search: Callable[..., np.ndarray] = nearest  # exact nearest songs: nearest()'s signature and answers (an engine's own)
 
     @property
     def session_aware(self) -> bool:
@@ -50,7 +52,7 @@ class Space:
 
     @classmethod
     def from_graph(cls, name: str, metric: str, vectors: np.ndarray, graph: Graph, songs: list[str],
-                   with_sessions: bool = False) -> Space:
+                   with_sessions: bool = False, search: Callable[..., np.ndarray] = nearest) -> Space:
         """A DeepWalk space: the vertex vectors of ``graph`` laid out by kind (songs in ``songs`` order)."""
         song_block = graph.vertices.filter(pl.col("kind") == SONG)
         if song_block["key"].to_list() != songs:
@@ -61,22 +63,23 @@ class Space:
             return dict(zip(b["key"].to_list(), vectors[b["vertex"].to_numpy()]))
 
         return cls(name, metric, vectors[song_block["vertex"].to_numpy()], users=block(USER),
-                   sessions=block(SESSION) if with_sessions else None)
+                   sessions=block(SESSION) if with_sessions else None, search=search)
 
     @classmethod
-    def from_factors(cls, name: str, metric: str, user_factors: np.ndarray, item_factors: np.ndarray, users: list[str]) -> Space:
+    def from_factors(cls, name: str, metric: str, user_factors: np.ndarray, item_factors: np.ndarray, users: list[str],
+                     search: Callable[..., np.ndarray] = nearest) -> Space:
         """A matrix factorisation's space: item factors in catalogue order, user factors in ``users`` order."""
-        return cls(name, metric, item_factors, users=dict(zip(users, user_factors)))
+        return cls(name, metric, item_factors, users=dict(zip(users, user_factors)), search=search)
 
     def similar_songs(self, songs: np.ndarray, k: int) -> np.ndarray:
-        return nearest(self.songs[songs], self.songs, k, self.metric, exclude=songs)
+        return self.search(self.songs[songs], self.songs, k, self.metric, exclude=songs)
 
     def recommend(self, users: list[str], k: int, sessions: list[str | None] | None = None) -> np.ndarray:
         if sessions is None:
             vectors = np.stack([self.users[u] for u in users])
         else:
             vectors = np.stack([self.sessions[str(s)] if s is not None else self.users[u] for s, u in zip(sessions, users)])
-        return nearest(vectors, self.songs, k, self.metric)
+        return self.search(vectors, self.songs, k, self.metric)
 
 
 @dataclass

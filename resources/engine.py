@@ -16,8 +16,8 @@ JOB = Path(__file__).with_name("spark_job.py")
 
 
 class ComputeEngine(dg.ConfigurableResource):
-    """``engine``: ``local`` (the default) runs the stages of ``pipeline.stages.ENGINE_STAGES`` (sessions, splits, both
-    graphs, both walks) in the step's process; ``spark`` submits each as a Spark application to ``spark_master``
+    """``engine``: ``local`` (the default) runs the stages of ``pipeline.stages.ENGINE_STAGES`` (a real log's import,
+    sessions, splits, both graphs, both walks, metrics) in the step's process; ``spark`` submits each as a Spark application to ``spark_master``
     (``local[*]``, ``spark://host:port``) with ``spark-submit``, through Dagster Pipes: the job's log lines and counts
     come back to the asset. Either way the stage writes the same files. ``spark_conf``: extra ``--conf`` settings
     (for example ``spark.executor.memory``); ``spark.sql.shuffle.partitions`` defaults to one partition per 64 MB of

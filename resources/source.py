@@ -1,5 +1,8 @@
 """Where listening events come from: the seeded synthetic log, or a real log in a known format."""
 
+import functools
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -7,9 +10,9 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.contract import QUARANTINE_SCHEMA, StageFiles
-from pipeline.field_rules import Window
-from pipeline.importers import FORMATS, import_log, resolve_files
+from pipeline.importers import FORMATS, resolve_files
 from pipeline.io import write_json
+from pipeline.stages import LOCAL
 from pipeline.synthetic import SyntheticConfig, generate
 from resources.params import model_from, params_of
 
@@ -33,21 +36,29 @@ class _Source(dg.ConfigurableResource):
         """The input files of a real log (none for the synthetic one)."""
         return [] if self.format == SYNTHETIC else resolve_files(self.path)
 
-    def write_events(self, files: StageFiles, seed: int = defaults.SEED, log=None) -> dict:
+    def import_params(self) -> dict:
+        """The params of the import stage (``pipeline.stages.raw_events``), its window's "now" fixed here."""
+        return {"path": self.path, "format": self.format, "salt": self.pseudonymise_salt, "columns": dict(self.columns),
+                "earliest": self.earliest, "days_after_import": self.days_after_import,
+                "now": datetime.now(timezone.utc).isoformat()}
+
+    def write_events(self, files: StageFiles, seed: int = defaults.SEED, log=None,
+                     run_import: Callable[..., dict] | None = None) -> dict:
         """Write the events (canonical), the quarantine and the summary of ``raw_events``; return the counts.
 
+        A real log is imported by ``run_import(**params)`` (an engine's import stage; default: this machine's).
         The counts reconcile: read = accepted + quarantined.
         """
-        events, quarantine = files["events"], files["quarantine"]
+        quarantine = files["quarantine"]
         if self.format == SYNTHETIC:
             summary = generate(self.synthetic_config(seed), files, log=log)
             pl.DataFrame(schema=QUARANTINE_SCHEMA).write_parquet(quarantine)
             result = {"source": SYNTHETIC, "seed": seed, "read": summary["events"], "accepted": summary["events"],
                       "quarantined": 0, "reasons": {}, "has_device": True, **summary}
         elif self.format in (*FORMATS, "auto"):
-            report = import_log(self.path, self.format, events, quarantine, salt=self.pseudonymise_salt, log=log,
-                                window=Window.of(self.earliest, self.days_after_import), columns=self.columns)
-            result = {"source": self.format, "path": self.path, "pseudonymised": bool(self.pseudonymise_salt), **report.as_dict()}
+            run_import = run_import or functools.partial(LOCAL["raw_events"], {}, files, log)
+            report = run_import(**self.import_params())
+            result = {"source": self.format, "path": self.path, "pseudonymised": bool(self.pseudonymise_salt), **report}
         else:
             raise ValueError(f"unknown listening-log format {self.format!r}; supported: {SYNTHETIC}, {', '.join(FORMATS)}, auto")
         write_json(files["summary"], result)

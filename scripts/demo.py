@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=("local", "spark"), help="where sessions, splits, graphs and walks run "
+    parser.add_argument("--engine", choices=("local", "spark"), help="where the import, sessions, splits, graphs, walks and metrics run "
                         "(default: $LATENT_ENGINE, else local)")
     parser.add_argument("--spark-master", help="with --engine spark: local[*] (the default), spark://host:port, ...")
 

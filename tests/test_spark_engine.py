@@ -7,6 +7,7 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -22,7 +23,10 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("Spark needs a Java runtime (apt-get install default-jre-headless; .ci/run installs it)", allow_module_level=True)
 
+NOW = "2026-12-01T00:00:00+00:00"  # the import window's "now", the same for both engines
+NOW_DT = datetime.fromisoformat(NOW)
 PARAMS = {
+    "raw_events": {"format": "canonical", "now": NOW},
     "sessions": {"session_gap_minutes": 10.0, "split_on_device_change": True},
     "splits": {"cutoff": "2016-06-01", "train_sessions": 20, "test_sessions": 5, "min_session_songs": 5},
     "walks_uss": {"walk_length": 10, "walks_per_vertex": 3, "seed": 7},
@@ -60,14 +64,28 @@ def both_engines(spark, tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("store"))
     raw = store.version("raw_events", "raw")
     generate(SyntheticConfig(n_users=24, n_songs=600, n_artists=60), raw)
+    log = write_canonical_csv(pl.read_parquet(raw["events"]), store.root / "log.csv")
     counts = {}
-    for stage in ENGINE_STAGES:
+    for stage in COMPARED_HERE:
         for engine, run in (("local", LOCAL[stage]), ("spark", lambda *a, f=SPARK[stage], **k: f(spark, *a, **k))):
-            upstream = {r: raw if r == "raw_events" else store.version(r, engine) for r in STAGES[stage].reads}
+            upstream = {r: store.version(r, engine) for r in STAGES[stage].reads}
             out = store.version(stage, engine)
             out.folder.mkdir(parents=True)
-            counts[stage, engine] = run(upstream, out, None, **PARAMS.get(stage, {}))
+            params = {**PARAMS.get(stage, {}), **({"path": str(log)} if stage == "raw_events" else {})}
+            counts[stage, engine] = run(upstream, out, None, **params)
     return store, counts
+
+
+def write_canonical_csv(events: pl.DataFrame, path):
+    """The synthetic log as a user's canonical CSV, with rows the import must quarantine: a broken line, a time
+    outside the window, a row with no song, and exact repeats of earlier rows."""
+    text = events.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_csv()
+    lines = text.splitlines()
+    lines[5:5] = ["2016-01-01T00:00:00Z,only,three", "1999-01-01T00:00:00Z,u00,web,s1,a00,Pop,English",
+                  "2016-01-03T00:00:00Z,u01,web,,a00,Pop,English"]
+    lines += lines[100:103] + [lines[1]]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def test_the_cluster_runs_tasks_on_both_workers(cluster, spark):
@@ -76,7 +94,11 @@ def test_the_cluster_runs_tasks_on_both_workers(cluster, spark):
     assert cluster.status()["aliveworkers"] == 2
 
 
-@pytest.mark.parametrize("stage", ENGINE_STAGES)
+# metrics reads the embeddings, baselines and behaviour: it is compared in the Dagster run below
+COMPARED_HERE = [s for s in ENGINE_STAGES if s != "metrics"]
+
+
+@pytest.mark.parametrize("stage", COMPARED_HERE)
 def test_spark_writes_what_the_local_engine_writes(both_engines, stage):
     store, counts = both_engines
     local, spark = store.version(stage, "local"), store.version(stage, "spark")
@@ -132,12 +154,112 @@ def test_a_log_without_users_is_refused_on_spark(spark, tmp_path):
         SPARK["sessions"](spark, {"raw_events": raw}, out, None, **PARAMS["sessions"])
 
 
-DATA_STAGES = ["raw_events", "quarantine", "sessions", "split_plan", "splits", "graph_uss", "walks_uss"]
+ODD = ["u1", " u1", "u1 ", "\ufeffu1", "a\u200bb", "Ærø", "", "x\x00y", "q\"uote", "\u3000", "é–"]
+TIMES = ["2016-06-01T12:00:00Z", "2016-06-01 12:00:00", "2016-06-01T12:00:00+08:00", "1464782400", "2016-06-01",
+         "1464782400.5", "2016-02-30T00:00:00Z", "2016-06-01T12:00:00.123Z", "", "x", "1999-12-31T23:59:59Z", "9999-12-31"]
+
+
+def messy_lines(rng, n: int, sep: str, fields: int) -> list[str]:
+    """Lines of adversarial cells (odd characters, every timestamp form, short lines), a fifth repeated exactly."""
+    lines = []
+    for i in range(n):
+        cells = [TIMES[rng.integers(len(TIMES))] if k == (1 if sep == "\t" else 0) else
+                 (ODD[rng.integers(len(ODD))] if rng.random() < 0.3 else f"c{k}{rng.integers(20)}") for k in range(fields)]
+        if rng.random() < 0.05:
+            cells = cells[: rng.integers(fields)]
+        lines.append(sep.join(cells))
+        if rng.random() < 0.2 and lines:
+            lines.append(lines[rng.integers(len(lines))])
+    return lines
+
+
+def messy_log(kind: str, folder):
+    """A folder of one format, as users have them, with everything the import must refuse or repeat."""
+    from tests.log_shapes import write_listenbrainz, write_spotify
+
+    rng = np.random.default_rng(3)
+    folder.mkdir()
+    if kind == "lastfm-1k":
+        for i, ends in enumerate(["\n", "\r\n"]):
+            body = ends.join(messy_lines(rng, 400, "\t", 6)).encode() + b"\n" + b"u\xff2\t2016-06-01\ta\tb\tc\td\n"
+            (folder / f"userid-timestamp-artid-artname-traid-traname-{i}.tsv").write_bytes((b"\xef\xbb\xbf" if i else b"") + body)
+    elif kind == "canonical":
+        for i in range(2):
+            lines = ["timestamp,user_id,song_id,artist", *messy_lines(rng, 400, ",", 4), "\"2016-06-01\",\"u,1\",s,a"]
+            (folder / f"log-{i}.csv").write_text("\n".join(lines) + ("\n" if i else ""))
+    elif kind == "spotify":
+        write_spotify(folder, people=6, years=0.3)
+        (folder / "broken").mkdir()
+        (folder / "broken" / "Streaming_History_Audio_2007.json").write_text("[{not json")
+    else:
+        write_listenbrainz(folder, users=6, years=0.3)
+    return folder
+
+
+@pytest.mark.parametrize("kind,salt", [("lastfm-1k", ""), ("canonical", "pepper"), ("spotify", ""), ("listenbrainz", "")])
+def test_spark_imports_what_the_local_import_does(spark, tmp_path, kind, salt):
+    """Same events (values, types, order), same quarantine (file, row, reason, raw) and same counts, with line files
+    cut into many ranges whose row numbers must be stitched back together."""
+    from pipeline.contract import StageFiles
+    from pipeline.field_rules import Window
+    from pipeline.importers import import_log
+    from pipeline.spark import importing
+
+    folder = messy_log(kind, tmp_path / "log")
+    window = Window.of("2000-01-01", 1.0)
+    window = Window(window.earliest, window.days_after, NOW_DT)
+    local = StageFiles("raw_events", tmp_path / "local")
+    want = import_log(str(folder), "auto", local["events"], local["quarantine"], salt, window=window).as_dict()
+    got = importing.import_log(spark, str(folder), "auto", StageFiles("raw_events", tmp_path / "spark"), salt,
+                               window=window, range_bytes=700).as_dict()
+    assert got == want
+    assert want["quarantined"] > 0 and want["accepted"] > 0 and want["read"] == want["accepted"] + want["quarantined"]
+    assert_frame_equal(pl.read_parquet(local["events"]), pl.read_parquet(tmp_path / "spark" / "events.parquet"))
+    quarantine = pl.read_parquet(local["quarantine"])
+    assert_frame_equal(quarantine, pl.read_parquet(tmp_path / "spark" / "quarantine.parquet"))
+    if kind in ("lastfm-1k", "canonical"):
+        assert quarantine["reason"].str.starts_with("exact duplicate").any()
+        assert len(importing.plan(importing.resolve_files(str(folder)), kind, {}, 700)[0]) > 10  # many ranges a file
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "dot"])
+def test_nearest_songs_on_spark_are_the_local_ones(spark, metric):
+    from pipeline.nearest import nearest
+    from pipeline.spark.search import SparkSearch
+
+    rng = np.random.default_rng(5)
+    songs = rng.normal(size=(3_000, 16)).astype(np.float32)
+    queries = np.vstack([rng.normal(size=(5_000, 16)).astype(np.float32), songs[:500], songs[:500]])  # repeats too
+    exclude = np.concatenate([np.full(5_000, -1), np.arange(500), np.arange(500)])
+    search = SparkSearch(spark, query_block=1_024)
+    try:
+        got = search(queries, songs, 50, metric, exclude)
+        assert np.array_equal(got, nearest(queries, songs, 50, metric, exclude))
+        assert np.array_equal(search(queries[:7], songs, 10, metric), nearest(queries[:7], songs, 10, metric))
+        assert len(search._broadcasts) == 1  # one matrix, broadcast once
+    finally:
+        search.close()
+    assert not (got[5_000:] == exclude[5_000:, None]).any()
+
+
+def test_a_file_spark_cannot_read_line_by_line_is_refused_as_locally(spark, tmp_path):
+    from pipeline.contract import StageFiles
+    from pipeline.field_rules import LogInputError
+    from pipeline.importers import import_log
+    from pipeline.spark import importing
+
+    path = tmp_path / "log.csv"
+    path.write_bytes("timestamp,user_id,song_id\n2016-06-01,u,s\n".encode("utf-16"))
+    with pytest.raises(LogInputError) as local:
+        import_log(str(path), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet")
+    with pytest.raises(LogInputError) as spark_error:
+        importing.import_log(spark, str(path), "canonical", StageFiles("raw_events", tmp_path / "spark"))
+    assert str(spark_error.value) == str(local.value) and "UTF-16" in str(local.value)
 
 
 def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path):
-    """The same assets with engine: spark: each engine stage is a spark-submit application on the cluster (Pipes),
-    its checks pass, and its files equal those of a run on the local engine."""
+    """The whole pipeline with engine: spark: each engine stage (import to metrics) is a spark-submit application on
+    the cluster (Pipes), every check passes, and the files, down to the metrics, equal those of a local run."""
     from pyspark.sql import SparkSession
 
     from resources import ComputeEngine, ListeningLogSource
@@ -148,21 +270,29 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
     if (active := SparkSession.getActiveSession()) is not None:
         active.stop()
 
-    source = ListeningLogSource(n_users=20, n_songs=500, n_artists=50)
-    spark = materialize_all(tmp_path / "spark", source, selection=DATA_STAGES,
+    events = tmp_path / "synthetic"
+    generate(SyntheticConfig(n_users=20, n_songs=500, n_artists=50), Store(events).version("raw_events", "raw"))
+    log = write_canonical_csv(pl.read_parquet(next(events.rglob("events.parquet"))), tmp_path / "log.csv")
+    source = ListeningLogSource(format="canonical", path=str(log))  # a real log's import, on the cluster too
+    spark = materialize_all(tmp_path / "spark", source,
                             engine=ComputeEngine(engine="spark", spark_master=cluster.master,
                                                  spark_conf={"spark.executor.memory": "1g", "spark.sql.shuffle.partitions": "4"}))
-    local = materialize_all(tmp_path / "local", source, selection=DATA_STAGES)
+    local = materialize_all(tmp_path / "local", source)
     assert spark.result.success and local.result.success
     checks = spark.result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)
     logs = [e.message for e in spark.instance.all_logs(spark.result.run_id) if e.message]
     assert any("on spark://127.0.0.1" in m and "application app-" in m for m in logs)  # the job's own log line, via Pipes
-    for stage in ("sessions", "splits", "graph_uss"):
+    for stage in ENGINE_STAGES:
         for key, file in local.files(stage).stage.files.items():
             if file.name.endswith(".parquet") and local.files(stage)[key].exists():
                 assert_frame_equal(pl.read_parquet(local.files(stage)[key]), pl.read_parquet(spark.files(stage)[key]))
-    for i in range(4):
-        assert filecmp.cmp(local.files("walks_uss").series("shard", i), spark.files("walks_uss").series("shard", i), shallow=False)
+    for network in ("uss", "us"):
+        for i in range(4):
+            assert filecmp.cmp(local.files(f"walks_{network}").series("shard", i),
+                               spark.files(f"walks_{network}").series("shard", i), shallow=False)
+    assert any("exp1 proposed: top" in m for m in logs)  # the metrics stage's progress, from the Spark driver
+    raw = spark.result.asset_materializations_for_node("raw_events")[0].metadata
+    assert raw["quarantined"].value == 7 and raw["read"].value == raw["accepted"].value + 7
     meta = spark.result.asset_materializations_for_node("sessions")[0].metadata
     assert meta["engine"].value == f"spark ({cluster.master})"

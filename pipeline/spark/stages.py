@@ -6,13 +6,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from pipeline.spark import network, tables
-from pipeline.stages import BUILDERS, ENGINE_STAGES
+from pyspark.sql import SparkSession
+
+from pipeline import experiments
+from pipeline.contract import StageFiles
+from pipeline.spark import importing, network, tables
+from pipeline.spark.search import SparkSearch
+from pipeline.stages import BUILDERS, ENGINE_STAGES, Log, Upstream
+
+
+def metrics(spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = None, **params) -> dict:
+    """Both experiments with the latent spaces' nearest songs ranked on the cluster (SKNN, popularity and random
+    rank on the driver: their cost is not a product with the catalogue)."""
+    search = SparkSearch(spark)
+    try:
+        return experiments.metrics(upstream, out, log, search=search, **params)
+    finally:
+        search.close()
+
 
 SPARK: dict[str, Callable[..., dict]] = {
+    "raw_events": importing.raw_events,
     "sessions": tables.sessions,
     "splits": tables.splits,
     **{f"graph_{n}": partial(network.graph, n) for n in BUILDERS},
     **{f"walks_{n}": partial(network.walks, n) for n in BUILDERS},
+    "metrics": metrics,
 }
 assert tuple(SPARK) == ENGINE_STAGES

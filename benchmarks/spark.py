@@ -1,0 +1,235 @@
+"""The Spark engine against the local one, stage by stage: wall time and peak memory at growing log sizes.
+
+For each size a seeded synthetic log (the paper-scale preset shrunk by its users, as in benchmarks/scaling.py) is
+written once as a canonical CSV, the form a real log arrives in. Then every engine stage from the import to the walks
+runs on each configuration:
+
+    local     this machine's engine (the stage in its own process, its threads on both cores)
+    spark-1   a standalone cluster on 127.0.0.1 with 1 worker (1 core)
+    spark-2   the same with 2 workers (1 core each)
+
+Each stage runs in a fresh process, as the engine resource runs it (spark-submit's client-mode driver for Spark), so
+the wall time includes starting the application. Peak memory is the highest sum of resident memory, sampled every
+0.2 s, over the stage's process tree (for Spark: its driver JVM) and the cluster's (workers, executors, their Python
+workers). Last, the evaluation's exact nearest-song search (``pipeline.nearest`` against ``pipeline.spark.search``):
+the size's test sessions as queries against its train catalogue, 128-d, top 50.
+
+Every configuration reads the same log and must write the same files: the script compares each stage's Parquet
+output to the local engine's and stops on a difference.
+
+    python benchmarks/spark.py --events 4 16          # millions of generated events
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+import psutil  # noqa: E402
+
+from pipeline.contract import STAGES, Store  # noqa: E402
+
+STAGE_ORDER = ["raw_events", "sessions", "splits", "graph_uss", "graph_us", "walks_uss", "walks_us"]
+NOW = "2026-12-01T00:00:00+00:00"
+EVENTS_PER_USER = 2_053  # as benchmarks/scaling.py: generated events a user of the paper-scale preset
+EXECUTOR_MEMORY = "5g"
+
+
+def write_log(million: float, folder: Path) -> Path:
+    from pipeline.synthetic import SyntheticConfig, generate
+
+    csv = folder / "log.csv"
+    if csv.exists():
+        return csv
+    paper = SyntheticConfig.paper_scale()
+    users = max(50, round(million * 1e6 / EVENTS_PER_USER))
+    ratio = users / paper.n_users
+    config = SyntheticConfig.paper_scale(n_users=users, n_songs=max(500, round(paper.n_songs * ratio)),
+                                         n_artists=max(50, round(paper.n_artists * ratio)))
+    raw = Store(folder / "synthetic").version("raw_events", "synthetic")
+    generate(config, raw)
+    pl.scan_parquet(raw["events"]).with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%SZ")) \
+      .sink_csv(folder / ".log.csv")
+    (folder / ".log.csv").rename(csv)
+    return csv
+
+
+def params(stage: str, log: Path) -> dict:
+    if stage == "raw_events":
+        return {"path": str(log), "format": "canonical", "now": NOW}
+    if stage.startswith("walks"):
+        return {"seed": 1}
+    return {}
+
+
+def child(args) -> None:
+    """One stage on one engine, in this process (a Spark driver in client mode, as spark-submit starts it)."""
+    store = Store(args.root)
+    upstream = {r: store.version(r, "bench") for r in STAGES[args.stage].reads}
+    out = store.version(args.stage, "bench")
+    out.folder.mkdir(parents=True, exist_ok=True)
+    if args.master == "local":
+        from pipeline.stages import LOCAL
+        counts = LOCAL[args.stage](upstream, out, None, **json.loads(args.params))
+    else:
+        from pipeline.spark.session import spark_session
+        from pipeline.spark.stages import SPARK
+        spark = spark_session(args.master, f"bench {args.stage}", {"spark.executor.memory": EXECUTOR_MEMORY,
+                                                                  "spark.driver.memory": "4g"})
+        try:
+            counts = SPARK[args.stage](spark, upstream, out, None, **json.loads(args.params))
+        finally:
+            spark.stop()
+    print(json.dumps({k: v for k, v in counts.items() if isinstance(v, (int, float))}))
+
+
+class PeakMemory:
+    """The highest summed RSS over some process trees, sampled in a thread."""
+
+    def __init__(self, roots: list[int]):
+        self.roots, self.peak, self._stop = roots, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            for root in self.roots:
+                try:
+                    p = psutil.Process(root)
+                    for q in [p, *p.children(recursive=True)]:
+                        total += q.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_stage(root: Path, stage: str, master: str, log: Path, cluster_pids: list[int]) -> tuple[float, float]:
+    command = [sys.executable, __file__, "_stage", "--root", str(root), "--stage", stage, "--master", master,
+               "--params", json.dumps(params(stage, log))]
+    from pipeline.spark.session import spark_env
+    env = spark_env(master) if master != "local" else dict(os.environ)
+    t0 = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with PeakMemory([process.pid, *cluster_pids]) as memory:
+        stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - t0
+    if process.returncode:
+        raise SystemExit(f"{stage} on {master} failed:\n{stderr[-3000:]}")
+    return seconds, memory.peak / 2**30
+
+
+def same_files(a: Path, b: Path, stage: str) -> None:
+    """Stop unless configuration ``b`` wrote what the local engine (``a``) wrote; a corpus checked, then deleted."""
+    import filecmp
+
+    from polars.testing import assert_frame_equal
+    local, other = Store(a).version(stage, "bench"), Store(b).version(stage, "bench")
+    for key, file in STAGES[stage].files.items():
+        if file.series:
+            for i in range(len(list(other.folder.glob(file.name.replace("{:03d}", "*"))))):
+                if not filecmp.cmp(local.series(key, i), other.series(key, i), shallow=False):
+                    raise SystemExit(f"{stage}: {other.series(key, i)} differs from the local engine's")
+                other.series(key, i).unlink()
+        elif local[key].suffix == ".parquet" and local[key].exists():
+            assert_frame_equal(pl.read_parquet(local[key]), pl.read_parquet(other[key]))
+
+
+def search_seconds(root: Path, master: str) -> tuple[float, int, int]:
+    """Exact top 50 of the test sessions' queries against the train catalogue (random 128-d vectors)."""
+    store = Store(root)
+    splits = store.version("splits", "bench")
+    songs = pl.scan_parquet(splits["train"]).select(pl.col("song_id").n_unique()).collect().item()
+    queries = pl.scan_parquet(splits["test"]).select(pl.col("session_id").n_unique()).collect().item()
+    code = f"""
+import time, numpy as np
+rng = np.random.default_rng(0)
+songs, queries = rng.normal(size=({songs}, 128)).astype(np.float32), rng.normal(size=({queries}, 128)).astype(np.float32)
+if {master!r} == "local":
+    from pipeline.nearest import nearest as search
+    t0 = time.perf_counter(); search(queries, songs, 50, "euclidean")
+else:
+    from pipeline.spark.session import spark_session
+    from pipeline.spark.search import SparkSearch
+    spark = spark_session({master!r}, "bench search", {{"spark.executor.memory": "{EXECUTOR_MEMORY}"}})
+    search = SparkSearch(spark)
+    t0 = time.perf_counter(); search(queries, songs, 50, "euclidean")
+print(time.perf_counter() - t0)
+"""
+    from pipeline.spark.session import spark_env
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=spark_env(master), capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"search on {master} failed:\n{out.stderr[-3000:]}")
+    return float(out.stdout.strip().splitlines()[-1]), songs, queries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=float, nargs="+", default=[4, 16], help="sizes, millions of generated events")
+    parser.add_argument("--configs", nargs="+", default=["local", "spark-1", "spark-2"])
+    parser.add_argument("--base", default=str(ROOT / ".data" / "spark-bench"))
+    args = parser.parse_args()
+    from scripts.spark_cluster import StandaloneCluster, free_port
+
+    results = []
+    for million in args.events:
+        folder = Path(args.base) / f"{million:g}M"
+        folder.mkdir(parents=True, exist_ok=True)
+        log = write_log(million, folder)
+        for config in args.configs:
+            cluster = None
+            if config != "local":
+                cluster = StandaloneCluster(folder / f"cluster-{config}", workers=int(config.split("-")[1]), cores=1,
+                                            memory="6g", port=free_port(), webui_port=free_port()).start()
+            try:
+                root = folder / config
+                master = cluster.master if cluster else "local"
+                pids = list(cluster.pids.values()) if cluster else []
+                for stage in STAGE_ORDER:
+                    seconds, peak = run_stage(root, stage, master, log, pids)
+                    if config != "local" and (folder / "local").exists():
+                        same_files(folder / "local", root, stage)
+                    results.append({"events_M": million, "config": config, "stage": stage, "seconds": round(seconds, 1),
+                                    "peak_GB": round(peak, 2)})
+                    print(json.dumps(results[-1]), flush=True)
+                seconds, songs, queries = search_seconds(root, master)
+                results.append({"events_M": million, "config": config, "stage": f"search ({queries:,} x {songs:,})",
+                                "seconds": round(seconds, 1), "peak_GB": None})
+                print(json.dumps(results[-1]), flush=True)
+            finally:
+                if cluster:
+                    cluster.stop()
+    table = pl.DataFrame(results).pivot("config", index=["events_M", "stage"], values="seconds")
+    with pl.Config(tbl_rows=100, tbl_width_chars=200):
+        print("\nwall seconds per stage\n", table)
+        print("\npeak memory, GB (sum of RSS over the stage's processes and the cluster's)\n",
+              pl.DataFrame(results).filter(pl.col("peak_GB").is_not_null()).pivot("config", index=["events_M", "stage"], values="peak_GB"))
+    (Path(args.base) / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_stage":
+        p = argparse.ArgumentParser()
+        for name in ("--root", "--stage", "--master", "--params"):
+            p.add_argument(name, required=True)
+        child(p.parse_args(sys.argv[2:]))
+    else:
+        main()

@@ -1,0 +1,82 @@
+"""The metrics stage: every method built from its stage's files and run through both experiments
+(``pipeline.evaluate``), the tables written where the stage contract says.
+
+The latent spaces find their nearest songs with ``search`` (``pipeline.nearest.nearest`` on this machine; an
+engine can pass its own with the same signature and results, such as ``pipeline.spark.search.SparkSearch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import polars as pl
+
+from pipeline import defaults
+from pipeline.baselines import catalogue
+from pipeline.beyond_accuracy import tag_codes
+from pipeline.contract import StageFiles
+from pipeline.evaluate import run_experiments
+from pipeline.graph import Graph
+from pipeline.io import write_json
+from pipeline.measures import ordering_verdicts
+from pipeline.methods import Popularity, RandomSongs, Retriever, Space
+from pipeline.nearest import DOT, EUCLIDEAN, nearest
+from pipeline.queries import build_queries
+from pipeline.sessions import session_table
+from pipeline.sknn import SessionKNN
+
+EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
+Upstream = Mapping[str, StageFiles]
+
+
+def proposed_space(upstream: Upstream, songs: list[str], search: Callable = nearest) -> Space:
+    """The paper's user-session-song space (128-d), sessions included."""
+    return Space.from_graph("proposed", EUCLIDEAN, np.load(upstream["embedding_uss"]["vectors"]), Graph.load(upstream["graph_uss"]),
+                            songs, with_sessions=True, search=search)
+
+
+def mf_space(upstream: Upstream, users: list[str], search: Callable = nearest) -> Space:
+    """The ALS baseline's space."""
+    baselines = upstream["baselines"]
+    return Space.from_factors("MF", DOT, np.load(baselines["user_factors"]), np.load(baselines["item_factors"]), users,
+                              search=search)
+
+
+def methods(upstream: Upstream, train: pl.DataFrame, sknn_neighbours: int, seed: int,
+            search: Callable = nearest) -> list[Retriever]:
+    """Every method compared, in the order of the tables: the latent spaces, SKNN, popularity, random."""
+    users, songs = catalogue(train)
+    popularity = np.load(upstream["baselines"]["popularity"])
+    return [
+        proposed_space(upstream, songs, search),
+        Space.from_graph("U-S", EUCLIDEAN, np.load(upstream["embedding_us"]["vectors"]), Graph.load(upstream["graph_us"]), songs,
+                         search=search),
+        mf_space(upstream, users, search),
+        SessionKNN.from_train(train, songs, popularity, sknn_neighbours),
+        Popularity(popularity),
+        RandomSongs(len(songs), seed),
+    ]
+
+
+def metrics(upstream: Upstream, out: StageFiles, log: Callable[[str], None] | None = None, *,
+            k_values=defaults.K_VALUES, max_test_sessions: int = defaults.MAX_TEST_SESSIONS,
+            bootstrap_samples: int = defaults.BOOTSTRAP_SAMPLES, sknn_neighbours: int = defaults.SKNN_NEIGHBOURS,
+            seed: int = defaults.SEED, search: Callable = nearest) -> dict:
+    """Both experiments for every method; writes the metrics, strata, verdicts and notes; returns the notes."""
+    train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
+    _, songs = catalogue(train)
+    queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, max_test_sessions, seed)
+    train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
+    table, notes, strata = run_experiments(
+        queries, methods(upstream, train, sknn_neighbours, seed, search), train_sessions=train_sessions,
+        k_values=list(k_values), seed=seed, bootstrap_samples=bootstrap_samples, progress=log,
+        popularity=np.load(upstream["baselines"]["popularity"]), tags=tag_codes(upstream["splits"]["train"], songs),
+        user_kinds=pl.read_parquet(upstream["behaviour"]["users"]),
+    )
+    table.write_parquet(out["metrics"])
+    strata.write_parquet(out["strata"])
+    table.write_csv(out["metrics_csv"])
+    ordering_verdicts(table).write_parquet(out["verdicts"])
+    write_json(out["notes"], notes)
+    return notes

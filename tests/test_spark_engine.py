@@ -162,7 +162,7 @@ TIMES = ["2016-06-01T12:00:00Z", "2016-06-01 12:00:00", "2016-06-01T12:00:00+08:
 def messy_lines(rng, n: int, sep: str, fields: int) -> list[str]:
     """Lines of adversarial cells (odd characters, every timestamp form, short lines), a fifth repeated exactly."""
     lines = []
-    for i in range(n):
+    for _ in range(n):
         cells = [TIMES[rng.integers(len(TIMES))] if k == (1 if sep == "\t" else 0) else
                  (ODD[rng.integers(len(ODD))] if rng.random() < 0.3 else f"c{k}{rng.integers(20)}") for k in range(fields)]
         if rng.random() < 0.05:

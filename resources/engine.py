@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from pipeline.contract import StageFiles
+from pipeline.importers import resolve_files
 from pipeline.stages import ENGINE_STAGES, LOCAL
 
 ENGINES = ("local", "spark")
@@ -45,11 +44,12 @@ class ComputeEngine(dg.ConfigurableResource):
             import pyspark
         except ImportError:
             raise dg.Failure("engine: spark needs pyspark: pip install -e '.[spark]'") from None
-        conf = {"spark.sql.shuffle.partitions": str(self._partitions(upstream)), **self.spark_conf}
+        from pipeline.spark.session import shuffle_partitions, spark_env
+        inputs = [f.folder for f in upstream.values()] + (resolve_files(params["path"]) if "path" in params else [])
+        conf = {"spark.sql.shuffle.partitions": str(shuffle_partitions(inputs)), **self.spark_conf}
         command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", self.spark_master,
                    "--name", f"latent-listening {stage} {context.run_id[:8]}",
                    *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")], str(JOB)]
-        from pipeline.spark.session import spark_env
         env = spark_env(self.spark_master)
         extras = {"stage": stage, "upstream": {name: str(files.folder) for name, files in upstream.items()},
                   "out": str(out.folder), "params": params}
@@ -61,7 +61,3 @@ class ComputeEngine(dg.ConfigurableResource):
         context.log.info(f"{stage}: Spark application {messages[-1]['application']} done")
         return messages[-1]["counts"]
 
-    @staticmethod
-    def _partitions(upstream: dict[str, StageFiles]) -> int:
-        size = sum(p.stat().st_size for files in upstream.values() for p in files.folder.rglob("*.parquet"))
-        return max(2 * (os.cpu_count() or 1), math.ceil(size / 64e6))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -35,6 +36,14 @@ def spark_env(master: str = "", base: Mapping[str, str] | None = None) -> dict[s
     if not master or master.startswith("local") or "127.0.0.1" in master or "localhost" in master:
         env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return env
+
+
+def shuffle_partitions(inputs, cores: int | None = None) -> int:
+    """``spark.sql.shuffle.partitions`` for a stage reading ``inputs`` (files and folders): one partition per 64 MB
+    of them, at least two per core (Spark's default of 200 makes a small stage's every shuffle 200 tasks)."""
+    size = sum(p.stat().st_size for path in map(Path, inputs)
+               for p in ([path] if path.is_file() else path.rglob("*") if path.is_dir() else []) if p.is_file())
+    return max(2 * (cores or os.cpu_count() or 1), math.ceil(size / 64e6))
 
 
 def configure(spark: SparkSession) -> SparkSession:

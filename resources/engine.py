@@ -46,7 +46,8 @@ class ComputeEngine(dg.ConfigurableResource):
             raise dg.Failure("engine: spark needs pyspark: pip install -e '.[spark]'") from None
         from pipeline.spark.session import shuffle_partitions, spark_env
         inputs = [f.folder for f in upstream.values()] + (resolve_files(params["path"]) if "path" in params else [])
-        conf = {"spark.sql.shuffle.partitions": str(shuffle_partitions(inputs)), **self.spark_conf}
+        conf = {"spark.sql.shuffle.partitions": str(shuffle_partitions(inputs)), "spark.log.level": "WARN",  # Spark's INFO
+                **self.spark_conf}  # lines (thousands a stage, query plans included) would bury the stage's own in the run's log
         command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", self.spark_master,
                    "--name", f"latent-listening {stage} {context.run_id[:8]}",
                    *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")], str(JOB)]

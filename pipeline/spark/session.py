@@ -25,6 +25,7 @@ SQL_CONF = {
 SESSION_CONF = {
     **SQL_CONF,
     "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "WARN",
     "spark.python.worker.reuse": "true",  # the walk tasks keep the graph loaded between tasks
 }
 

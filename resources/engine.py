@@ -34,6 +34,10 @@ class ComputeEngine(dg.ConfigurableResource):
             raise ValueError(f"{stage} is not a stage an engine runs ({', '.join(ENGINE_STAGES)})")
         if self.engine == "local":
             return LOCAL[stage](upstream, out, context.log.info, **params)
+        if self.spark_master.startswith("sc://"):
+            raise dg.Failure(f"spark_master {self.spark_master!r} is a Spark Connect server: the stages need a SparkContext "
+                             "(RDDs, broadcasts, zipWithIndex), which Spark Connect does not offer; give the cluster's own "
+                             "master (spark://host:7077, yarn, k8s://...) or local[*]")
         return self._spark(context, stage, upstream, out, params)
 
     def describe(self) -> str:

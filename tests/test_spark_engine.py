@@ -242,6 +242,17 @@ def test_nearest_songs_on_spark_are_the_local_ones(spark, metric):
     assert not (got[5_000:] == exclude[5_000:, None]).any()
 
 
+def test_a_spark_connect_master_is_refused_with_the_reason(tmp_path):
+    import dagster as dg
+
+    from resources import ComputeEngine
+
+    out = Store(tmp_path).version("sessions", "x")
+    with pytest.raises(dg.Failure, match="Spark Connect .* SparkContext"):
+        ComputeEngine(engine="spark", spark_master="sc://127.0.0.1:15002").run(dg.build_asset_context(), "sessions", {}, out)
+    assert not out.folder.exists()
+
+
 def test_a_file_spark_cannot_read_line_by_line_is_refused_as_locally(spark, tmp_path):
     from pipeline.contract import StageFiles
     from pipeline.field_rules import LogInputError

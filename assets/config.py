@@ -27,8 +27,11 @@ EmbeddingConfig = model_from(
     "EmbeddingConfig", dg.Config, SkipGramParams,
     "The skip-gram (pipeline.embed.SkipGramParams; workers and seed are run-wide settings). Training checkpoints after "
     "each walk shard; max_train_seconds (0: no limit) pauses a long training before a shard that would end past it (at "
-    "least one shard a materialization), and materializing again resumes it.",
-    __name__, exclude=("workers", "seed"), max_train_seconds=(float, 0.0),
+    "least one shard a materialization), and materializing again resumes it. trainer: gensim (the default), or "
+    "spark-word2vec (Spark ML's Word2Vec on the engine's cluster, spark_partitions partitions averaged: not resumable, "
+    "min_alpha and max_train_seconds unused; see pipeline.spark.word2vec).",
+    __name__, exclude=("workers", "seed"), max_train_seconds=(float, 0.0), trainer=(str, "gensim"),
+    spark_partitions=(int, 1),
 )
 
 

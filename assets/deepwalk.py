@@ -4,6 +4,7 @@
 # factory-made asset, which must be a real class, not a string naming a closure variable.
 
 import dagster as dg
+import numpy as np
 
 from assets import checks
 from assets._meta import asset_meta, config_params, md_table
@@ -82,49 +83,75 @@ def _walks_asset(network: str):
     return _asset
 
 
+TRAINERS = ("gensim", "spark-word2vec")
+
+
+def _train_gensim(context, name: str, walks, params: SkipGramParams, config, store: DataStore):
+    """gensim's skip-gram, resumable shard by shard: (version, vectors, stats, record, metadata)."""
+    corpus = ShardedCorpus.load(walks)
+    result = train_skipgram_resumable(corpus, params, store_of(store).checkpoints(name), progress=context.log.info,
+                                      max_seconds=config.max_train_seconds or None)
+    if not result.complete:
+        raise dg.Failure(
+            f"paused after {result.units_reused + result.units_trained}/{result.units_total} shards "
+            f"(max_train_seconds={config.max_train_seconds}); materialize again to resume from the checkpoint",
+            metadata={PAUSED_KEY: True, "shards done": result.units_reused + result.units_trained}, allow_retries=True,
+        )
+    out = new_version(context, store)
+    save_npy(out["vectors"], result.vectors)
+    discard_checkpoint(result)
+    stats = {"seconds": result.seconds, "words_per_second": result.words_trained / max(result.seconds, 1e-9),
+             # over every attempt: the bare skip-gram time, and the checkpoints' (units timed out of units_total)
+             "train_seconds_all_attempts": sum(result.unit_seconds),
+             "checkpoint_seconds_all_attempts": sum(result.checkpoint_seconds)}
+    record = {**params.as_record(), "trainer": "gensim", "shards_reused": result.units_reused,
+              "shards_trained": result.units_trained, "units_timed": len(result.unit_seconds), "units_total": result.units_total}
+    metadata = {"shards reused from a checkpoint": result.units_reused, "shards trained": result.units_trained}
+    return out, result.vectors, stats, record, metadata
+
+
+def _train_spark(context, walks_stage: str, walks, params: SkipGramParams, config, store: DataStore, engine: ComputeEngine):
+    """Spark ML's Word2Vec on the engine's cluster (pipeline.spark.word2vec): (version, vectors, stats, record, metadata)."""
+    out = new_version(context, store)
+    trained = engine.run(context, "word2vec", {walks_stage: walks}, out, walks=walks_stage, dimensions=params.dimensions,
+                         window=params.window, epochs=params.epochs, alpha=params.alpha, seed=params.seed,
+                         partitions=config.spark_partitions)
+    vectors = np.load(out["vectors"])
+    stats = {"seconds": trained["seconds"], "words_per_second": trained["words_per_second"]}
+    record = {"trainer": "spark-word2vec", "spark_partitions": config.spark_partitions, "dimensions": params.dimensions,
+              "window": params.window, "epochs": params.epochs, "alpha": params.alpha, "seed": params.seed, "sg": 1, "hs": 1}
+    return out, vectors, stats, record, {"trainer": f"Spark ML Word2Vec, {config.spark_partitions} partition(s)"}
+
+
 def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description: str):
     walks_stage = f"walks_{EMBEDDING_NETWORK[name]}"
 
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name), check_specs=[checks.embedding_spec(name)],
               description=description)
     def _asset(
-        context: dg.AssetExecutionContext, config: config_class, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking
+        context: dg.AssetExecutionContext, config: config_class, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking,
+        engine: ComputeEngine,
     ) -> dg.MaterializeResult:
+        if config.trainer not in TRAINERS:
+            raise dg.Failure(f"trainer {config.trainer!r} is not one of {', '.join(TRAINERS)}")
         walks = inputs(context)[walks_stage]
         params = params_of(config, SkipGramParams, workers=settings.workers, seed=settings.seed)
-        corpus = ShardedCorpus.load(walks)
-        result = train_skipgram_resumable(corpus, params, store_of(store).checkpoints(name), progress=context.log.info,
-                                          max_seconds=config.max_train_seconds or None)
-        if not result.complete:
-            raise dg.Failure(
-                f"paused after {result.units_reused + result.units_trained}/{result.units_total} shards "
-                f"(max_train_seconds={config.max_train_seconds}); materialize again to resume from the checkpoint",
-                metadata={PAUSED_KEY: True, "shards done": result.units_reused + result.units_trained}, allow_retries=True,
-            )
-        out = new_version(context, store)
-        vectors = result.vectors
-        save_npy(out["vectors"], vectors)
-        discard_checkpoint(result)
-        stats = {"seconds": result.seconds, "words_per_second": result.words_trained / max(result.seconds, 1e-9),
-                 # over every attempt: the bare skip-gram time, and the checkpoints' (units timed out of units_total)
-                 "train_seconds_all_attempts": sum(result.unit_seconds),
-                 "checkpoint_seconds_all_attempts": sum(result.checkpoint_seconds)}
+        out, vectors, stats, record, metadata = (
+            _train_gensim(context, name, walks, params, config, store) if config.trainer == "gensim"
+            else _train_spark(context, walks_stage, walks, params, config, store, engine))
         walked = read_json(walks["stats"])
-        record = {**params.as_record(), **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": walked["seed"],
-                  "walk_length": walked["walk_length"], "walks_per_vertex": walked["walks_per_vertex"],
-                  "shards_reused": result.units_reused, "shards_trained": result.units_trained,
-                  "units_timed": len(result.unit_seconds), "units_total": result.units_total}
-        write_json(out["params"], record)
+        write_json(out["params"], {**record, **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": walked["seed"],
+                                   "walk_length": walked["walk_length"], "walks_per_vertex": walked["walks_per_vertex"]})
         mlflow.log(
             mlflow.run_id(context.run_id, context.run),
-            params={f"{name}.{k}": v for k, v in params.as_record().items()},
+            params={f"{name}.{k}": v for k, v in record.items() if k not in TRAINING_STATS},
             metrics={f"{name}.words_per_second": stats["words_per_second"], f"{name}.seconds": stats["seconds"]},
             artifacts=[out["vectors"]] if vectors.nbytes <= 200e6 else [],
             artifact_dir=name,
         )
-        return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.finite_and_complete(name, vectors, len(corpus.vertex_counts))], metadata={
-            "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()},
-            "shards reused from a checkpoint": result.units_reused, "shards trained": result.units_trained,
+        n_vertices = len(np.load(walks["vertex_counts"], mmap_mode="r"))
+        return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.finite_and_complete(name, vectors, n_vertices)], metadata={
+            "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()}, **metadata,
         })
 
     return _asset

@@ -30,6 +30,8 @@ Log = Callable[[str], None] | None
 Upstream = Mapping[str, StageFiles]
 # The stages an engine implements (the rest run where the data they need is: one machine).
 ENGINE_STAGES = ("raw_events", "sessions", "splits", "graph_uss", "graph_us", "walks_uss", "walks_us", "metrics")
+# Stages only an engine other than this machine's offers (``pipeline.spark.stages.SPARK_ONLY``): Spark ML's Word2Vec.
+SPARK_ONLY_STAGES = ("word2vec",)
 BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
 
 

@@ -8,7 +8,7 @@ import dagster as dg
 
 from pipeline.contract import StageFiles
 from pipeline.importers import resolve_files
-from pipeline.stages import ENGINE_STAGES, LOCAL
+from pipeline.stages import ENGINE_STAGES, LOCAL, SPARK_ONLY_STAGES
 
 ENGINES = ("local", "spark")
 JOB = Path(__file__).with_name("spark_job.py")
@@ -30,8 +30,10 @@ class ComputeEngine(dg.ConfigurableResource):
             **params) -> dict:
         if self.engine not in ENGINES:
             raise dg.Failure(f"engine {self.engine!r} is not one of {', '.join(ENGINES)} (the engine resource's config)")
-        if stage not in ENGINE_STAGES:
-            raise ValueError(f"{stage} is not a stage an engine runs ({', '.join(ENGINE_STAGES)})")
+        if stage not in ENGINE_STAGES + SPARK_ONLY_STAGES:
+            raise ValueError(f"{stage} is not a stage an engine runs ({', '.join(ENGINE_STAGES + SPARK_ONLY_STAGES)})")
+        if stage in SPARK_ONLY_STAGES and self.engine != "spark":
+            raise dg.Failure(f"{stage} runs on Spark only: set the engine resource's engine to spark (and its spark_master)")
         if self.engine == "local":
             return LOCAL[stage](upstream, out, context.log.info, **params)
         if self.spark_master.startswith("sc://"):
@@ -57,7 +59,7 @@ class ComputeEngine(dg.ConfigurableResource):
                    *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")], str(JOB)]
         env = spark_env(self.spark_master)
         extras = {"stage": stage, "upstream": {name: str(files.folder) for name, files in upstream.items()},
-                  "out": str(out.folder), "params": params}
+                  "out": str(out.folder), "out_stage": out.stage.name, "params": params}
         context.log.info(f"{stage}: spark-submit to {self.spark_master}")
         invocation = dg.PipesSubprocessClient(env=env).run(context=context, command=command, extras=extras)
         messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and "counts" in m]

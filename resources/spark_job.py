@@ -1,6 +1,6 @@
 """The Spark application of one engine stage, launched by ``resources.engine.ComputeEngine`` with spark-submit.
 
-It reads its stage, folders and params from Dagster Pipes, runs ``pipeline.spark.stages.SPARK[stage]`` and reports
+It reads its stage, folders and params from Dagster Pipes, runs ``pipeline.spark.stages.SPARK[stage]`` (or ``SPARK_ONLY[stage]``) and reports
 its counts back (``report_custom_message``); its log lines appear in the asset's logs.
 """
 
@@ -11,20 +11,20 @@ from pyspark.sql import SparkSession
 
 from pipeline.contract import StageFiles
 from pipeline.spark.session import configure
-from pipeline.spark.stages import SPARK
+from pipeline.spark.stages import SPARK, SPARK_ONLY
 
 
 def main() -> None:
     with open_dagster_pipes() as pipes:
         stage = pipes.get_extra("stage")
         upstream = {name: StageFiles(name, folder) for name, folder in pipes.get_extra("upstream").items()}
-        out = StageFiles(stage, pipes.get_extra("out"))
+        out = StageFiles(pipes.get_extra("out_stage"), pipes.get_extra("out"))  # word2vec writes an embedding stage
         spark = configure(SparkSession.builder.getOrCreate())
         context = spark.sparkContext
         pipes.log.info(f"{stage} on {context.master}: application {context.applicationId}, "
                        f"{context.defaultParallelism} cores")
         try:
-            counts = SPARK[stage](spark, upstream, out, pipes.log.info, **pipes.get_extra("params"))
+            counts = {**SPARK, **SPARK_ONLY}[stage](spark, upstream, out, pipes.log.info, **pipes.get_extra("params"))
             pipes.report_custom_message({"counts": counts, "application": context.applicationId})
         finally:
             spark.stop()

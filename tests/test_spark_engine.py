@@ -5,6 +5,7 @@ frame (values, order and types) where it is Parquet."""
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import shutil
 from datetime import datetime
@@ -242,6 +243,34 @@ def test_nearest_songs_on_spark_are_the_local_ones(spark, metric):
     assert not (got[5_000:] == exclude[5_000:, None]).any()
 
 
+def test_spark_word2vec_embeds_every_vertex_with_neighbours_closer_than_strangers(both_engines, spark, monkeypatch):
+    """The other trainer: a vector for every vertex, in vertex order, where the graph's edges join vertices that are
+    nearer (cosine) than random pairs; a vocabulary past Spark's limit is refused before any work."""
+    from pipeline.graph import Graph
+    from pipeline.spark import word2vec
+    from pipeline.spark.stages import SPARK_ONLY
+
+    store, _ = both_engines
+    upstream = {"walks_uss": store.version("walks_uss", "spark")}
+    out = store.version("embedding_uss", "spark-word2vec")
+    out.folder.mkdir(parents=True)
+    stats = SPARK_ONLY["word2vec"](spark, upstream, out, None, walks="walks_uss", dimensions=16, window=3, epochs=2,
+                                   seed=1, partitions=2)
+    graph = Graph.load(store.version("graph_uss", "spark"))
+    vectors = np.load(out["vectors"])
+    assert vectors.shape == (graph.n_vertices, 16) and stats["vertices"] == graph.n_vertices
+    assert np.isfinite(vectors).all() and (np.abs(vectors).sum(axis=1) > 0).all()
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    src = np.repeat(np.arange(graph.n_vertices), np.diff(graph.indptr))
+    edges = np.einsum("ij,ij->i", unit[src], unit[graph.indices]).mean()
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(graph.n_vertices, size=(2, 20_000))
+    assert edges > np.einsum("ij,ij->i", unit[a], unit[b]).mean() + 0.1
+    monkeypatch.setattr(word2vec, "LIMIT", graph.n_vertices * 16)
+    with pytest.raises(ValueError, match="cannot hold .* 2\\^31"):
+        word2vec.train(spark, upstream, out, None, walks="walks_uss", dimensions=16)
+
+
 def test_a_spark_connect_master_is_refused_with_the_reason(tmp_path):
     import dagster as dg
 
@@ -285,7 +314,8 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
     generate(SyntheticConfig(n_users=20, n_songs=500, n_artists=50), Store(events).version("raw_events", "raw"))
     log = write_canonical_csv(pl.read_parquet(next(events.rglob("events.parquet"))), tmp_path / "log.csv")
     source = ListeningLogSource(format="canonical", path=str(log))  # a real log's import, on the cluster too
-    spark = materialize_all(tmp_path / "spark", source,
+    spark = materialize_all(tmp_path / "spark", source,  # the pictures' 2-d space trained by Spark ML Word2Vec
+                            embedding_uss_2d={"config": {"trainer": "spark-word2vec", "spark_partitions": 2}},
                             engine=ComputeEngine(engine="spark", spark_master=cluster.master,
                                                  spark_conf={"spark.executor.memory": "1g", "spark.sql.shuffle.partitions": "4"}))
     local = materialize_all(tmp_path / "local", source)
@@ -303,6 +333,9 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
             assert filecmp.cmp(local.files(f"walks_{network}").series("shard", i),
                                spark.files(f"walks_{network}").series("shard", i), shallow=False)
     assert any("exp1 proposed: top" in m for m in logs)  # the metrics stage's progress, from the Spark driver
+    assert any("Spark Word2Vec: " in m and "2 partition(s)" in m for m in logs)
+    trained = json.loads(spark.files("embedding_uss_2d")["params"].read_text())
+    assert trained["trainer"] == "spark-word2vec" and trained["dimensions"] == 2
     raw = spark.result.asset_materializations_for_node("raw_events")[0].metadata
     assert raw["quarantined"].value == 7 and raw["read"].value == raw["accepted"].value + 7
     meta = spark.result.asset_materializations_for_node("sessions")[0].metadata

@@ -218,7 +218,8 @@ def _counts(results, offsets, names, log, files) -> tuple[ImportReport, dict]:
 def _numbered(spark: SparkSession, parts: Path, offsets: dict[tuple[int, int], int]):
     """Every accepted row with ``_file`` and ``_row``, its line (or record) number in its file."""
     shift = spark.createDataFrame([(f, b, o) for (f, b), o in offsets.items()], "_file long, _block long, _offset long")
-    events = spark.read.parquet(str(parts / "*.events.parquet"))
+    events = spark.read.parquet(*[str(p) for p in sorted(parts.glob("*.events.parquet"))])  # (a glob would look
+    # for a streaming sink's metadata folder and log a stack trace)
     return events.join(F.broadcast(shift), ["_file", "_block"]) \
                  .withColumn("_row", F.col("row") + F.col("_offset")).drop("row", "_block", "_offset")
 

@@ -10,9 +10,9 @@ from pyspark.sql import SparkSession
 
 from pipeline import experiments
 from pipeline.contract import StageFiles
-from pipeline.spark import importing, network, tables
+from pipeline.spark import importing, network, tables, word2vec
 from pipeline.spark.search import SparkSearch
-from pipeline.stages import BUILDERS, ENGINE_STAGES, Log, Upstream
+from pipeline.stages import BUILDERS, ENGINE_STAGES, SPARK_ONLY_STAGES, Log, Upstream
 
 
 def metrics(spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = None, **params) -> dict:
@@ -34,3 +34,5 @@ SPARK: dict[str, Callable[..., dict]] = {
     "metrics": metrics,
 }
 assert tuple(SPARK) == ENGINE_STAGES
+SPARK_ONLY: dict[str, Callable[..., dict]] = {"word2vec": word2vec.train}  # an embedding trainer gensim's stage can swap in
+assert tuple(SPARK_ONLY) == SPARK_ONLY_STAGES

@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: spark-cluster spark-cluster-stop install demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling lint clean
+.PHONY: spark-cluster spark-cluster-stop install demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling bench-spark lint clean
 
 install: $(VENV)/.installed
 
@@ -92,6 +92,12 @@ bench: install .venv-bench/.installed
 # The whole pipeline at 1M, 4M and 16M events (hours; rerun to resume: finished sizes are read back).
 bench-scaling: install
 	$(BIN)/python benchmarks/scaling.py $(SCALING_ARGS)
+
+# The Spark engine against the local one at 4M and 16M events (1 and 2 workers on 127.0.0.1; about 45 minutes here)
+# and Spark ML Word2Vec against gensim on the latest demo run's walks.
+bench-spark: install
+	$(BIN)/python benchmarks/spark.py
+	$(BIN)/python benchmarks/spark_word2vec.py
 
 lint: install
 	$(BIN)/ruff check pipeline assets resources tests scripts benchmarks

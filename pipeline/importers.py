@@ -88,6 +88,15 @@ def detect_format(files: list[Path]) -> str:
     return kinds.pop()
 
 
+def format_of(fmt: str, files: list[Path]) -> str:
+    """The format to read ``files`` in: ``fmt``, or the detected one for ``auto``; refuses an unknown one."""
+    if fmt == "auto":
+        fmt = detect_format(files)
+    if fmt not in FORMATS:
+        raise LogInputError(f"unknown format {fmt!r}; supported: {', '.join(FORMATS)} (or 'auto')")
+    return fmt
+
+
 # --- timestamps -------------------------------------------------------------------------------
 
 def pseudonymise(user: str, salt: str) -> str:
@@ -113,10 +122,7 @@ def import_log(
     window = window or field_rules.Window()
     window = replace(window, now=window.now or datetime.now(timezone.utc))  # one "now" for every row of the import
     files = resolve_files(pattern)
-    if fmt == "auto":
-        fmt = detect_format(files)
-    if fmt not in FORMATS:
-        raise LogInputError(f"unknown format {fmt!r}; supported: {', '.join(FORMATS)} (or 'auto')")
+    fmt = format_of(fmt, files)
     report = ImportReport()
     quarantine: dict[str, list] = {k: [] for k in QUARANTINE_SCHEMA}
 

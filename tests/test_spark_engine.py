@@ -295,6 +295,8 @@ def test_a_file_spark_cannot_read_line_by_line_is_refused_as_locally(spark, tmp_
     with pytest.raises(LogInputError) as spark_error:
         importing.import_log(spark, str(path), "canonical", StageFiles("raw_events", tmp_path / "spark"))
     assert str(spark_error.value) == str(local.value) and "UTF-16" in str(local.value)
+    with pytest.raises(LogInputError, match="unknown format 'tsv'"):
+        importing.import_log(spark, str(path), "tsv", StageFiles("raw_events", tmp_path / "spark"))
 
 
 def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path):

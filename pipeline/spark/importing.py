@@ -30,7 +30,7 @@ from pipeline.importers import (
     ImportReport,
     LogInputError,
     _batches,
-    detect_format,
+    format_of,
     pseudonymised,
     resolve_files,
     settle,
@@ -141,7 +141,7 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
                range_bytes: int = RANGE_BYTES) -> ImportReport:
     window, columns = window or field_rules.Window(), columns or {}
     files = resolve_files(pattern)
-    fmt = detect_format(files) if fmt == "auto" else fmt
+    fmt = format_of(fmt, files)
     names = shown_names(files, salt)
 
     def named(message: str) -> str:

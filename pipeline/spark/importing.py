@@ -104,7 +104,7 @@ def plan(files: list[Path], fmt: str, columns: dict[str, str], range_bytes: int 
 def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[str, str], salt: str, parts: str) -> dict:
     """Read one task's rows, write its events and refusals as part files, return its counts."""
     finish = functools.partial(pseudonymised, salt=salt, pseudonyms={})
-    if task.header is not None or fmt == "lastfm-1k":
+    if _is_line_file(fmt, Path(task.path)):
         with open(task.path, "rb") as fh:
             fh.seek(task.start)
             data = fh.read(task.end - task.start)

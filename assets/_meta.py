@@ -72,7 +72,7 @@ def asset_meta(asset: str) -> dict:
 def md_table(frame: pl.DataFrame, float_digits: int = 4) -> dg.MetadataValue:
     """A polars frame as a Markdown table for the Dagster UI."""
     def cell(v):
-        return f"{v:.{float_digits}f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+        return f"{v:.{float_digits}f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else "—" if v is None else str(v)
 
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "---|" * frame.width

@@ -55,10 +55,12 @@ class ALSParams:
         return asdict(self)
 
 
-def fit_als(plays: sp.csr_matrix, params: ALSParams) -> tuple[np.ndarray, np.ndarray]:
+def fit_als(plays: sp.csr_matrix, params: ALSParams, start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """ALS (Hu, Koren & Volinsky 2008) with implicit on confidence 1 + c * log(1 + plays).
 
-    Returns (user_factors, item_factors) as float32 arrays.
+    Returns (user_factors, item_factors) as float32 arrays. With ``start`` (factors an earlier fit
+    returned), runs ``params.iterations`` more iterations from them instead of a seeded random
+    start: 3 iterations and then 12 from their result give the factors of 15 at once.
     """
     from implicit.cpu.als import AlternatingLeastSquares
 
@@ -72,6 +74,8 @@ def fit_als(plays: sp.csr_matrix, params: ALSParams) -> tuple[np.ndarray, np.nda
             random_state=params.seed,
             num_threads=os.cpu_count() or 1,
         )
+        if start is not None:  # implicit starts from factors it finds set
+            model.user_factors, model.item_factors = (np.array(f, dtype=np.float32) for f in start)
         model.fit(confidence(plays, params.confidence_scale), show_progress=False)
     return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
 

@@ -48,8 +48,16 @@ ALS_REGULARIZATION = 0.01
 ALS_ITERATIONS = 15
 ALS_REGULARIZATION_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 ALS_CONFIDENCE_SCALE_GRID = (1.0, 5.0, 20.0)
+# Ours: every point is screened after a few iterations and only the best few are fitted to the end
+# (pipeline.tuning.ALSGrid; benchmarks/als_tuning.py measured that this picks the full grid's point).
+ALS_SEARCH = "screen"
+ALS_SCREEN_ITERATIONS = 5
+ALS_FINALISTS = 3
 # Not in the paper: session-kNN (Ludewig & Jannach), the number of neighbour sessions.
 SKNN_NEIGHBOURS = 100
+# Ludewig & Jannach's recent sampling: neighbours are chosen among the most recent this many sessions sharing a
+# song with the query (0: every such session). Bounds a user's query on a big log (benchmarks/sknn.py).
+SKNN_SAMPLE = 0
 
 # --- Tuning (ours; the paper tunes nothing) ---
 VALIDATION_SESSIONS = 20  # each user's last 20 train sessions validate (as test takes 20)

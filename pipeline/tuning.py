@@ -48,13 +48,27 @@ def _grid(base, **axes) -> list:
 
 @dataclass(frozen=True)
 class ALSGrid:
-    """The ALS grid searched on validation (the ``als_tuning`` asset's config is made from these fields)."""
+    """The ALS grid searched on validation (the ``als_tuning`` asset's config is made from these fields).
+
+    ``search="screen"`` (the default) fits every point for ``screen_iterations`` only, scores them, and
+    carries the ``finalists`` best on (warm, so their factors are those of a fit from scratch) to their
+    full ``iterations``; the best finalist wins. ``search="full"`` fits every point to the end.
+    """
 
     factors: int = defaults.ALS_FACTORS
     regularization: tuple[float, ...] = defaults.ALS_REGULARIZATION_GRID
     confidence_scale: tuple[float, ...] = defaults.ALS_CONFIDENCE_SCALE_GRID
     iterations: tuple[int, ...] = (defaults.ALS_ITERATIONS,)
     tuning_k: int = defaults.TUNING_K
+    search: str = defaults.ALS_SEARCH
+    screen_iterations: int = defaults.ALS_SCREEN_ITERATIONS
+    finalists: int = defaults.ALS_FINALISTS
+
+    def __post_init__(self) -> None:
+        if self.search not in ("screen", "full"):
+            raise ValueError(f"ALS search must be 'screen' or 'full', not {self.search!r}")
+        if self.screen_iterations < 1 or self.finalists < 1:
+            raise ValueError("ALS screen_iterations and finalists must be at least 1")
 
     def axes(self) -> dict[str, tuple]:
         return {"regularization": self.regularization, "confidence_scale": self.confidence_scale, "iterations": self.iterations}
@@ -68,22 +82,55 @@ def tune_als(
     max_queries: int = 20_000,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ALSParams, pl.DataFrame]:
-    """Grid search of ALS on the validation split; returns the best params and every point's score."""
+    """Search ALS on the validation split; returns the best params and every point's scores.
+
+    The table has a row per point: ``screen_score`` after ``screen_iterations`` (null in a full
+    search), ``score`` after all its iterations (null for a point screened out), ``seconds`` of
+    fitting and scoring it; best first.
+    """
     base, k = ALSParams(factors=grid.factors, seed=seed), grid.tuning_k
     users, songs = catalogue(fit)
     plays = user_song_matrix(fit, users, songs)
     queries = build_queries(val, songs, max_queries, base.seed)
-    rows = []
-    for params in _grid(base, **grid.axes()):
+    points = _grid(base, **grid.axes())
+    screening = grid.search == "screen"
+
+    def score(factors) -> float:
+        return _validation_score(queries, Space.from_factors("MF", DOT, *factors, users), k, base.seed)["score"]
+
+    rows, kept = [], {}  # kept: the factors of the best `finalists` screened so far
+    for i, params in enumerate(points):
         t = time.perf_counter()
-        user_factors, item_factors = fit_als(plays, params)
-        space = Space.from_factors("MF", DOT, user_factors, item_factors, users)
-        rows.append({**params.as_record(), **_validation_score(queries, space, k, base.seed), "seconds": time.perf_counter() - t})
+        row = {**params.as_record(), "screen_score": None, "score": None}
+        if screening and params.iterations > grid.screen_iterations:
+            kept[i] = fit_als(plays, replace(params, iterations=grid.screen_iterations))
+            row["screen_score"] = score(kept[i])
+        else:
+            row["score"] = score(fit_als(plays, params))
+        rows.append({**row, "seconds": time.perf_counter() - t})
+        if len(kept) > grid.finalists:  # drop the worst screened (of equals, the later)
+            del kept[min(kept, key=lambda j: (rows[j]["screen_score"], -j))]
         if progress:
-            progress(f"ALS grid {len(rows)}: reg={params.regularization} c={params.confidence_scale} it={params.iterations} -> {rows[-1]['score']:.4f}")
-    table = pl.DataFrame(rows).sort("score", descending=True, maintain_order=True)
+            done = f"screened ({grid.screen_iterations} it.) {row['screen_score']:.4f}" if row["score"] is None else f"{row['score']:.4f}"
+            progress(f"ALS point {i + 1}/{len(points)}: reg={params.regularization} c={params.confidence_scale} it={params.iterations} -> {done}")
+    for i, factors in sorted(kept.items()):  # the finalists, warm from their screening fits
+        t, params = time.perf_counter(), points[i]
+        rows[i]["score"] = score(fit_als(plays, replace(params, iterations=params.iterations - grid.screen_iterations), start=factors))
+        rows[i]["seconds"] += time.perf_counter() - t
+        if progress:
+            progress(f"ALS finalist reg={params.regularization} c={params.confidence_scale} it={params.iterations} -> {rows[i]['score']:.4f}")
+    table = pl.DataFrame(rows, schema_overrides={"screen_score": pl.Float64, "score": pl.Float64})
+    table = table.sort(["score", "screen_score"], descending=True, nulls_last=True, maintain_order=True)
     best = table.row(0, named=True)
     return replace(base, regularization=best["regularization"], confidence_scale=best["confidence_scale"], iterations=best["iterations"]), table
+
+
+def search_summary(grid: ALSGrid, table: pl.DataFrame) -> str:
+    """One line saying how ``tune_als`` searched: how many points were screened and how many fitted to the end."""
+    screened, finished = table["screen_score"].count(), table["score"].count()
+    if not screened:
+        return f"full: {finished} points fitted to the end"
+    return f"screen: {screened} points after {grid.screen_iterations} iterations, {finished} fitted to the end"
 
 
 def popularity_validation(fit: pl.DataFrame, val: pl.DataFrame, k: int = defaults.TUNING_K, seed: int = defaults.SEED,

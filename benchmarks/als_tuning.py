@@ -1,0 +1,103 @@
+"""ALS tuning: the screened search (every point fitted for a few iterations, the best few fitted on) against
+the full grid (every point fitted to the end), on the same fit and validation split of a log.
+
+For each train file (a `splits` stage's train.parquet) it carves the validation split as the
+`validation_split` asset does, then runs
+  1. the full grid, timed;
+  2. the default screened search (``ALSGrid()``), timed;
+  3. for each ``--screen-iterations``, the screened search with every point a finalist: each point's
+     score after the screening iterations *and* at the end (a finalist is fitted on warm, to the
+     factors of a fit from scratch), from which it reads what each number of finalists would choose.
+It prints each point's scores, the full grid's best with its 95 % interval (users resampled, as the
+metrics' verdicts are), whether each screened choice is that point or inside its interval, and the
+wall times. Printed, not asserted.
+
+    python -m benchmarks.als_tuning .data/spark-bench/4M/local/splits/runs/bench/train.parquet ...
+"""
+
+import argparse
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipeline import defaults
+from pipeline.baselines import ALSParams, catalogue, fit_als, user_song_matrix
+from pipeline.experiments import EVENT_IDS
+from pipeline.measures import ranking_metrics
+from pipeline.methods import Space
+from pipeline.nearest import DOT
+from pipeline.queries import build_queries
+from pipeline.splits import validation_split_files
+from pipeline.tuning import ALSGrid, tune_als
+
+
+def score_interval(fit: pl.DataFrame, val: pl.DataFrame, params: ALSParams, k: int, samples: int = 1000, seed: int = defaults.SEED):
+    """The validation score (mean of Exp. 1 and Exp. 2 recall@k) of one point and its 95 % interval, users resampled."""
+    users, songs = catalogue(fit)
+    queries = build_queries(val, songs, 20_000, seed)
+    space = Space.from_factors("MF", DOT, *fit_als(user_song_matrix(fit, users, songs), params), users)
+    q_users = queries.sessions["user_id"].to_list()
+    r1 = ranking_metrics(space.similar_songs(queries.sessions["query_song"].to_numpy(), k), queries.exp1_relevant, (k,))["recall"][k]
+    r2 = ranking_metrics(space.recommend(q_users, k), queries.exp2_relevant, (k,))["recall"][k]
+    group = pl.Series(q_users).rank("dense").to_numpy().astype(np.int64) - 1
+    v1 = ~np.isnan(r1)
+    rng = np.random.default_rng([seed, defaults.STREAM_BOOTSTRAP_USERS])
+    w = rng.poisson(1.0, size=(samples, group.max() + 1)).astype(np.float64)[:, group]
+    boot = ((w[:, v1] @ r1[v1]) / w[:, v1].sum(axis=1) + (w @ r2) / w.sum(axis=1)) / 2
+    return (np.nanmean(r1) + r2.mean()) / 2, *np.quantile(boot, [0.025, 0.975])
+
+
+def timed(label: str, call, *args):
+    t = time.perf_counter()
+    out = call(*args)
+    print(f"  {label}: {time.perf_counter() - t:.1f} s", flush=True)
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("train", nargs="+", type=Path)
+    parser.add_argument("--skip-full", action="store_true", help="do not time the full grid (its scores still come from step 2)")
+    parser.add_argument("--screen-iterations", type=int, nargs="+", default=[ALSGrid().screen_iterations],
+                        help="step 2 for each of these numbers of screening iterations")
+    args = parser.parse_args()
+    grid = ALSGrid()
+    n_points = len(grid.regularization) * len(grid.confidence_scale) * len(grid.iterations)
+    for train in args.train:
+        with tempfile.TemporaryDirectory() as tmp:
+            counts = validation_split_files(train, Path(tmp) / "fit.parquet", Path(tmp) / "val.parquet", defaults.VALIDATION_SESSIONS)
+            fit, val = pl.read_parquet(Path(tmp) / "fit.parquet", columns=EVENT_IDS), pl.read_parquet(Path(tmp) / "val.parquet", columns=EVENT_IDS)
+        print(f"{train}: fit {counts['fit_events']:,} events, {fit['user_id'].n_unique():,} users, {fit['song_id'].n_unique():,} songs; "
+              f"validation {counts['validation_sessions']:,} sessions", flush=True)
+        full_seconds = None
+        if not args.skip_full:
+            (_, _), full_seconds = timed(f"full grid ({n_points} points x {grid.iterations[0]} iterations)", tune_als, fit, val, replace(grid, search="full"))
+        (chosen, _), screen_seconds = timed(f"screened ({grid.screen_iterations} iterations, {grid.finalists} finalists)", tune_als, fit, val, grid)
+        lo = None
+        for its in args.screen_iterations:
+            (_, every), _ = timed(f"screened after {its} iterations, every point a finalist", tune_als, fit, val, replace(grid, screen_iterations=its, finalists=n_points))
+            best = every.row(0, named=True)
+            if lo is None:
+                params = ALSParams(grid.factors, best["regularization"], best["iterations"], best["confidence_scale"])
+                score, lo, hi = score_interval(fit, val, params, grid.tuning_k)
+            by_screen = every.sort("screen_score", descending=True, maintain_order=True).with_row_index("screen_rank", 1)
+            with pl.Config(tbl_rows=30, float_precision=4):
+                print(by_screen.select("screen_rank", "regularization", "confidence_scale", "screen_score", "score",
+                                       (pl.col("score") >= lo).alias("in_interval")).sort("score", descending=True))
+            print(f"  full grid's best: reg={best['regularization']} c={best['confidence_scale']} score {score:.4f} (95 % users-resampled {lo:.4f}-{hi:.4f}),"
+                  f" rank {by_screen.filter(pl.col('score') == best['score'])['screen_rank'][0]} after {its} iterations")
+            for f in range(1, 6):
+                pick = by_screen.head(f).sort("score", descending=True).row(0, named=True)
+                print(f"  {its} iterations, {f} finalist(s): reg={pick['regularization']} c={pick['confidence_scale']} score {pick['score']:.4f} "
+                      f"({'the same point as' if pick['score'] == best['score'] else 'inside' if pick['score'] >= lo else 'OUTSIDE'} the full grid's best"
+                      f"{'' if pick['score'] == best['score'] else ' interval'})", flush=True)
+        print(f"  default screened search chose reg={chosen.regularization} c={chosen.confidence_scale}; wall {screen_seconds:.1f} s"
+              + (f" against the full grid's {full_seconds:.1f} s ({screen_seconds / full_seconds:.0%})" if full_seconds else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()

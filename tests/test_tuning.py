@@ -1,0 +1,56 @@
+"""ALS tuning on validation: the screened search against the full grid on a small log with two taste groups."""
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pipeline.tuning import ALSGrid, tune_als
+from tests.helpers import T0
+
+
+def _log(first_session: int, sessions_per_user: int, seed: int) -> pl.DataFrame:
+    """24 users in two groups, each listening to 6-song sessions drawn from its own 40 songs."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(24):
+        block = 40 * (u % 2)
+        for s in range(sessions_per_user):
+            start = T0 + timedelta(days=first_session + s)
+            for j, song in enumerate(rng.choice(40, 6, replace=False) + block):
+                rows.append((start + timedelta(minutes=4 * j), f"u{u}", "mobile", f"u{u}-s{first_session + s}", f"song{song:03d}"))
+    return pl.DataFrame(rows, schema=["timestamp", "user_id", "device", "session_id", "song_id"], orient="row")
+
+
+FIT, VAL = _log(0, 12, seed=1), _log(100, 3, seed=2)
+AXES = {"factors": 8, "regularization": (0.01, 1.0, 100.0), "confidence_scale": (1.0, 20.0), "iterations": (6,)}
+
+
+def test_the_screened_search_scores_its_finalists_as_the_full_grid_does():
+    full_best, full = tune_als(FIT, VAL, ALSGrid(**AXES, search="full"), seed=5)
+    best, screened = tune_als(FIT, VAL, ALSGrid(**AXES, search="screen", screen_iterations=2, finalists=2), seed=5)
+
+    assert full.height == screened.height == 6 and full["screen_score"].null_count() == 6 and full["score"].null_count() == 0
+    assert screened["screen_score"].null_count() == 0 and screened["score"].null_count() == 4  # 2 finalists
+    finalists = screened.filter(pl.col("score").is_not_null())
+    # the two best after 2 iterations, ...
+    assert set(finalists["screen_score"]) == set(screened["screen_score"].sort(descending=True)[:2])
+    # ... fitted on from there to exactly the factors (so the score) of a 6-iteration fit from scratch
+    same = finalists.join(full.select("regularization", "confidence_scale", pl.col("score").alias("full")), on=["regularization", "confidence_scale"])
+    assert same.height == 2 and same["score"].to_list() == same["full"].to_list()
+    assert screened.row(0, named=True)["score"] == finalists["score"].max()
+    assert (best.regularization, best.confidence_scale) == (screened["regularization"][0], screened["confidence_scale"][0])
+    assert full["score"].is_sorted(descending=True) and (full_best.regularization, full_best.confidence_scale) == (full["regularization"][0], full["confidence_scale"][0])
+
+
+def test_with_every_point_a_finalist_the_screened_search_ends_as_the_full_grid():
+    _, full = tune_als(FIT, VAL, ALSGrid(**AXES, search="full"), seed=5)
+    _, every = tune_als(FIT, VAL, ALSGrid(**AXES, screen_iterations=2, finalists=6), seed=5)
+    assert every["screen_score"].null_count() == 0 and every["score"].to_list() == full["score"].to_list()
+    assert every.select("regularization", "confidence_scale").equals(full.select("regularization", "confidence_scale"))
+
+
+def test_an_unknown_search_is_refused():
+    with pytest.raises(ValueError, match="'screen' or 'full', not 'random'"):
+        ALSGrid(search="random")

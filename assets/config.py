@@ -72,6 +72,7 @@ class EvaluationConfig(dg.Config):
     max_test_sessions: int = defaults.MAX_TEST_SESSIONS
     bootstrap_samples: int = defaults.BOOTSTRAP_SAMPLES
     sknn_neighbours: int = defaults.SKNN_NEIGHBOURS
+    sknn_sample: int = defaults.SKNN_SAMPLE
 
 
 class BehaviourConfig(dg.Config):

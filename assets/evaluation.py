@@ -16,7 +16,7 @@ from pipeline.experiments import EVENT_IDS
 from pipeline.io import file_digest, read_json, save_npy, write_json
 from pipeline.report import metrics_table
 from pipeline.splits import validation_split_files
-from pipeline.tuning import ALSGrid, at_grid_edge, popularity_validation, tune_als, tune_skipgram
+from pipeline.tuning import ALSGrid, at_grid_edge, popularity_validation, search_summary, tune_als, tune_skipgram
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import config_digest, params_of
 
@@ -33,8 +33,9 @@ def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=counts)
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), **asset_meta("als_tuning"), description="ALS grid search (regularization, confidence scaling, "
-          "iterations) on the validation split; the best point is what `baselines` refits on all of train.")
+@dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), **asset_meta("als_tuning"), description="ALS search over a grid (regularization, confidence scaling, "
+          "iterations) on the validation split: every point screened after a few iterations, the best few fitted to the end (or, with "
+          "`search: full`, every point to the end); the best point is what `baselines` refits on all of train.")
 def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
                mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -52,6 +53,7 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
     if edge:
         context.log.warning(f"ALS: the best {', '.join(edge)} is at the edge of the grid; consider widening it")
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={"chosen": str(best.as_record()), "best at the grid's edge": ", ".join(edge) or "none",
+                                       "search": search_summary(als_grid, grid), "seconds": round(grid["seconds"].sum(), 1),
                                        "grid (validation)": md_table(grid.drop("seed", "factors"))})
 
 
@@ -104,7 +106,7 @@ def _method_params(upstream: dict[str, StageFiles], config: EvaluationConfig) ->
         "proposed": proposed, "proposed-user": proposed, "proposed-device": proposed,
         "U-S": {f"embedding_us.{k}": v for k, v in embedding["U-S"].items()},
         "MF": {f"als.{k}": v for k, v in read_json(upstream["baselines"]["params"]).items()},
-        **{name: {"sknn_neighbours": config.sknn_neighbours} for name in ("SKNN", "SKNN-user", "SKNN-device")},
+        **{name: {"sknn_neighbours": config.sknn_neighbours, "sknn_sample": config.sknn_sample} for name in ("SKNN", "SKNN-user", "SKNN-device")},
     }
 
 

@@ -26,6 +26,7 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, user_song_matrix
+from pipeline.contract import STAGES, StageFiles
 from pipeline.experiments import EVENT_IDS
 from pipeline.measures import ranking_metrics
 from pipeline.methods import Space
@@ -69,8 +70,9 @@ def main() -> None:
     n_points = len(grid.regularization) * len(grid.confidence_scale) * len(grid.iterations)
     for train in args.train:
         with tempfile.TemporaryDirectory() as tmp:
-            counts = validation_split_files(train, Path(tmp) / "fit.parquet", Path(tmp) / "val.parquet", defaults.VALIDATION_SESSIONS)
-            fit, val = pl.read_parquet(Path(tmp) / "fit.parquet", columns=EVENT_IDS), pl.read_parquet(Path(tmp) / "val.parquet", columns=EVENT_IDS)
+            files = StageFiles(STAGES["validation_split"], Path(tmp))
+            counts = validation_split_files(train, files["fit"], files["validation"], defaults.VALIDATION_SESSIONS)
+            fit, val = (pl.read_parquet(files[key], columns=EVENT_IDS) for key in ("fit", "validation"))
         print(f"{train}: fit {counts['fit_events']:,} events, {fit['user_id'].n_unique():,} users, {fit['song_id'].n_unique():,} songs; "
               f"validation {counts['validation_sessions']:,} sessions", flush=True)
         full_seconds = None

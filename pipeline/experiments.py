@@ -44,7 +44,7 @@ def mf_space(upstream: Upstream, users: list[str], search: Callable = nearest) -
 
 
 def methods(upstream: Upstream, train: pl.DataFrame, sknn_neighbours: int, seed: int,
-            search: Callable = nearest) -> list[Retriever]:
+            search: Callable = nearest, sknn_sample: int = defaults.SKNN_SAMPLE) -> list[Retriever]:
     """Every method compared, in the order of the tables: the latent spaces, SKNN, popularity, random."""
     users, songs = catalogue(train)
     popularity = np.load(upstream["baselines"]["popularity"])
@@ -53,7 +53,7 @@ def methods(upstream: Upstream, train: pl.DataFrame, sknn_neighbours: int, seed:
         Space.from_graph("U-S", EUCLIDEAN, np.load(upstream["embedding_us"]["vectors"]), Graph.load(upstream["graph_us"]), songs,
                          search=search),
         mf_space(upstream, users, search),
-        SessionKNN.from_train(train, songs, popularity, sknn_neighbours),
+        SessionKNN.from_train(train, songs, popularity, sknn_neighbours, sknn_sample),
         Popularity(popularity),
         RandomSongs(len(songs), seed),
     ]
@@ -62,6 +62,7 @@ def methods(upstream: Upstream, train: pl.DataFrame, sknn_neighbours: int, seed:
 def metrics(upstream: Upstream, out: StageFiles, log: Callable[[str], None] | None = None, *,
             k_values=defaults.K_VALUES, max_test_sessions: int = defaults.MAX_TEST_SESSIONS,
             bootstrap_samples: int = defaults.BOOTSTRAP_SAMPLES, sknn_neighbours: int = defaults.SKNN_NEIGHBOURS,
+            sknn_sample: int = defaults.SKNN_SAMPLE,
             seed: int = defaults.SEED, search: Callable = nearest) -> dict:
     """Both experiments for every method; writes the metrics, strata, verdicts and notes; returns the notes."""
     train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
@@ -69,7 +70,7 @@ def metrics(upstream: Upstream, out: StageFiles, log: Callable[[str], None] | No
     queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, max_test_sessions, seed)
     train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
     table, notes, strata = run_experiments(
-        queries, methods(upstream, train, sknn_neighbours, seed, search), train_sessions=train_sessions,
+        queries, methods(upstream, train, sknn_neighbours, seed, search, sknn_sample), train_sessions=train_sessions,
         k_values=list(k_values), seed=seed, bootstrap_samples=bootstrap_samples, progress=log,
         popularity=np.load(upstream["baselines"]["popularity"]), tags=tag_codes(upstream["splits"]["train"], songs),
         user_kinds=pl.read_parquet(upstream["behaviour"]["users"]),

@@ -9,6 +9,13 @@ popularity, so every query gets k songs.
 
 The work is a compiled kernel over the songs' posting lists (sessions containing each song): a
 query touches only the sessions that share a song with it, and only the songs of its neighbours.
+
+With ``sample`` (Ludewig & Jannach's ``sample_size``, their "recent" sampling), the neighbours are
+chosen among only the ``sample`` most recent sessions (by start; of equal starts, the later row)
+that share a song with the query. The kernel finds them by merging the query songs' posting lists
+from their recent ends, so a query's cost is bounded by ``sample`` (times the query's length in
+heap steps) however many sessions its songs reach: a user's query, all the songs of their train
+sessions, would otherwise touch a large part of a big log's sessions.
 """
 
 from __future__ import annotations
@@ -28,9 +35,12 @@ class SessionKNN:
     name = "SKNN"
     session_aware = True
 
-    def __init__(self, sessions: sp.csr_matrix, popularity: np.ndarray, neighbours: int = 100) -> None:
+    def __init__(self, sessions: sp.csr_matrix, popularity: np.ndarray, neighbours: int = 100, sample: int = 0,
+                 recency: np.ndarray | None = None) -> None:
         if neighbours < 1:
             raise ValueError("neighbours must be at least 1")
+        if sample < 0 or (sample and recency is None):
+            raise ValueError("sample must be 0 (every session) or a positive number of sessions, with each session's recency")
         self.sessions = sessions.astype(np.float32).tocsr()
         self.sessions.sum_duplicates()
         self.sessions.sort_indices()
@@ -39,7 +49,12 @@ class SessionKNN:
         self.inv_norm = 1.0 / np.sqrt(np.maximum(lengths, 1.0))
         self.sessions_t = self.sessions.T.tocsr()
         self.sessions_t.sort_indices()
-        self.neighbours = neighbours
+        self.neighbours, self.sample = neighbours, sample
+        # Posting lists of recency ranks (ascending, so the most recent last), and each rank's row.
+        order = np.lexsort((np.arange(self.sessions.shape[0]), np.asarray(recency))) if sample else np.arange(self.sessions.shape[0])
+        self.row_of_rank = order.astype(np.int64)
+        self.recent_t = self.sessions[order].T.tocsr() if sample else self.sessions_t
+        self.recent_t.sort_indices()
         pop = np.asarray(popularity, dtype=np.float64)
         # Untouched songs in order of popularity; among equal popularity the higher index first
         # (the order of a stable ascending sort, reversed).
@@ -52,14 +67,20 @@ class SessionKNN:
         self.user_row: dict[str, int] = {}
 
     @classmethod
-    def from_train(cls, train: pl.DataFrame, songs: list[str], popularity: np.ndarray, neighbours: int = 100) -> SessionKNN:
-        """The model over the train sessions, knowing each session's and each user's songs."""
+    def from_train(cls, train: pl.DataFrame, songs: list[str], popularity: np.ndarray, neighbours: int = 100,
+                   sample: int = 0) -> SessionKNN:
+        """The model over the train sessions, knowing each session's and each user's songs (and, to sample, its start)."""
         song_keys = pl.Series(songs, dtype=pl.String)
         song = codes(train["song_id"], song_keys)
         session_keys = train["session_id"].cast(pl.String).unique().sort()
         user_keys = train["user_id"].cast(pl.String).unique().sort()
         session = codes(train["session_id"], session_keys)
-        model = cls(binary_csr(session, song, (session_keys.len(), len(songs))), popularity, neighbours)
+        starts = None
+        if sample:
+            first = train.group_by(pl.col("session_id").cast(pl.String)).agg(pl.col("timestamp").min())
+            starts = pl.DataFrame({"session_id": session_keys}).join(first, on="session_id", how="left", maintain_order="left")
+            starts = starts["timestamp"].dt.epoch("us").to_numpy()
+        model = cls(binary_csr(session, song, (session_keys.len(), len(songs))), popularity, neighbours, sample, starts)
         model.session_row = dict(zip(session_keys.to_list(), range(session_keys.len())))
         model.user_songs = binary_csr(codes(train["user_id"], user_keys), song, (user_keys.len(), len(songs)))
         model.user_row = dict(zip(user_keys.to_list(), range(user_keys.len())))
@@ -110,6 +131,8 @@ class SessionKNN:
             self.sessions_t.indptr.astype(np.int64), self.sessions_t.indices.astype(np.int64),
             self.inv_norm, self.by_popularity, self.popularity_rank, self.neighbours, out,
             max(1, min(numba.get_num_threads(), len(first))),
+            self.sample, self.recent_t.indptr.astype(np.int64), self.recent_t.indices.astype(np.int64), self.row_of_rank,
+            int(np.diff(sub.indptr).max(initial=0)) + 1,
         )
         return out[inverse]
 
@@ -147,9 +170,60 @@ def _insert(best_v, best_i, size, cap, v, i):
     return size
 
 
+@numba.njit(cache=True)
+def _sift_down(heap, size, pos):
+    """Restore the max-heap below ``pos``."""
+    v = heap[pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap[child + 1] > heap[child]:
+            child += 1
+        if heap[child] <= v:
+            break
+        heap[pos] = heap[child]
+        pos = child
+    heap[pos] = v
+
+
+@numba.njit(cache=True)
+def _recent_candidates(q_start, q_end, q_indices, rt_indptr, rt_indices, row_of_rank, sample, heap, ptr, stride,
+                       overlap, touched):
+    """The ``sample`` most recent sessions sharing a song with the query, with their overlaps: a
+    merge of the songs' posting lists (recency ranks, ascending) from their ends. Returns how many."""
+    size = 0
+    for j in range(q_end - q_start):
+        song = q_indices[q_start + j]
+        if rt_indptr[song + 1] > rt_indptr[song]:
+            ptr[j] = rt_indptr[song + 1] - 1
+            heap[size] = rt_indices[ptr[j]] * stride + j
+            size += 1
+    for pos in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, size, pos)
+    n_touched, last = 0, -1
+    while size > 0:
+        rank, j = heap[0] // stride, heap[0] % stride
+        if rank != last:  # a new session (a session's songs, one per list, come out one after another)
+            if n_touched == sample:
+                break
+            touched[n_touched] = row_of_rank[rank]
+            n_touched += 1
+            last = rank
+        overlap[row_of_rank[rank]] += 1
+        ptr[j] -= 1
+        if ptr[j] >= rt_indptr[q_indices[q_start + j]]:
+            heap[0] = rt_indices[ptr[j]] * stride + j
+        else:
+            size -= 1
+            heap[0] = heap[size]
+        _sift_down(heap, size, 0)
+    return n_touched
+
+
 @numba.njit(parallel=True, cache=True)
 def _rank_kernel(q_indptr, q_indices, exclude, s_indptr, s_indices, t_indptr, t_indices, inv_norm, by_popularity,
-                 popularity_rank, neighbours, out, n_threads):
+                 popularity_rank, neighbours, out, n_threads, sample, rt_indptr, rt_indices, row_of_rank, stride):
     n_q, k = out.shape
     n_sessions = len(s_indptr) - 1
     n_songs = len(t_indptr) - 1
@@ -163,17 +237,26 @@ def _rank_kernel(q_indptr, q_indices, exclude, s_indptr, s_indices, t_indptr, t_
         nb_i = np.empty(neighbours, np.int64)
         top_v = np.empty(k, np.float64)
         top_i = np.empty(k, np.int64)
+        heap = np.empty(stride, np.int64)
+        ptr = np.empty(stride, np.int64)
         for q in range(t, n_q, n_threads):
-            # 1. overlaps with every session sharing a song
-            n_touched = 0
+            # 1. overlaps with every session sharing a song (sampling: the most recent of them only)
+            reach = 0
             for p in range(q_indptr[q], q_indptr[q + 1]):
-                song = q_indices[p]
-                for r in range(t_indptr[song], t_indptr[song + 1]):
-                    s = t_indices[r]
-                    if overlap[s] == 0:
-                        touched[n_touched] = s
-                        n_touched += 1
-                    overlap[s] += 1
+                reach += t_indptr[q_indices[p] + 1] - t_indptr[q_indices[p]]
+            n_touched = 0
+            if sample > 0 and reach > sample:
+                n_touched = _recent_candidates(q_indptr[q], q_indptr[q + 1], q_indices, rt_indptr, rt_indices, row_of_rank,
+                                               sample, heap, ptr, stride, overlap, touched)
+            else:
+                for p in range(q_indptr[q], q_indptr[q + 1]):
+                    song = q_indices[p]
+                    for r in range(t_indptr[song], t_indptr[song + 1]):
+                        s = t_indices[r]
+                        if overlap[s] == 0:
+                            touched[n_touched] = s
+                            n_touched += 1
+                        overlap[s] += 1
             # 2. the most similar sessions (cosine of binary sets)
             q_norm = 1.0 / np.sqrt(max(q_indptr[q + 1] - q_indptr[q], 1))
             n_nb = 0

@@ -2,6 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
+import pytest
 import scipy.sparse as sp
 
 from pipeline.evaluate import run_experiments
@@ -172,12 +173,16 @@ def test_tiles_batches_and_workers_do_not_change_the_answer():
             assert got.tolist() == want.tolist(), (metric, batch_size, tile, workers)
 
 
-def sknn_by_the_definition(sessions, popularity, neighbours, query, k, exclude=-1):
-    """SKNN written out plainly: every session scored, sorted, summed (the kernel's tie rules)."""
+def sknn_by_the_definition(sessions, popularity, neighbours, query, k, exclude=-1, sample=0, recency=None):
+    """SKNN written out plainly: every session scored, sorted, summed (the kernel's tie rules); with ``sample``,
+    only the ``sample`` most recent sessions sharing a song (by recency, then row, the latest first) are candidates."""
     sess = [set(np.flatnonzero(row)) for row in sessions]
     q = set(np.flatnonzero(query))
     q_norm = 1.0 / np.sqrt(max(len(q), 1))
-    sims = [(len(q & s) * q_norm * (1.0 / np.sqrt(max(len(s), 1.0))), i) for i, s in enumerate(sess) if q & s]
+    candidates = [i for i, s in enumerate(sess) if q & s]
+    if sample:
+        candidates = sorted(candidates, key=lambda i: (recency[i], i), reverse=True)[:sample]
+    sims = [(len(q & sess[i]) * q_norm * (1.0 / np.sqrt(max(len(sess[i]), 1.0))), i) for i in candidates]
     nearest_sessions = sorted(sims, key=lambda t: (-t[0], t[1]))[:neighbours]
     score: dict[int, float] = {}
     for sim, i in nearest_sessions:
@@ -201,6 +206,29 @@ def test_session_knn_kernel_matches_the_definition_and_ranks_equal_queries_once(
     for i in range(90):
         assert got[i].tolist() == sknn_by_the_definition(dense, popularity, 7, dense[rows[i]], 12, exclude[i]), i
     assert model.rank(queries[:1], 12, exclude=exclude[:1]).tolist() == got[:1].tolist()
+
+
+def test_sampled_session_knn_takes_the_most_recent_sessions_sharing_a_song():
+    rng = np.random.default_rng(2)
+    dense = (rng.random((300, 40)) < 0.15).astype(np.float32)
+    popularity = rng.integers(0, 5, size=40)
+    recency = rng.integers(0, 60, size=300)  # many equal starts: the later row counts as the more recent
+    queries = (rng.random((60, 40)) < 0.2).astype(np.float32)
+    queries[:10] = 0
+    queries[np.arange(10), rng.integers(0, 40, 10)] = 1  # one-song queries too
+    exclude = rng.integers(-1, 40, size=60)
+    for sample in (1, 13, 40):
+        model = SessionKNN(sp.csr_matrix(dense), popularity=popularity, neighbours=7, sample=sample, recency=recency)
+        got = model.rank(sp.csr_matrix(queries), 12, exclude=exclude)
+        for i in range(60):
+            want = sknn_by_the_definition(dense, popularity, 7, queries[i], 12, exclude[i], sample, recency)
+            assert got[i].tolist() == want, (sample, i)
+    # a sample larger than any query's reach is exact SKNN
+    exact = SessionKNN(sp.csr_matrix(dense), popularity=popularity, neighbours=7).rank(sp.csr_matrix(queries), 12, exclude=exclude)
+    wide = SessionKNN(sp.csr_matrix(dense), popularity=popularity, neighbours=7, sample=300, recency=recency)
+    assert wide.rank(sp.csr_matrix(queries), 12, exclude=exclude).tolist() == exact.tolist()
+    with pytest.raises(ValueError, match="recency"):
+        SessionKNN(sp.csr_matrix(dense), popularity=popularity, sample=5)
 
 
 def test_the_user_level_bootstrap_draws_whole_users():

@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: spark-cluster spark-cluster-stop install demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling bench-spark lint clean
+.PHONY: spark-cluster spark-cluster-stop install demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling bench-spark bench-baselines lint clean
 
 install: $(VENV)/.installed
 
@@ -98,6 +98,14 @@ bench-scaling: install
 bench-spark: install
 	$(BIN)/python benchmarks/spark.py
 	$(BIN)/python benchmarks/spark_word2vec.py
+
+# ALS tuning (the screened search against the full grid) at 4M and 16M events, and SKNN's recent sampling against
+# exact SKNN at 16M; the seeded logs and their splits are the Spark benchmark's local ones (made here if missing).
+BENCH_LOGS = $(LATENT_HOME)/spark-bench
+bench-baselines: install
+	test -f $(BENCH_LOGS)/16M/local/splits/runs/bench/train.parquet || $(BIN)/python benchmarks/spark.py --configs local --base $(BENCH_LOGS)
+	$(BIN)/python -m benchmarks.als_tuning $(BENCH_LOGS)/4M/local/splits/runs/bench/train.parquet $(BENCH_LOGS)/16M/local/splits/runs/bench/train.parquet --screen-iterations 3 5 8
+	$(BIN)/python -m benchmarks.sknn $(BENCH_LOGS)/16M/local/splits/runs/bench
 
 lint: install
 	$(BIN)/ruff check pipeline assets resources tests scripts benchmarks

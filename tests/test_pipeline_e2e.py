@@ -201,7 +201,7 @@ def test_mlflow_records_the_train_and_test_sets_the_run_used(run):
 
 def test_tuning_ran_on_validation(run):
     grid = pl.read_csv(run.files("als_tuning")["grid"])
-    # 4 points screened after 3 of their 5 iterations; the default 3 finalists fitted to the end, best first
+    # 4 points screened after 2 of their 5 iterations; the default 3 finalists fitted to the end, best first
     assert grid.height == 4 and grid["screen_score"].null_count() == 0 and grid["score"].null_count() == 1
     assert grid["score"].drop_nulls().is_sorted(descending=True) and grid["score"][0] == grid["score"].max()
     best = json.loads(run.files("baselines")["params"].read_text())

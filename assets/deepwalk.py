@@ -16,14 +16,12 @@ from pipeline.contract import EMBEDDING_NETWORK, upstream_assets
 from pipeline.embed import SkipGramParams
 from pipeline.graph import Graph
 from pipeline.io import read_json, save_npy, write_json
+from pipeline.training import TRAINERS, TRAINING_STATS, gensim_trained, params_json, spark_settings, spark_trained
 from pipeline.walks import ShardedCorpus
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import params_of
 
 GROUP = "deepwalk"
-# What an embedding's params.json records about the training rather than its settings (not a method's params).
-TRAINING_STATS = ("seconds", "words_per_second", "train_seconds_all_attempts", "checkpoint_seconds_all_attempts", "shards_reused",
-                  "shards_trained", "units_timed", "units_total")
 PAUSED_KEY = "paused at the time budget"  # in the failure of a training stopped by max_train_seconds, to resume
 NETWORK_TITLES = {"uss": "user-session-song", "us": "user-song"}
 
@@ -83,13 +81,9 @@ def _walks_asset(network: str):
     return _asset
 
 
-TRAINERS = ("gensim", "spark-word2vec")
-
-
 def _train_gensim(context, name: str, walks, params: SkipGramParams, config, store: DataStore):
-    """gensim's skip-gram, resumable shard by shard: (version, vectors, stats, record, metadata)."""
-    corpus = ShardedCorpus.load(walks)
-    result = train_skipgram_resumable(corpus, params, store_of(store).checkpoints(name), progress=context.log.info,
+    """gensim's skip-gram, resumable shard by shard: (version, vectors, Trained); a paused training fails to be resumed."""
+    result = train_skipgram_resumable(ShardedCorpus.load(walks), params, store_of(store).checkpoints(name), progress=context.log.info,
                                       max_seconds=config.max_train_seconds or None)
     if not result.complete:
         raise dg.Failure(
@@ -100,27 +94,15 @@ def _train_gensim(context, name: str, walks, params: SkipGramParams, config, sto
     out = new_version(context, store)
     save_npy(out["vectors"], result.vectors)
     discard_checkpoint(result)
-    stats = {"seconds": result.seconds, "words_per_second": result.words_trained / max(result.seconds, 1e-9),
-             # over every attempt: the bare skip-gram time, and the checkpoints' (units timed out of units_total)
-             "train_seconds_all_attempts": sum(result.unit_seconds),
-             "checkpoint_seconds_all_attempts": sum(result.checkpoint_seconds)}
-    record = {**params.as_record(), "trainer": "gensim", "shards_reused": result.units_reused,
-              "shards_trained": result.units_trained, "units_timed": len(result.unit_seconds), "units_total": result.units_total}
-    metadata = {"shards reused from a checkpoint": result.units_reused, "shards trained": result.units_trained}
-    return out, result.vectors, stats, record, metadata
+    return out, result.vectors, gensim_trained(result, params)
 
 
 def _train_spark(context, walks_stage: str, walks, params: SkipGramParams, config, store: DataStore, engine: ComputeEngine):
-    """Spark ML's Word2Vec on the engine's cluster (pipeline.spark.word2vec): (version, vectors, stats, record, metadata)."""
+    """Spark ML's Word2Vec on the engine's cluster (pipeline.spark.word2vec): (version, vectors, Trained)."""
     out = new_version(context, store)
-    trained = engine.run(context, "word2vec", {walks_stage: walks}, out, walks=walks_stage, dimensions=params.dimensions,
-                         window=params.window, epochs=params.epochs, alpha=params.alpha, seed=params.seed,
+    outcome = engine.run(context, "word2vec", {walks_stage: walks}, out, walks=walks_stage, **spark_settings(params),
                          partitions=config.spark_partitions)
-    vectors = np.load(out["vectors"])
-    stats = {"seconds": trained["seconds"], "words_per_second": trained["words_per_second"]}
-    record = {"trainer": "spark-word2vec", "spark_partitions": config.spark_partitions, "dimensions": params.dimensions,
-              "window": params.window, "epochs": params.epochs, "alpha": params.alpha, "seed": params.seed, "sg": 1, "hs": 1}
-    return out, vectors, stats, record, {"trainer": f"Spark ML Word2Vec, {config.spark_partitions} partition(s)"}
+    return out, np.load(out["vectors"]), spark_trained(outcome, params, config.spark_partitions)
 
 
 def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description: str):
@@ -136,22 +118,21 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
             raise dg.Failure(f"trainer {config.trainer!r} is not one of {', '.join(TRAINERS)}")
         walks = inputs(context)[walks_stage]
         params = params_of(config, SkipGramParams, workers=settings.workers, seed=settings.seed)
-        out, vectors, stats, record, metadata = (
+        out, vectors, trained = (
             _train_gensim(context, name, walks, params, config, store) if config.trainer == "gensim"
             else _train_spark(context, walks_stage, walks, params, config, store, engine))
-        walked = read_json(walks["stats"])
-        write_json(out["params"], {**record, **{k: round(v, 2) for k, v in stats.items()}, "walk_seed": walked["seed"],
-                                   "walk_length": walked["walk_length"], "walks_per_vertex": walked["walks_per_vertex"]})
+        write_json(out["params"], params_json(trained, read_json(walks["stats"])))
+        stats = trained.stats
         mlflow.log(
             mlflow.run_id(context.run_id, context.run),
-            params={f"{name}.{k}": v for k, v in record.items() if k not in TRAINING_STATS},
+            params={f"{name}.{k}": v for k, v in trained.record.items() if k not in TRAINING_STATS},
             metrics={f"{name}.words_per_second": stats["words_per_second"], f"{name}.seconds": stats["seconds"]},
             artifacts=[out["vectors"]] if vectors.nbytes <= 200e6 else [],
             artifact_dir=name,
         )
         n_vertices = len(np.load(walks["vertex_counts"], mmap_mode="r"))
         return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.finite_and_complete(name, vectors, n_vertices)], metadata={
-            "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()}, **metadata,
+            "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()}, **trained.metadata,
         })
 
     return _asset

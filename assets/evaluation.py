@@ -6,7 +6,6 @@ import polars as pl
 
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
-from assets.deepwalk import TRAINING_STATS
 from assets.stage_io import begin, materialized
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
@@ -16,6 +15,7 @@ from pipeline.experiments import EVENT_IDS
 from pipeline.io import file_digest, read_json, save_npy, write_json
 from pipeline.report import metrics_table
 from pipeline.splits import validation_split_files
+from pipeline.training import TRAINING_STATS
 from pipeline.tuning import ALSGrid, at_grid_edge, popularity_validation, search_summary, tune_als, tune_skipgram
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import config_digest, params_of

@@ -28,7 +28,7 @@ from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, user_song_matrix
 from pipeline.contract import STAGES, StageFiles
 from pipeline.experiments import EVENT_IDS
-from pipeline.measures import ranking_metrics
+from pipeline.measures import bootstrap_means, ranking_metrics
 from pipeline.methods import Space
 from pipeline.nearest import DOT
 from pipeline.queries import build_queries
@@ -44,11 +44,8 @@ def score_interval(fit: pl.DataFrame, val: pl.DataFrame, params: ALSParams, k: i
     q_users = queries.sessions["user_id"].to_list()
     r1 = ranking_metrics(space.similar_songs(queries.sessions["query_song"].to_numpy(), k), queries.exp1_relevant, (k,))["recall"][k]
     r2 = ranking_metrics(space.recommend(q_users, k), queries.exp2_relevant, (k,))["recall"][k]
-    group = pl.Series(q_users).rank("dense").to_numpy().astype(np.int64) - 1
-    v1 = ~np.isnan(r1)
-    rng = np.random.default_rng([seed, defaults.STREAM_BOOTSTRAP_USERS])
-    w = rng.poisson(1.0, size=(samples, group.max() + 1)).astype(np.float64)[:, group]
-    boot = ((w[:, v1] @ r1[v1]) / w[:, v1].sum(axis=1) + (w @ r2) / w.sum(axis=1)) / 2
+    users = np.unique(np.asarray(q_users), return_inverse=True)[1]
+    boot = bootstrap_means(np.vstack([r1, r2]), samples, seed, groups=users).mean(axis=1)  # the two experiments on the same draws
     return (np.nanmean(r1) + r2.mean()) / 2, *np.quantile(boot, [0.025, 0.975])
 
 

@@ -46,29 +46,39 @@ def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.
     return out
 
 
-def bootstrap_intervals(
-    per_query: np.ndarray, samples: int, seed: int, level: float = 0.95, chunk: int = 50, groups: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile intervals of the mean of each row of ``per_query`` (rows x queries, no NaN).
+def bootstrap_means(per_query: np.ndarray, samples: int, seed: int, chunk: int = 50, groups: np.ndarray | None = None) -> np.ndarray:
+    """The resampled means of each row of ``per_query`` (rows x queries): a samples x rows array.
 
     Poisson bootstrap (each query drawn Poisson(1) times per resample), seeded, and the same
     resamples for every row: rows (methods at one k) are compared on the same draws of queries.
     With ``groups`` (each query's group number, 0..G-1: its user), whole groups are drawn instead:
-    every query of a group gets its group's weight (a cluster bootstrap).
+    every query of a group gets its group's weight (a cluster bootstrap). A NaN (a query a row has
+    no value for) weighs nothing in its row's mean.
     """
     rows, n = per_query.shape
-    if samples <= 0 or n == 0:
-        nan = np.full(rows, np.nan)
-        return nan, nan
     stream = defaults.STREAM_BOOTSTRAP if groups is None else defaults.STREAM_BOOTSTRAP_USERS
     rng = np.random.default_rng([seed, stream])
     n_draws = n if groups is None else int(groups.max()) + 1
+    valid = ~np.isnan(per_query)
+    values = np.where(valid, per_query, 0.0) if not valid.all() else per_query
     means = np.empty((samples, rows))
     for b in range(0, samples, chunk):
         w = rng.poisson(1.0, size=(min(chunk, samples - b), n_draws)).astype(np.float64)
         if groups is not None:
             w = w[:, groups]
-        means[b : b + len(w)] = (w @ per_query.T) / np.maximum(w.sum(axis=1, keepdims=True), 1.0)
+        weight = w.sum(axis=1, keepdims=True) if values is per_query else w @ valid.T.astype(np.float64)
+        means[b : b + len(w)] = (w @ values.T) / np.maximum(weight, 1.0)
+    return means
+
+
+def bootstrap_intervals(
+    per_query: np.ndarray, samples: int, seed: int, level: float = 0.95, chunk: int = 50, groups: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals of the mean of each row of ``per_query`` (rows x queries) over ``bootstrap_means``."""
+    if samples <= 0 or per_query.shape[1] == 0:
+        nan = np.full(per_query.shape[0], np.nan)
+        return nan, nan
+    means = bootstrap_means(per_query, samples, seed, chunk, groups)
     alpha = (1.0 - level) / 2
     return np.quantile(means, alpha, axis=0), np.quantile(means, 1 - alpha, axis=0)
 

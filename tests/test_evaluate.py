@@ -5,8 +5,9 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
+from pipeline import defaults
 from pipeline.evaluate import run_experiments
-from pipeline.measures import bootstrap_intervals, ordering_verdicts, ranking_metrics
+from pipeline.measures import bootstrap_intervals, bootstrap_means, ordering_verdicts, ranking_metrics
 from pipeline.methods import Popularity, RandomSongs, Space, random_ranking, ranked_by_score
 from pipeline.nearest import DOT, EUCLIDEAN, nearest, unique_rows
 from pipeline.queries import build_queries, reference_sessions
@@ -72,6 +73,19 @@ def test_session_knn_scores_songs_of_similar_sessions():
     assert top.tolist() == [[1, 3]]  # b from the neighbour, then the tie broken by popularity (d)
     assert model.query_sets(["v"]).toarray().tolist() == [[0, 0, 0, 1, 1]]
     assert model.query_sets(["u"], ["2"]).toarray().tolist() == [[1, 1, 0, 0, 0]]
+
+
+def test_sampled_session_knn_from_train_knows_each_session_start():
+    """Session 1 ({a, b, c}) is the latest: with a sample of one it is the only candidate, though 2 ({a, b}) is nearer."""
+    train = pl.DataFrame({
+        "session_id": [2, 2, 1, 1, 1], "user_id": ["u"] * 5, "device": ["m"] * 5, "song_id": ["a", "b", "a", "b", "c"],
+        "timestamp": [datetime(2016, 5, 1, tzinfo=timezone.utc) + timedelta(hours=h) for h in (1, 1, 9, 9, 9)],
+    })
+    query = sp.csr_matrix(np.array([[1, 0, 0]], dtype=np.float32))
+    exact = SessionKNN.from_train(train, ["a", "b", "c"], popularity=np.array([1, 1, 5]), neighbours=1)
+    sampled = SessionKNN.from_train(train, ["a", "b", "c"], popularity=np.array([1, 1, 5]), neighbours=1, sample=1)
+    assert exact.rank(query, 2, exclude=np.array([0])).tolist() == [[1, 2]]  # b from session 2, then c by popularity
+    assert sampled.rank(query, 2, exclude=np.array([0])).tolist() == [[2, 1]]  # b and c from session 1: c is more popular
 
 
 def test_distance_choice_changes_the_answer():
@@ -229,6 +243,15 @@ def test_sampled_session_knn_takes_the_most_recent_sessions_sharing_a_song():
     assert wide.rank(sp.csr_matrix(queries), 12, exclude=exclude).tolist() == exact.tolist()
     with pytest.raises(ValueError, match="recency"):
         SessionKNN(sp.csr_matrix(dense), popularity=popularity, sample=5)
+
+
+def test_a_query_a_row_has_no_value_for_weighs_nothing_in_its_resampled_mean():
+    values = np.array([[0.2, np.nan, 0.6, np.nan], [0.2, 0.4, 0.6, 0.8]])
+    means = bootstrap_means(values, 400, seed=2)
+    rng = np.random.default_rng([2, defaults.STREAM_BOOTSTRAP])
+    w = np.vstack([rng.poisson(1.0, size=(50, 4)) for _ in range(8)]).astype(float)
+    assert np.allclose(means[:, 0], (w[:, [0, 2]] @ [0.2, 0.6]) / np.maximum(w[:, [0, 2]].sum(axis=1), 1))
+    assert np.allclose(means[:, 1], (w @ values[1]) / np.maximum(w.sum(axis=1), 1))
 
 
 def test_the_user_level_bootstrap_draws_whole_users():

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from pipeline.sessions import session_table
 from pipeline.sparse import binary_csr, codes
 
 
@@ -53,8 +54,9 @@ class SessionKNN:
         # Posting lists of recency ranks (ascending, so the most recent last), and each rank's row.
         order = np.lexsort((np.arange(self.sessions.shape[0]), np.asarray(recency))) if sample else np.arange(self.sessions.shape[0])
         self.row_of_rank = order.astype(np.int64)
-        self.recent_t = self.sessions[order].T.tocsr() if sample else self.sessions_t
-        self.recent_t.sort_indices()
+        self.recent_t = self.sessions[order].T.tocsr() if sample else None
+        if sample:
+            self.recent_t.sort_indices()
         pop = np.asarray(popularity, dtype=np.float64)
         # Untouched songs in order of popularity; among equal popularity the higher index first
         # (the order of a stable ascending sort, reversed).
@@ -76,10 +78,9 @@ class SessionKNN:
         user_keys = train["user_id"].cast(pl.String).unique().sort()
         session = codes(train["session_id"], session_keys)
         starts = None
-        if sample:
-            first = train.group_by(pl.col("session_id").cast(pl.String)).agg(pl.col("timestamp").min())
-            starts = pl.DataFrame({"session_id": session_keys}).join(first, on="session_id", how="left", maintain_order="left")
-            starts = starts["timestamp"].dt.epoch("us").to_numpy()
+        if sample:  # each session's start, in session_keys' order (session_table sorts by session id too)
+            table = session_table(train.with_columns(pl.col("session_id").cast(pl.String))).collect()
+            starts = table["start"].dt.epoch("us").to_numpy()
         model = cls(binary_csr(session, song, (session_keys.len(), len(songs))), popularity, neighbours, sample, starts)
         model.session_row = dict(zip(session_keys.to_list(), range(session_keys.len())))
         model.user_songs = binary_csr(codes(train["user_id"], user_keys), song, (user_keys.len(), len(songs)))
@@ -124,15 +125,15 @@ class SessionKNN:
         first, inverse = _unique_sparse_rows(queries, excl)
         k = min(k, n_songs - (exclude is not None))
         sub = queries[first]
+        postings = (self.sessions_t.indptr.astype(np.int64), self.sessions_t.indices.astype(np.int64))
+        recent = (self.recent_t.indptr.astype(np.int64), self.recent_t.indices.astype(np.int64)) if self.sample else postings
         out = np.empty((len(first), k), dtype=np.int64)
         _rank_kernel(
             sub.indptr.astype(np.int64), sub.indices.astype(np.int64), excl[first],
             self.sessions.indptr.astype(np.int64), self.sessions.indices.astype(np.int64),
-            self.sessions_t.indptr.astype(np.int64), self.sessions_t.indices.astype(np.int64),
-            self.inv_norm, self.by_popularity, self.popularity_rank, self.neighbours, out,
+            *postings, self.inv_norm, self.by_popularity, self.popularity_rank, self.neighbours, out,
             max(1, min(numba.get_num_threads(), len(first))),
-            self.sample, self.recent_t.indptr.astype(np.int64), self.recent_t.indices.astype(np.int64), self.row_of_rank,
-            int(np.diff(sub.indptr).max(initial=0)) + 1,
+            self.sample, *recent, self.row_of_rank, int(np.diff(sub.indptr).max(initial=0)) + 1,
         )
         return out[inverse]
 

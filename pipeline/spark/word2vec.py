@@ -58,8 +58,9 @@ def train(spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = N
         vertex = batch.column("vertex").to_numpy()
         vectors[vertex] = batch.column("vector").flatten().to_numpy().reshape(len(vertex), dimensions)
     table.unlink()
-    if rows != int((corpus.vertex_counts > 0).sum()):
-        raise ValueError(f"Spark's Word2Vec returned {rows:,} vectors for {int((corpus.vertex_counts > 0).sum()):,} walked vertices")
+    walked = int((corpus.vertex_counts > 0).sum())
+    if rows != walked:
+        raise ValueError(f"Spark's Word2Vec returned {rows:,} vectors for {walked:,} walked vertices")
     save_npy(out["vectors"], vectors)
     words = int(sum(corpus.shard_words)) * epochs
     if log:

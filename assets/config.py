@@ -73,6 +73,7 @@ class EvaluationConfig(dg.Config):
     bootstrap_samples: int = defaults.BOOTSTRAP_SAMPLES
     sknn_neighbours: int = defaults.SKNN_NEIGHBOURS
     sknn_sample: int = defaults.SKNN_SAMPLE
+    space_variants: list[str] = list(defaults.SPACE_VARIANTS)  # also search the proposed space by "cosine" and/or "dot"
 
 
 class BehaviourConfig(dg.Config):

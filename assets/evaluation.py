@@ -107,6 +107,7 @@ def _method_params(upstream: dict[str, StageFiles], config: EvaluationConfig) ->
         "U-S": {f"embedding_us.{k}": v for k, v in embedding["U-S"].items()},
         "MF": {f"als.{k}": v for k, v in read_json(upstream["baselines"]["params"]).items()},
         **{name: {"sknn_neighbours": config.sknn_neighbours, "sknn_sample": config.sknn_sample} for name in ("SKNN", "SKNN-user", "SKNN-device")},
+        **{f"proposed/{v}{part}": {**proposed, "similarity": v} for v in config.space_variants for part in ("", "-user", "-device")},
     }
 
 
@@ -139,7 +140,7 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
     tables = {f"Exp {e[-1]} {label}@k": md_table(metrics_table(shown, measure, e))
               for measure, label in (("recall", "recall"), ("precision", "precision"), ("ndcg", "NDCG")) for e in ("exp1", "exp2")}
     k = defaults.HEADLINE_K if defaults.HEADLINE_K in config.k_values else config.k_values[0]
-    beyond = [c for c in table.columns if c in ("coverage", "popularity", "novelty") or c.startswith("diversity_")]
+    beyond = [c for c in table.columns if c in ("coverage", "popularity", "novelty", "rare", "heard") or c.startswith("diversity_")]
     tables[f"beyond accuracy @{k}"] = md_table(table.filter(pl.col("k") == k).select("experiment", "method", *beyond))
     tables.update(strata_tables(strata, k))
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={

@@ -6,6 +6,8 @@ For the top-k lists of one method in one experiment (one list a query):
   popularity's own lists set its ceiling);
 - ``novelty``: the mean self-information of the recommended songs, -log2(plays / all plays), in bits:
   higher is less popular;
+- ``rare``: the share of the recommended songs played at most ``RARE_PLAYS`` times in train;
+- ``heard``: the share of the recommended songs the query's user played in train (given their train history);
 - ``diversity_<tag>``: intra-list diversity in a song tag (genre, language): of the pairs of songs in a list
   whose tag is known, the share that differ; the mean over lists with at least one such pair (NaN when none).
 """
@@ -17,25 +19,62 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.defaults import RARE_PLAYS
+
 UNKNOWN = -1  # a song without the tag
 TAGS = ("artist", "genre", "language")
 
 
-def beyond_accuracy(top: np.ndarray, k: int, counts: np.ndarray, tags: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+def beyond_accuracy(top: np.ndarray, k: int, counts: np.ndarray, tags: dict[str, np.ndarray] | None = None,
+                    heard: np.ndarray | None = None) -> dict[str, float]:
     """The measures of the module docstring for the first ``k`` columns of ``top`` (queries x ranks, song indices).
 
     ``counts``: each catalogue song's train play count (all at least 1); ``tags``: per tag, each song's code
-    (0..V-1, or UNKNOWN)."""
+    (0..V-1, or UNKNOWN); ``heard``: whether each entry of ``top`` was played by its query's user in train
+    (``TrainHistory.heard``)."""
     lists = top[:, :k]
-    total = counts.sum()
+    plays = counts[lists]
     out = {
         "coverage": np.unique(lists).size / counts.size,
-        "popularity": float(counts[lists].mean()),
-        "novelty": float((-np.log2(counts[lists] / total)).mean()),
+        "popularity": float(plays.mean()),
+        "novelty": float((-np.log2(plays / counts.sum())).mean()),
+        "rare": float((plays <= RARE_PLAYS).mean()),
     }
+    if heard is not None:
+        out["heard"] = float(heard[:, :k].mean())
     for name, codes in (tags or {}).items():
         out[f"diversity_{name}"] = intra_list_diversity(codes[lists])
     return out
+
+
+class TrainHistory:
+    """The (user, song) pairs of train, to tell which recommended songs a query's user has already played."""
+
+    def __init__(self, pairs: np.ndarray, users: list[str], n_songs: int):
+        self.keys = np.unique(pairs)  # user index (in ``users``) * n_songs + song index, sorted
+        self.user_index = {u: i for i, u in enumerate(users)}
+        self.n_songs = n_songs
+
+    def rows(self, users: list[str]) -> np.ndarray:
+        """Each query user's index (-1 for a user without train plays)."""
+        return np.array([self.user_index.get(u, -1) for u in users], dtype=np.int64)
+
+    @classmethod
+    def from_train(cls, train: pl.DataFrame, users: list[str], songs: list[str]) -> TrainHistory:
+        """From train events (user_id, song_id), numbering users and songs by ``users`` and ``songs`` (the catalogue)."""
+        index = train.lazy().select(
+            pl.col("user_id").replace_strict(users, range(len(users)), return_dtype=pl.Int64),
+            pl.col("song_id").replace_strict(songs, range(len(songs)), return_dtype=pl.Int64),
+        ).collect()
+        return cls(index["user_id"].to_numpy() * len(songs) + index["song_id"].to_numpy(), users, len(songs))
+
+    def heard(self, top: np.ndarray, query_users: np.ndarray) -> np.ndarray:
+        """For ``top`` (queries x ranks, song indices) and each query's user index (``rows``), which entries they played."""
+        keys = np.where(query_users[:, None] >= 0, query_users[:, None] * self.n_songs + top, -1)
+        if not self.keys.size:
+            return np.zeros(top.shape, bool)
+        at = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
+        return self.keys[at] == keys
 
 
 def intra_list_diversity(codes: np.ndarray) -> float:

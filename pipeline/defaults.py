@@ -67,6 +67,11 @@ TUNING_K = 20  # grid points are ranked by mean recall@20 of both experiments on
 K_VALUES = tuple(range(10, 55, 5))  # k = 10, 15, ..., 50
 MAX_TEST_SESSIONS = 200_000  # metrics are averaged over up to this many sampled test sessions
 BOOTSTRAP_SAMPLES = 1000  # resamples of test sessions for the 95 % intervals (ours)
+# Ours, to see what a space retrieves (pipeline.beyond_accuracy): songs played at most this often in train are "rare".
+RARE_PLAYS = 2
+# Ours, off by default: the latent spaces searched again with another similarity, each a separately named method
+# ("proposed/cosine", "proposed/dot"; the paper's and ours is Euclidean distance). Any of "cosine", "dot".
+SPACE_VARIANTS: tuple[str, ...] = ()
 HEADLINE_K = 20  # the k of each method's recall and NDCG on MLflow's pipeline run (ours: the runs table's columns)
 
 # --- Scale (Table 1): the paper's training set ---

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from pipeline import defaults
-from pipeline.beyond_accuracy import beyond_accuracy
+from pipeline.beyond_accuracy import TrainHistory, beyond_accuracy
 from pipeline.measures import ranking_metrics, summarize
 from pipeline.methods import Retriever
 from pipeline.queries import TestQueries, reference_sessions
@@ -44,6 +44,7 @@ def run_experiments(
     popularity: np.ndarray | None = None,
     tags: dict[str, np.ndarray] | None = None,
     user_kinds: pl.DataFrame | None = None,
+    history: TrainHistory | None = None,
 ) -> Evaluation:
     """Both experiments for every method, in the order given.
 
@@ -54,7 +55,7 @@ def run_experiments(
     given, is called with a line per retrieval. With ``popularity`` (each song's train play count), the table also
     has the beyond-accuracy measures of ``pipeline.beyond_accuracy`` at each k (diversity in each of ``tags``), and
     the strata (``pipeline.strata``) include the songs' popularity tiers; with ``user_kinds`` (the behaviour asset's
-    table), the users' kinds.
+    table), the users' kinds; with ``history`` (and ``popularity``), the share of each list its user already played.
     """
     k_max = max(k_values)
     n_songs = queries.exp1_relevant.shape[1]
@@ -68,6 +69,7 @@ def run_experiments(
     strata_rows: list[dict] = []
     notes: dict = {"test_sessions": queries.n_sessions_total, "sampled_sessions": queries.n}
     ref = reference_sessions(train_sessions, queries.sessions).to_list() if train_sessions is not None else None
+    query_users = history.rows(users) if history is not None else None
     if ref is not None:
         notes["device_reference_fallbacks"] = sum(r is None for r in ref)
 
@@ -80,7 +82,8 @@ def run_experiments(
             progress(f"{experiment} {name}: top {k_max} of {n_songs:,} songs for {queries.n:,} queries in {seconds:.1f} s")
         per_query[experiment][name] = ranking_metrics(top, relevant[experiment], k_values)
         if popularity is not None:
-            beyond[(experiment, name)] = {k: beyond_accuracy(top, k, popularity, tags) for k in k_values}
+            heard = history.heard(top, query_users) if history is not None else None
+            beyond[(experiment, name)] = {k: beyond_accuracy(top, k, popularity, tags, heard) for k in k_values}
         strata_rows.extend(stratified(experiment, name, top, relevant[experiment], per_query[experiment][name]["recall"],
                                       strata_of, tiers, k_values))
 

@@ -14,7 +14,7 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.baselines import catalogue
-from pipeline.beyond_accuracy import tag_codes
+from pipeline.beyond_accuracy import TrainHistory, tag_codes
 from pipeline.contract import StageFiles
 from pipeline.evaluate import run_experiments
 from pipeline.graph import Graph
@@ -44,12 +44,16 @@ def mf_space(upstream: Upstream, users: list[str], search: Callable = nearest) -
 
 
 def methods(upstream: Upstream, train: pl.DataFrame, sknn_neighbours: int, seed: int,
-            search: Callable = nearest, sknn_sample: int = defaults.SKNN_SAMPLE) -> list[Retriever]:
-    """Every method compared, in the order of the tables: the latent spaces, SKNN, popularity, random."""
+            search: Callable = nearest, sknn_sample: int = defaults.SKNN_SAMPLE,
+            space_variants=defaults.SPACE_VARIANTS) -> list[Retriever]:
+    """Every method compared, in the order of the tables: the latent spaces (after the proposed one, its
+    ``space_variants``: the same vectors by another similarity), SKNN, popularity, random."""
     users, songs = catalogue(train)
     popularity = np.load(upstream["baselines"]["popularity"])
+    proposed = proposed_space(upstream, songs, search)
     return [
-        proposed_space(upstream, songs, search),
+        proposed,
+        *(proposed.with_similarity(v) for v in space_variants),
         Space.from_graph("U-S", EUCLIDEAN, np.load(upstream["embedding_us"]["vectors"]), Graph.load(upstream["graph_us"]), songs,
                          search=search),
         mf_space(upstream, users, search),
@@ -62,18 +66,18 @@ def methods(upstream: Upstream, train: pl.DataFrame, sknn_neighbours: int, seed:
 def metrics(upstream: Upstream, out: StageFiles, log: Callable[[str], None] | None = None, *,
             k_values=defaults.K_VALUES, max_test_sessions: int = defaults.MAX_TEST_SESSIONS,
             bootstrap_samples: int = defaults.BOOTSTRAP_SAMPLES, sknn_neighbours: int = defaults.SKNN_NEIGHBOURS,
-            sknn_sample: int = defaults.SKNN_SAMPLE,
+            sknn_sample: int = defaults.SKNN_SAMPLE, space_variants=defaults.SPACE_VARIANTS,
             seed: int = defaults.SEED, search: Callable = nearest) -> dict:
     """Both experiments for every method; writes the metrics, strata, verdicts and notes; returns the notes."""
     train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
-    _, songs = catalogue(train)
+    users, songs = catalogue(train)
     queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, max_test_sessions, seed)
     train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
     table, notes, strata = run_experiments(
-        queries, methods(upstream, train, sknn_neighbours, seed, search, sknn_sample), train_sessions=train_sessions,
+        queries, methods(upstream, train, sknn_neighbours, seed, search, sknn_sample, space_variants), train_sessions=train_sessions,
         k_values=list(k_values), seed=seed, bootstrap_samples=bootstrap_samples, progress=log,
         popularity=np.load(upstream["baselines"]["popularity"]), tags=tag_codes(upstream["splits"]["train"], songs),
-        user_kinds=pl.read_parquet(upstream["behaviour"]["users"]),
+        user_kinds=pl.read_parquet(upstream["behaviour"]["users"]), history=TrainHistory.from_train(train, users, songs),
     )
     table.write_parquet(out["metrics"])
     strata.write_parquet(out["strata"])

@@ -15,7 +15,7 @@ Here: the latent spaces (DeepWalk's and MF's, by nearest songs), popularity and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -23,7 +23,10 @@ import polars as pl
 
 from pipeline.defaults import STREAM_RANDOM_RANKER
 from pipeline.graph import SESSION, SONG, USER, Graph
-from pipeline.nearest import nearest
+from pipeline.nearest import DOT, nearest
+
+COSINE = "cosine"
+SIMILARITIES = (COSINE, DOT)  # the variants a space can be searched with besides its own metric
 
 
 class Retriever(Protocol):
@@ -45,6 +48,7 @@ class Space:
     users: dict[str, np.ndarray] | None = None  # user_id -> vector
     sessions: dict[str, np.ndarray] | None = None  # str(session_id) -> vector (user-session-song space)
     search: Callable[..., np.ndarray] = nearest  # exact nearest songs: nearest()'s signature and answers (an engine's own)
+    unit_queries: bool = False  # queries scaled to unit length before the search (cosine: with unit-length songs, by DOT)
 
     @property
     def session_aware(self) -> bool:
@@ -71,15 +75,33 @@ class Space:
         """A matrix factorisation's space: item factors in catalogue order, user factors in ``users`` order."""
         return cls(name, metric, item_factors, users=dict(zip(users, user_factors)), search=search)
 
+    def with_similarity(self, similarity: str) -> Space:
+        """The same vectors searched by ``cosine`` or ``dot`` (inner product), named ``<name>/<similarity>``."""
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"unknown similarity {similarity!r}: expected one of {', '.join(SIMILARITIES)}")
+        if similarity == COSINE:
+            return replace(self, name=f"{self.name}/{COSINE}", metric=DOT, songs=unit_rows(self.songs), unit_queries=True)
+        return replace(self, name=f"{self.name}/{DOT}", metric=DOT)
+
     def similar_songs(self, songs: np.ndarray, k: int) -> np.ndarray:
-        return self.search(self.songs[songs], self.songs, k, self.metric, exclude=songs)
+        return self._search(self.songs[songs], k, exclude=songs)
 
     def recommend(self, users: list[str], k: int, sessions: list[str | None] | None = None) -> np.ndarray:
         if sessions is None:
             vectors = np.stack([self.users[u] for u in users])
         else:
             vectors = np.stack([self.sessions[str(s)] if s is not None else self.users[u] for s, u in zip(sessions, users)])
-        return self.search(vectors, self.songs, k, self.metric)
+        return self._search(vectors, k)
+
+    def _search(self, queries: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+        return self.search(unit_rows(queries) if self.unit_queries else queries, self.songs, k, self.metric, exclude=exclude)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (a zero row stays zero), in float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1).astype(np.float32)
 
 
 @dataclass

@@ -50,7 +50,7 @@ SMALL_RUN = {
     "embedding_us": {"config": {"dimensions": 16}},
     "validation_split": {"config": {"validation_sessions": 8}},
     "als_tuning": {"config": {"factors": 8, "iterations": [5], "regularization": [0.01, 10.0], "confidence_scale": [1.0, 5.0], "screen_iterations": 2}},
-    "metrics": {"config": {"k_values": K, "bootstrap_samples": 200}},
+    "metrics": {"config": {"k_values": K, "bootstrap_samples": 200, "space_variants": ["cosine"]}},
 }
 
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from pipeline.beyond_accuracy import UNKNOWN, beyond_accuracy, intra_list_diversity
+from pipeline.beyond_accuracy import UNKNOWN, TrainHistory, beyond_accuracy, intra_list_diversity
 
 COUNTS = np.array([8, 4, 2, 1, 1])  # 16 plays in all
 TOP = np.array([[0, 1, 2], [0, 3, 1]])
@@ -18,6 +18,21 @@ def test_coverage_popularity_and_novelty():
     # self-information: song 0 is 1 bit (8/16), song 1 2 bits, song 3 4 bits
     assert math.isclose(m["novelty"], (1 + 2 + 1 + 4) / 4)
     assert beyond_accuracy(TOP, 3, COUNTS)["coverage"] == 4 / 5
+
+
+def test_rare_songs_and_songs_the_user_already_heard():
+    import polars as pl
+
+    # plays at k = 2: 8, 4 and 8, 1: one of four lists' songs is played at most twice; at k = 3 also song 2 (2 plays)
+    assert beyond_accuracy(TOP, 2, COUNTS)["rare"] == 1 / 4
+    assert beyond_accuracy(TOP, 3, COUNTS)["rare"] == 2 / 6
+    # u played a and c (twice), v played d; the queries are u's and v's, and a user train never saw
+    train = pl.DataFrame({"user_id": ["u", "u", "v", "u"], "song_id": ["a", "c", "d", "c"]})
+    history = TrainHistory.from_train(train, ["u", "v"], ["a", "b", "c", "d", "e"])
+    heard = history.heard(np.vstack([TOP, TOP[:1]]), history.rows(["u", "v", "w"]))
+    assert heard.tolist() == [[True, False, True], [False, True, False], [False, False, False]]
+    m = beyond_accuracy(TOP, 2, COUNTS, heard=heard[:2])
+    assert m["heard"] == 2 / 4 and "heard" not in beyond_accuracy(TOP, 2, COUNTS)
 
 
 def test_intra_list_diversity_counts_only_known_pairs():

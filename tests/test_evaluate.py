@@ -96,6 +96,25 @@ def test_distance_choice_changes_the_answer():
     assert nearest(query, items, 3, EUCLIDEAN).tolist() == [[0, 2, 1]]
 
 
+def test_a_space_searched_by_cosine_or_inner_product_is_a_separately_named_method():
+    # One user at (1, 1); songs at (1, 0), (3, 3), (0.2, 0.5). Squared distances 1, 8, 0.89; inner products
+    # 1, 6, 0.7; cosines 0.71, 1, 0.92: three different orders of the same vectors.
+    songs = np.array([[1.0, 0.0], [3.0, 3.0], [0.2, 0.5]])
+    space = Space("proposed", EUCLIDEAN, songs, users={"u": np.array([1.0, 1.0])}, sessions={"7": np.array([2.0, 2.0])})
+    cosine, dot = space.with_similarity("cosine"), space.with_similarity("dot")
+    assert (cosine.name, dot.name) == ("proposed/cosine", "proposed/dot")
+    assert space.recommend(["u"], 3).tolist() == [[2, 0, 1]]
+    assert dot.recommend(["u"], 3).tolist() == [[1, 0, 2]]
+    assert cosine.recommend(["u"], 3).tolist() == [[1, 2, 0]]
+    assert cosine.recommend(["u"], 3, sessions=["7"]).tolist() == [[1, 2, 0]]  # a session's length does not matter either
+    # similar songs: song 2's nearest by Euclidean distance is song 0 (0.85 against 3.6), by cosine song 1 (0.92 against 0.37)
+    assert space.similar_songs(np.array([2]), 1).tolist() == [[0]]
+    assert cosine.similar_songs(np.array([2]), 2).tolist() == [[1, 0]]
+    assert space.users is cosine.users and space.songs is not cosine.songs  # the vectors are shared, only songs rescaled
+    with pytest.raises(ValueError, match="unknown similarity 'manhattan'"):
+        space.with_similarity("manhattan")
+
+
 def test_excluded_item_is_never_returned():
     items = np.eye(4)
     top = nearest(items, items, 3, EUCLIDEAN, exclude=np.arange(4), batch_size=3)

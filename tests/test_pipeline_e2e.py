@@ -16,7 +16,7 @@ from resources import ComputeEngine, ListeningLogSource, PipelineSettings
 from resources.mlflow_tracking import DAGSTER_RUN_TAG
 
 ASSETS_BY_NAME = {a.key.to_user_string(): a for a in ASSETS if len(a.keys) == 1}
-METHODS = {"proposed", "proposed-user", "proposed-device", "U-S", "MF", "SKNN", "SKNN-user", "SKNN-device", "popularity", "random"}
+METHODS = {"proposed", "proposed-user", "proposed-device", "proposed/cosine", "proposed/cosine-user", "proposed/cosine-device", "U-S", "MF", "SKNN", "SKNN-user", "SKNN-device", "popularity", "random"}
 EXPECTED_GRAPH = {
     "raw_events": set(),
     "quarantine": set(),
@@ -85,7 +85,7 @@ def test_every_asset_and_check_succeeds(run):
 
 def test_metrics_make_sense(run):
     metrics = pl.read_parquet(run.files("metrics")["metrics"])
-    assert set(metrics["method"]) == METHODS
+    assert set(metrics["method"]) == METHODS  # with the variant SMALL_RUN asks for (proposed/cosine) in both experiments
     assert (metrics["recall_lo"] <= metrics["recall"]).all() and (metrics["recall"] <= metrics["recall_hi"]).all()
     assert metrics["ndcg"].is_between(0, 1).all() and (metrics["hit_rate"] >= metrics["recall"] - 1e-12).all()
     verdicts = pl.read_parquet(run.files("metrics")["verdicts"])
@@ -111,6 +111,8 @@ def test_metrics_make_sense(run):
     n_songs = len(np.load(run.files("baselines")["popularity"]))
     assert pop["coverage"] == pytest.approx(20 / n_songs)
     assert {"novelty", "diversity_genre", "diversity_language", "diversity_artist"} <= set(metrics.columns)
+    # the most-played songs are not rare; every share is a share
+    assert pop["rare"] == 0 and ((metrics["heard"] >= 0) & (metrics["heard"] <= 1) & (metrics["rare"] <= 1)).all()
     strata = pl.read_parquet(run.files("metrics")["strata"])
     assert set(strata["stratum_kind"]) == {"song popularity", "session length", "user activity", "preference",
                                            "device-related", "time-related"}

@@ -346,3 +346,15 @@ def test_the_registered_model_is_served_over_http(run, tmp_path):
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
         log.close()
+
+
+def test_the_scale_effect_diagnosis_reruns_metrics_with_every_similarity(run, tmp_path):
+    from scripts.scale_effect import run as diagnose
+
+    k = K[-1]
+    table = diagnose(stage_io.of_result(run.result), tmp_path, k, log=None)
+    assert {"proposed/dot", "proposed/cosine-user", "proposed/dot-device"} <= set(table["method"])
+    assert {"head", "torso", "tail", "rare", "heard"} <= set(table.columns) and (tmp_path / "scale_effect.csv").exists()
+    # the same seed and files: the proposed space's recall is the metrics asset's
+    asset = pl.read_parquet(run.files("metrics")["metrics"]).filter((pl.col("k") == k) & (pl.col("method") == "proposed-user"))
+    assert table.filter(pl.col("method") == "proposed-user")["recall"].item() == asset["recall"].item()

@@ -82,13 +82,10 @@ def child(args) -> None:
         from pipeline.stages import LOCAL
         counts = LOCAL[args.stage](upstream, out, None, **json.loads(args.params))
     else:
-        from pipeline.spark.session import shuffle_partitions, spark_session
+        from pipeline.spark.session import spark_session, stage_partitions
         from pipeline.spark.stages import SPARK
-        stage_params = json.loads(args.params)
-        inputs = [f.folder for f in upstream.values()] + ([stage_params["path"]] if "path" in stage_params else [])
-        partitions = shuffle_partitions(inputs)  # as the engine resource sets it
-        spark = spark_session(args.master, f"bench {args.stage}", {"spark.executor.memory": EXECUTOR_MEMORY,
-                                                                  "spark.sql.shuffle.partitions": str(partitions)})
+        spark = spark_session(args.master, f"bench {args.stage}", {"spark.executor.memory": EXECUTOR_MEMORY,  # partitions as the engine sets them
+                                                                  **stage_partitions(upstream, json.loads(args.params))})
         try:
             counts = SPARK[args.stage](spark, upstream, out, None, **json.loads(args.params))
         finally:

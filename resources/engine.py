@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.contract import StageFiles
-from pipeline.importers import resolve_files
 from pipeline.stages import ENGINE_STAGES, LOCAL, SPARK_ONLY_STAGES
 
 ENGINES = ("local", "spark")
@@ -50,9 +49,8 @@ class ComputeEngine(dg.ConfigurableResource):
             import pyspark
         except ImportError:
             raise dg.Failure("engine: spark needs pyspark: pip install -e '.[spark]'") from None
-        from pipeline.spark.session import shuffle_partitions, spark_env
-        inputs = [f.folder for f in upstream.values()] + (resolve_files(params["path"]) if "path" in params else [])
-        conf = {"spark.sql.shuffle.partitions": str(shuffle_partitions(inputs)), "spark.log.level": "WARN",  # Spark's INFO
+        from pipeline.spark.session import spark_env, stage_partitions
+        conf = {**stage_partitions(upstream, params), "spark.log.level": "WARN",  # Spark's INFO
                 **self.spark_conf}  # lines (thousands a stage, query plans included) would bury the stage's own in the run's log
         command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", self.spark_master,
                    "--name", f"latent-listening {stage} {context.run_id[:8]}",

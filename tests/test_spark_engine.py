@@ -282,6 +282,23 @@ def test_a_spark_connect_master_is_refused_with_the_reason(tmp_path):
     assert not out.folder.exists()
 
 
+def test_shuffle_partitions_follow_what_the_stage_reads(tmp_path):
+    from pipeline.spark.session import stage_inputs, stage_partitions
+
+    store = Store(tmp_path / "store")
+    upstream = {"splits": store.version("splits", "x")}
+    upstream["splits"].folder.mkdir(parents=True)
+    (upstream["splits"].folder / "train.parquet").write_bytes(b"0" * 1000)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (logs / name).write_bytes(b"0" * 200_000_000)  # 400 MB of log: 7 partitions of 64 MB
+    assert stage_inputs(upstream, {}) == [upstream["splits"].folder]
+    assert stage_inputs({}, {"path": str(logs / "*.csv")}) == [logs / "a.csv", logs / "b.csv"]
+    assert stage_partitions({}, {"path": str(logs)}) == {"spark.sql.shuffle.partitions": str(max(7, 2 * os.cpu_count()))}
+    assert stage_partitions(upstream, {}) == {"spark.sql.shuffle.partitions": str(2 * os.cpu_count())}  # small: two a core
+
+
 def test_a_file_spark_cannot_read_line_by_line_is_refused_as_locally(spark, tmp_path):
     from pipeline.contract import StageFiles
     from pipeline.field_rules import LogInputError

@@ -47,6 +47,18 @@ def shuffle_partitions(inputs, cores: int | None = None) -> int:
     return max(2 * (cores or os.cpu_count() or 1), math.ceil(size / 64e6))
 
 
+def stage_inputs(upstream: Mapping, params: Mapping) -> list[Path]:
+    """What a stage reads: its upstream stages' folders and, for an import, the log's files (``path``, a glob)."""
+    from pipeline.importers import resolve_files
+
+    return [Path(f.folder) for f in upstream.values()] + (resolve_files(str(params["path"])) if "path" in params else [])
+
+
+def stage_partitions(upstream: Mapping, params: Mapping) -> dict[str, str]:
+    """The shuffle partitions of a stage's Spark application, from the size of what it reads (``shuffle_partitions``)."""
+    return {"spark.sql.shuffle.partitions": str(shuffle_partitions(stage_inputs(upstream, params)))}
+
+
 def configure(spark: SparkSession) -> SparkSession:
     for key, value in SQL_CONF.items():
         spark.conf.set(key, value)

@@ -83,7 +83,7 @@ def _walks_asset(network: str):
 
 def _train_gensim(context, name: str, walks, params: SkipGramParams, config, store: DataStore):
     """gensim's skip-gram, resumable shard by shard: (version, vectors, Trained); a paused training fails to be resumed."""
-    result = train_skipgram_resumable(ShardedCorpus.load(walks), params, store_of(store).checkpoints(name), progress=context.log.info,
+    result = train_skipgram_resumable(ShardedCorpus.load(walks).first(config.train_shards), params, store_of(store).checkpoints(name), progress=context.log.info,
                                       max_seconds=config.max_train_seconds or None)
     if not result.complete:
         raise dg.Failure(
@@ -94,7 +94,11 @@ def _train_gensim(context, name: str, walks, params: SkipGramParams, config, sto
     out = new_version(context, store)
     save_npy(out["vectors"], result.vectors)
     discard_checkpoint(result)
-    return out, result.vectors, gensim_trained(result, params)
+    trained = gensim_trained(result, params)
+    if config.train_shards:  # a quick run: say so wherever the params are read (MLflow, the metrics' method params)
+        trained.record["train_shards"] = config.train_shards
+        trained.metadata["trained on walk shards"] = f"the first {config.train_shards} (train_shards): not the paper's training"
+    return out, result.vectors, trained
 
 
 def _train_spark(context, walks_stage: str, walks, params: SkipGramParams, config, store: DataStore, engine: ComputeEngine):
@@ -116,6 +120,8 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
     ) -> dg.MaterializeResult:
         if config.trainer not in TRAINERS:
             raise dg.Failure(f"trainer {config.trainer!r} is not one of {', '.join(TRAINERS)}")
+        if config.train_shards and config.trainer != "gensim":
+            raise dg.Failure(f"train_shards={config.train_shards} applies to the gensim trainer, not {config.trainer!r}")
         walks = inputs(context)[walks_stage]
         params = params_of(config, SkipGramParams, workers=settings.workers, seed=settings.seed)
         out, vectors, trained = (

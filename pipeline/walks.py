@@ -207,6 +207,13 @@ class ShardedCorpus:
         index = read_json(files["index"])
         return cls([files.folder / n for n in index["shards"]], index["shard_words"], np.load(files["vertex_counts"]))
 
+    def first(self, n: int) -> "ShardedCorpus":
+        """The first ``n`` shards (0: all), with the whole corpus's vertex counts, so that the vocabulary and
+        Huffman tree are those of a training on every shard."""
+        if n < 0 or n > len(self.shards):
+            raise ValueError(f"train_shards={n}: the walks have {len(self.shards)} shards (0 trains on all of them)")
+        return self if n in (0, len(self.shards)) else ShardedCorpus(self.shards[:n], self.shard_words[:n], self.vertex_counts)
+
 
 def write_corpus_shards(
     graph: Graph,

@@ -136,3 +136,25 @@ def test_the_stage_order_is_the_asset_graphs_with_the_evaluation_first():
     assert dict(STAGES)["raw_events"] == ["raw_events", "quarantine"]
     assert order.index("metrics") < min(order.index(s) for s in ("embedding_uss_2d", "plots", "explorer"))
     assert order.index("behaviour") < order.index("metrics")  # the metrics' strata read the users' kinds
+
+
+def test_train_shards_reaches_every_training_and_marks_the_ledger(tmp_path):
+    import pytest
+
+    from assets.paper_run.ledger import Ledger
+    from assets.paper_run.runner import run_config
+
+    class Args:
+        users, songs, artists, mean_session_songs, workers, train_shards = 40, 600, 60, 14.0, 1, 2
+
+    assert run_config("embedding_uss_2d", Args, 600.0)["ops"]["embedding_uss_2d"]["config"] == {"max_train_seconds": 600.0,
+                                                                                                "train_shards": 2}
+    assert "ops" not in run_config("metrics", Args, 0.0)  # nothing else trains
+    home = tmp_path / "run"
+    quick = runner(home, "--train-shards", "2", "--until", "raw_events")
+    out, _ = quick.communicate(timeout=600)
+    assert quick.returncode == 0, out
+    settings = ledger(home)["settings"]
+    assert settings["train_shards"] == 2
+    with pytest.raises(SystemExit, match="other settings"):  # a quick run's ledger is never continued as a full one
+        Ledger(home / "paper-run.json", {k: v for k, v in settings.items() if k != "train_shards"})

@@ -39,7 +39,7 @@ def run_config(stage: str, args: argparse.Namespace, max_train_seconds: float) -
         "execution": {"config": {"in_process": {}}},
     }
     if stage in TRAINING:
-        config["ops"] = {stage: {"config": {"max_train_seconds": max_train_seconds}}}
+        config["ops"] = {stage: {"config": {"max_train_seconds": max_train_seconds, "train_shards": args.train_shards}}}
     return config
 
 
@@ -98,7 +98,7 @@ def step(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve()
     set_home(home)
     settings = {"users": args.users, "songs": args.songs, "artists": args.artists, "mean_session_songs": args.mean_session_songs,
-                "workers": args.workers}
+                "workers": args.workers, **({"train_shards": args.train_shards} if args.train_shards else {})}
     ledger = Ledger(home / "paper-run.json", settings)
     ledger.recover()
     for run_id in fail_killed_runs(home):
@@ -194,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artists", type=int, default=paper.n_artists)
     parser.add_argument("--mean-session-songs", type=float, default=paper.mean_session_songs)
     parser.add_argument("--workers", type=int, default=0, help="skip-gram threads (0: all cores)")
+    parser.add_argument("--train-shards", type=int, default=0, help="train each skip-gram on its first N walk files only "
+                        "(0: all, the paper's training): every other stage at full size in a few hours, to measure them; "
+                        "the vectors are not the paper's")
     parser.add_argument("--until", choices=[n for n, _ in STAGES], help="stop after this stage")
     args = parser.parse_args(argv)
     if args.command == "redo":

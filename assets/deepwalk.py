@@ -83,7 +83,11 @@ def _walks_asset(network: str):
 
 def _train_gensim(context, name: str, walks, params: SkipGramParams, config, store: DataStore):
     """gensim's skip-gram, resumable shard by shard: (version, vectors, Trained); a paused training fails to be resumed."""
-    result = train_skipgram_resumable(ShardedCorpus.load(walks).first(config.train_shards), params, store_of(store).checkpoints(name), progress=context.log.info,
+    try:
+        corpus = ShardedCorpus.load(walks).first(config.train_shards)
+    except ValueError as e:
+        raise dg.Failure(str(e)) from None
+    result = train_skipgram_resumable(corpus, params, store_of(store).checkpoints(name), progress=context.log.info,
                                       max_seconds=config.max_train_seconds or None)
     if not result.complete:
         raise dg.Failure(

@@ -83,9 +83,11 @@ def intra_list_diversity(codes: np.ndarray) -> float:
     known = codes != UNKNOWN
     n = known.sum(axis=1)
     n_values = int(codes.max()) + 1 if known.any() else 1
-    flat = (np.arange(n_rows)[:, None] * n_values + np.where(known, codes, 0))[known]
-    per_value = np.bincount(flat, minlength=n_rows * n_values).reshape(n_rows, n_values)
-    same = (per_value * (per_value - 1) / 2).sum(axis=1)
+    # (row, value) pairs counted by sorting, not in a rows x values table: a tag such as the artist has tens of
+    # thousands of values at the paper's scale
+    flat = (np.arange(n_rows, dtype=np.int64)[:, None] * n_values + np.where(known, codes, 0))[known]
+    pair, count = np.unique(flat, return_counts=True)
+    same = np.bincount(pair // n_values, weights=count * (count - 1) / 2, minlength=n_rows)
     pairs = n * (n - 1) / 2
     has_pairs = pairs > 0
     if not has_pairs.any():

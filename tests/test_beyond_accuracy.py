@@ -55,3 +55,9 @@ def test_tag_codes_follow_the_catalogue_order_and_mark_unknown(tmp_path):
     codes = tag_codes(path, ["a", "b", "c"])
     assert set(codes) == {"artist", "genre"}  # the log has no language
     assert codes["artist"].tolist() == [1, 0, UNKNOWN] and codes["genre"].tolist() == [1, 0, UNKNOWN]  # b's first genre is pop
+
+
+def test_intra_list_diversity_with_a_huge_value_range_needs_no_rows_by_values_table():
+    # 200,000 lists over 10^9 possible values: a rows x values count table would be 1.6 PB
+    codes = np.tile(np.array([[0, 999_999_999, 999_999_999, 7]], dtype=np.int64), (200_000, 1))
+    assert math.isclose(intra_list_diversity(codes), 5 / 6)  # of 6 pairs only (999..., 999...) is alike

@@ -7,6 +7,7 @@ were independent understates the uncertainty; the verdicts use the user-level in
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
@@ -16,18 +17,16 @@ from pipeline import defaults
 MEASURES = ("recall", "precision", "ndcg", "hit_rate")
 
 
-def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.K_VALUES) -> dict[str, dict[int, np.ndarray]]:
+def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.K_VALUES,
+                    hits: np.ndarray | None = None) -> dict[str, dict[int, np.ndarray]]:
     """Per-query recall, precision, NDCG and hit rate at each k (NaN for a query with no relevant song).
 
     recall@k = hits in the top k / relevant songs; precision@k = hits / k; hit rate@k = 1 if any
     hit; NDCG@k = sum of 1/log2(rank+1) over hits, divided by its best possible value.
+    ``hits`` (``hits_of(top, relevant)``), when the caller has it already, is not worked out again.
     """
-    n_q, n_items = relevant.shape
-    rel_rows = np.repeat(np.arange(n_q, dtype=np.int64), np.diff(relevant.indptr))
-    rel_keys = rel_rows * n_items + relevant.indices
-    top_keys = np.arange(n_q, dtype=np.int64)[:, None] * n_items + top
-    hits = np.isin(top_keys, rel_keys)
-    cum = np.cumsum(hits, axis=1)
+    hits = hits_of(top, relevant) if hits is None else hits
+    cum = np.cumsum(hits, axis=1, dtype=np.int32)
     discount = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
     dcg = np.cumsum(hits * discount, axis=1)
     ideal = np.cumsum(discount)
@@ -44,6 +43,33 @@ def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.
             best = ideal[np.minimum(n_rel, col + 1) - 1]
             out["ndcg"][k] = np.where(valid, dcg[:, col] / best, np.nan)
     return out
+
+
+def hits_of(top: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
+    """Whether each entry of ``top`` (queries x ranks, item indices) is relevant to its query (a row of ``relevant``)."""
+    if top.shape[0] != relevant.shape[0]:
+        raise ValueError(f"{top.shape[0]} rankings for {relevant.shape[0]} queries")
+    relevant = relevant if relevant.has_sorted_indices else relevant.sorted_indices()
+    out = np.empty(top.shape, dtype=np.bool_)
+    _hits_kernel(np.ascontiguousarray(top), relevant.indptr, relevant.indices, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _hits_kernel(top, indptr, indices, out):
+    """out[q, j]: top[q, j] is among the sorted indices of row q (a binary search in the row)."""
+    n, width = top.shape
+    for q in numba.prange(n):
+        lo, hi = indptr[q], indptr[q + 1]
+        for j in range(width):
+            item, a, b = top[q, j], lo, hi
+            while a < b:
+                m = (a + b) >> 1
+                if indices[m] < item:
+                    a = m + 1
+                else:
+                    b = m
+            out[q, j] = a < hi and indices[a] == item
 
 
 def bootstrap_means(per_query: np.ndarray, samples: int, seed: int, chunk: int = 50, groups: np.ndarray | None = None) -> np.ndarray:
@@ -86,27 +112,34 @@ def bootstrap_intervals(
 def summarize(per_method: dict[str, dict[str, dict[int, np.ndarray]]], experiment: str, bootstrap_samples: int, seed: int,
               users: np.ndarray | None = None) -> list[dict]:
     """Mean of every measure at every k for each method, with bootstrap intervals on recall and precision: of
-    sessions, and, with ``users`` (each query's user), of users (``<measure>_user_lo``/``_hi``)."""
+    sessions, and, with ``users`` (each query's user), of users (``<measure>_user_lo``/``_hi``).
+
+    A query counts where the first method has a value (a query without relevant songs has none, at any k, for
+    any method). Every (k, measure, method) row is resampled on the same draws, made once: the intervals are
+    those of resampling each k and measure on its own with the same seed, at a fraction of the draws."""
     methods = list(per_method)
     any_method = per_method[methods[0]]
+    k_values = list(any_method["recall"])
+    valid = ~np.isnan(any_method["recall"][k_values[0]])
+    if not all(np.array_equal(valid, ~np.isnan(any_method["recall"][k])) for k in k_values):
+        raise ValueError(f"{experiment}: the queries without a value differ between k")
+    keys = [(k, measure, m) for k in k_values for measure in ("recall", "precision") for m in methods]
+    matrix = np.stack([per_method[m][measure][k][valid] for k, measure, m in keys])
+    intervals = {"": bootstrap_intervals(matrix, bootstrap_samples, seed)}
+    if users is not None:
+        intervals["_user"] = bootstrap_intervals(matrix, bootstrap_samples, seed, groups=np.unique(users[valid], return_inverse=True)[1])
+    del matrix
+    row_of = {key: i for i, key in enumerate(keys)}
     rows = []
-    for k in any_method["recall"]:
-        valid = ~np.isnan(any_method["recall"][k])
-        intervals = {}
-        groups = None if users is None else np.unique(users[valid], return_inverse=True)[1]
-        for measure in ("recall", "precision"):
-            matrix = np.stack([per_method[m][measure][k][valid] for m in methods])
-            intervals[measure] = bootstrap_intervals(matrix, bootstrap_samples, seed)
-            if groups is not None:
-                intervals[f"{measure}_user"] = bootstrap_intervals(matrix, bootstrap_samples, seed, groups=groups)
-        for i, method in enumerate(methods):
+    for k in k_values:
+        for method in methods:
             row = {"experiment": experiment, "method": method, "k": k}
             for measure in MEASURES:
                 row[measure] = float(np.mean(per_method[method][measure][k][valid])) if valid.any() else float("nan")
-                for kind in (measure, f"{measure}_user"):
-                    if kind in intervals:
-                        row[f"{kind}_lo"] = float(intervals[kind][0][i])
-                        row[f"{kind}_hi"] = float(intervals[kind][1][i])
+                if (k, measure, method) in row_of:
+                    for level, (lo, hi) in intervals.items():
+                        row[f"{measure}{level}_lo"] = float(lo[row_of[k, measure, method]])
+                        row[f"{measure}{level}_hi"] = float(hi[row_of[k, measure, method]])
             row["queries"] = int(valid.sum())
             rows.append(row)
     return rows

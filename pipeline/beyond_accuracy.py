@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -25,35 +26,48 @@ UNKNOWN = -1  # a song without the tag
 TAGS = ("artist", "genre", "language")
 
 
-def beyond_accuracy(top: np.ndarray, k: int, counts: np.ndarray, tags: dict[str, np.ndarray] | None = None,
-                    heard: np.ndarray | None = None) -> dict[str, float]:
-    """The measures of the module docstring for the first ``k`` columns of ``top`` (queries x ranks, song indices).
+def beyond_accuracy(top: np.ndarray, k_values, counts: np.ndarray, tags: dict[str, np.ndarray] | None = None,
+                    heard: np.ndarray | None = None) -> dict[int, dict[str, float]]:
+    """The measures of the module docstring at each k of ``k_values``, for the first k columns of ``top`` (queries x
+    ranks, song indices): every k from one pass over the lists.
 
     ``counts``: each catalogue song's train play count (all at least 1); ``tags``: per tag, each song's code
     (0..V-1, or UNKNOWN); ``heard``: whether each entry of ``top`` was played by its query's user in train
     (``TrainHistory.heard``)."""
-    lists = top[:, :k]
+    k_values = list(k_values)
+    width = max(k_values)
+    lists = top[:, :width]
+    n = lists.shape[0]
     plays = counts[lists]
-    out = {
-        "coverage": np.unique(lists).size / counts.size,
-        "popularity": float(plays.mean()),
-        "novelty": float((-np.log2(plays / counts.sum())).mean()),
-        "rare": float((plays <= RARE_PLAYS).mean()),
+    # per rank: the sums over the lists, summed up to each k
+    totals = {
+        "popularity": np.cumsum(plays.sum(axis=0, dtype=np.float64)),
+        "novelty": np.cumsum((-np.log2(plays / counts.sum())).sum(axis=0)),
+        "rare": np.cumsum((plays <= RARE_PLAYS).sum(axis=0)),
     }
     if heard is not None:
-        out["heard"] = float(heard[:, :k].mean())
-    for name, codes in (tags or {}).items():
-        out[f"diversity_{name}"] = intra_list_diversity(codes[lists])
+        totals["heard"] = np.cumsum(heard[:, :width].sum(axis=0))
+    seen, distinct = np.zeros(counts.size, dtype=bool), np.empty(width, dtype=np.int64)
+    for j in range(width):  # songs in any list after each rank
+        seen[lists[:, j]] = True
+        distinct[j] = np.count_nonzero(seen)
+    diversity = {name: intra_list_diversity(codes[lists], k_values) for name, codes in (tags or {}).items()}
+    out = {}
+    for i, k in enumerate(k_values):
+        out[k] = {"coverage": distinct[k - 1] / counts.size,
+                  **{name: float(total[k - 1] / (n * k)) for name, total in totals.items()},
+                  **{f"diversity_{name}": float(values[i]) for name, values in diversity.items()}}
     return out
 
 
 class TrainHistory:
-    """The (user, song) pairs of train, to tell which recommended songs a query's user has already played."""
+    """The songs each user played in train, to tell which recommended songs a query's user has already played."""
 
     def __init__(self, pairs: np.ndarray, users: list[str], n_songs: int):
-        self.keys = np.unique(pairs)  # user index (in ``users``) * n_songs + song index, sorted
+        keys = np.unique(pairs)  # user index (in ``users``) * n_songs + song index, sorted
+        self.songs = keys % n_songs  # each user's songs, ascending, user after user
+        self.indptr = np.searchsorted(keys // n_songs, np.arange(len(users) + 1))
         self.user_index = {u: i for i, u in enumerate(users)}
-        self.n_songs = n_songs
 
     def rows(self, users: list[str]) -> np.ndarray:
         """Each query user's index (-1 for a user without train plays)."""
@@ -70,29 +84,58 @@ class TrainHistory:
 
     def heard(self, top: np.ndarray, query_users: np.ndarray) -> np.ndarray:
         """For ``top`` (queries x ranks, song indices) and each query's user index (``rows``), which entries they played."""
-        keys = np.where(query_users[:, None] >= 0, query_users[:, None] * self.n_songs + top, -1)
-        if not self.keys.size:
-            return np.zeros(top.shape, bool)
-        at = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
-        return self.keys[at] == keys
+        out = np.empty(top.shape, dtype=np.bool_)
+        _heard_kernel(np.ascontiguousarray(top), np.asarray(query_users, dtype=np.int64), self.indptr, self.songs, out)
+        return out
 
 
-def intra_list_diversity(codes: np.ndarray) -> float:
-    """Mean over rows of the share of pairs of known codes that differ (rows with no known pair left out)."""
-    n_rows = codes.shape[0]
-    known = codes != UNKNOWN
-    n = known.sum(axis=1)
-    n_values = int(codes.max()) + 1 if known.any() else 1
-    # (row, value) pairs counted by sorting, not in a rows x values table: a tag such as the artist has tens of
-    # thousands of values at the paper's scale
-    flat = (np.arange(n_rows, dtype=np.int64)[:, None] * n_values + np.where(known, codes, 0))[known]
-    pair, count = np.unique(flat, return_counts=True)
-    same = np.bincount(pair // n_values, weights=count * (count - 1) / 2, minlength=n_rows)
-    pairs = n * (n - 1) / 2
-    has_pairs = pairs > 0
-    if not has_pairs.any():
-        return float("nan")
-    return float((1 - same[has_pairs] / pairs[has_pairs]).mean())
+@numba.njit(parallel=True, cache=True)
+def _heard_kernel(top, query_users, indptr, songs, out):
+    """out[q, j]: top[q, j] is among the sorted songs of user query_users[q] (none for -1)."""
+    n, width = top.shape
+    for q in numba.prange(n):
+        u = query_users[q]
+        lo, hi = (indptr[u], indptr[u + 1]) if u >= 0 else (0, 0)
+        for j in range(width):
+            song, a, b = top[q, j], lo, hi
+            while a < b:
+                m = (a + b) >> 1
+                if songs[m] < song:
+                    a = m + 1
+                else:
+                    b = m
+            out[q, j] = a < hi and songs[a] == song
+
+
+def intra_list_diversity(codes: np.ndarray, k_values=None) -> np.ndarray | float:
+    """Mean over rows of the share of pairs of known codes that differ (rows with no known pair left out): of the
+    whole rows, or (given ``k_values``) of each row's first k codes, an array in the order of ``k_values``."""
+    widths = [codes.shape[1]] if k_values is None else list(k_values)
+    known = np.cumsum(codes != UNKNOWN, axis=1, dtype=np.int64)
+    same_before = np.empty(codes.shape, dtype=np.int32)
+    _same_before(np.ascontiguousarray(codes), UNKNOWN, same_before)
+    same = np.cumsum(same_before, axis=1, dtype=np.int64)
+    out = np.empty(len(widths))
+    for i, k in enumerate(widths):
+        n = known[:, k - 1]
+        pairs = n * (n - 1) / 2
+        has_pairs = pairs > 0
+        out[i] = (1 - same[has_pairs, k - 1] / pairs[has_pairs]).mean() if has_pairs.any() else np.nan
+    return float(out[0]) if k_values is None else out
+
+
+@numba.njit(parallel=True, cache=True)
+def _same_before(codes, unknown, out):
+    """out[r, j]: how many of codes[r, :j] equal codes[r, j], a known code (0 for an unknown one): the pairs of alike
+    codes a row gains at rank j, whatever the range of the codes."""
+    n, width = codes.shape
+    for r in numba.prange(n):
+        for j in range(width):
+            c, alike = codes[r, j], 0
+            if c != unknown:
+                for i in range(j):
+                    alike += codes[r, i] == c
+            out[r, j] = alike
 
 
 def tag_codes(train: Path | str, songs: list[str], tags=TAGS) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.beyond_accuracy import TrainHistory, beyond_accuracy
-from pipeline.measures import ranking_metrics, summarize
+from pipeline.measures import hits_of, ranking_metrics, summarize
 from pipeline.methods import Retriever
 from pipeline.queries import TestQueries, reference_sessions
 from pipeline.strata import popularity_tiers, query_strata, stratified
@@ -80,12 +80,13 @@ def run_experiments(
         notes[f"{experiment}.{name}.seconds"] = round(seconds, 2)
         if progress is not None:
             progress(f"{experiment} {name}: top {k_max} of {n_songs:,} songs for {queries.n:,} queries in {seconds:.1f} s")
-        per_query[experiment][name] = ranking_metrics(top, relevant[experiment], k_values)
+        hits = hits_of(top, relevant[experiment])
+        per_query[experiment][name] = ranking_metrics(top, relevant[experiment], k_values, hits=hits)
         if popularity is not None:
             heard = history.heard(top, query_users) if history is not None else None
-            beyond[(experiment, name)] = {k: beyond_accuracy(top, k, popularity, tags, heard) for k in k_values}
+            beyond[(experiment, name)] = beyond_accuracy(top, k_values, popularity, tags, heard)
         strata_rows.extend(stratified(experiment, name, top, relevant[experiment], per_query[experiment][name]["recall"],
-                                      strata_of, tiers, k_values))
+                                      strata_of, tiers, k_values, hits=hits))
 
     for method in methods:
         score("exp1", method.name, method.similar_songs, query_song, k_max)

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from pipeline.measures import ranking_metrics
+from pipeline.measures import hits_of, ranking_metrics
 
 TIERS = ("head", "torso", "tail")
 
@@ -64,8 +64,9 @@ def query_strata(exp2_relevant: sp.csr_matrix, users: list[str], train_sessions:
 
 
 def stratified(experiment: str, method: str, top: np.ndarray, relevant: sp.csr_matrix, recall: dict[int, np.ndarray],
-               strata: dict[str, np.ndarray], tiers: np.ndarray | None, k_values) -> list[dict]:
-    """Rows (experiment, method, stratum kind, stratum, k, recall, queries) for one method's rankings."""
+               strata: dict[str, np.ndarray], tiers: np.ndarray | None, k_values, hits: np.ndarray | None = None) -> list[dict]:
+    """Rows (experiment, method, stratum kind, stratum, k, recall, queries) for one method's rankings (``hits``:
+    ``hits_of(top, relevant)``, when the caller has it)."""
     rows = []
 
     def add(kind: str, label: str, per_query: dict[int, np.ndarray], mask: np.ndarray) -> None:
@@ -77,10 +78,12 @@ def stratified(experiment: str, method: str, top: np.ndarray, relevant: sp.csr_m
 
     everyone = np.ones(relevant.shape[0], bool)
     if tiers is not None:
+        hits = hits_of(top, relevant) if hits is None else hits
+        top_tier = tiers[top]
         for t, name in enumerate(TIERS):
             in_tier = (relevant @ sp.diags((tiers == t).astype(np.float64))).tocsr()
-            in_tier.eliminate_zeros()
-            add("song popularity", name, ranking_metrics(top, in_tier, k_values)["recall"], everyone)
+            in_tier.eliminate_zeros()  # an entry of top hits in_tier when it hits relevant and is of the tier
+            add("song popularity", name, ranking_metrics(top, in_tier, k_values, hits=hits & (top_tier == t))["recall"], everyone)
     for kind, labels in strata.items():
         for label in dict.fromkeys(sorted(labels[labels != None], key=_range_start)):  # noqa: E711
             add(kind, label, recall, labels == label)

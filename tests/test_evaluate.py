@@ -300,3 +300,17 @@ def test_verdicts_use_the_user_level_intervals_and_say_what_sessions_would():
                   "recall_user_lo": 0.2, "recall_user_hi": 0.5}]
     v = ordering_verdicts(pl.DataFrame(rows), orderings=(("exp1", "proposed", "MF", 0),)).row(0, named=True)
     assert (v["verdict"], v["interval"], v["verdict_by_sessions"]) == ("not separable", "users", "holds")
+
+
+def test_hits_are_the_ranked_items_in_the_query_s_relevant_row_sorted_or_not():
+    import scipy.sparse as sparse
+
+    from pipeline.measures import hits_of
+
+    # row 0 relevant {5, 2} given in that order (unsorted indices); row 1 nothing; row 2 {0}
+    relevant = sparse.csr_matrix((np.ones(3, bool), np.array([5, 2, 0]), np.array([0, 2, 2, 3])), shape=(3, 6))
+    assert not relevant.has_sorted_indices
+    top = np.array([[2, 3, 5], [2, 5, 0], [1, 0, 4]])
+    assert hits_of(top, relevant).tolist() == [[True, False, True], [False, False, False], [False, True, False]]
+    with pytest.raises(ValueError, match="2 rankings for 3 queries"):
+        hits_of(top[:2], relevant)

@@ -41,23 +41,29 @@ def _neighbours(x: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(d, axis=1, kind="stable")[:, :k]
 
 
-def _knn_accuracy(nn: np.ndarray, labels: np.ndarray) -> float:
-    votes = labels[nn]  # sessions x k
+def _knn_accuracy(nn: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
+    """Share of sessions whose label is the majority label of their neighbours (ties: the lowest label), for one
+    labelling (sessions) or for each row of a batch of them (labellings x sessions)."""
+    votes = labels[..., nn]  # (labellings x) sessions x k
     n_classes = int(labels.max()) + 1
-    counts = np.zeros((len(labels), n_classes))
-    np.add.at(counts, (np.repeat(np.arange(len(labels)), nn.shape[1]), votes.ravel()), 1)
-    return float((counts.argmax(axis=1) == labels).mean())
+    counts = (votes[..., None] == np.arange(n_classes)).sum(axis=-2)
+    accuracy = (counts.argmax(axis=-1) == labels).mean(axis=-1)
+    return float(accuracy) if labels.ndim == 1 else accuracy
 
 
-def _circular_score(nn: np.ndarray, angles: np.ndarray) -> float:
-    m = np.arctan2(np.sin(angles[nn]).mean(axis=1), np.cos(angles[nn]).mean(axis=1))
-    return float(np.cos(angles - m).mean())
+def _circular_score(nn: np.ndarray, angles: np.ndarray) -> np.ndarray | float:
+    """Mean cosine between each session's angle and the circular mean of its neighbours', for one set of angles
+    (sessions) or for each row of a batch (sets x sessions)."""
+    m = np.arctan2(np.sin(angles[..., nn]).mean(axis=-1), np.cos(angles[..., nn]).mean(axis=-1))
+    score = np.cos(angles - m).mean(axis=-1)
+    return float(score) if angles.ndim == 1 else score
 
 
 def permutation_test(score, nn: np.ndarray, labels: np.ndarray, rng: np.random.Generator, permutations: int) -> tuple[float, float, float]:
-    """(observed score, mean score under permuted labels, p-value)."""
+    """(observed score, mean score under permuted labels, p-value). The permutations are drawn one after another
+    from ``rng`` and scored together."""
     observed = score(nn, labels)
-    null = np.array([score(nn, rng.permutation(labels)) for _ in range(permutations)])
+    null = score(nn, np.stack([rng.permutation(labels) for _ in range(permutations)]))
     return observed, float(null.mean()), float((1 + (null >= observed - 1e-12).sum()) / (permutations + 1))
 
 

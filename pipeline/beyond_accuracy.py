@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.defaults import RARE_PLAYS
+from pipeline.sparse import sorted_unique
 
 UNKNOWN = -1  # a song without the tag
 TAGS = ("artist", "genre", "language")
@@ -64,7 +65,7 @@ class TrainHistory:
     """The songs each user played in train, to tell which recommended songs a query's user has already played."""
 
     def __init__(self, pairs: np.ndarray, users: list[str], n_songs: int):
-        keys = np.unique(pairs)  # user index (in ``users``) * n_songs + song index, sorted
+        keys = sorted_unique(pairs)  # user index (in ``users``) * n_songs + song index, sorted
         self.songs = keys % n_songs  # each user's songs, ascending, user after user
         self.indptr = np.searchsorted(keys // n_songs, np.arange(len(users) + 1))
         self.user_index = {u: i for i, u in enumerate(users)}

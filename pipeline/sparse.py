@@ -20,9 +20,21 @@ def codes(values: pl.Series, keys: pl.Series) -> np.ndarray:
     return values.cast(pl.String).cast(pl.Enum(keys.cast(pl.String))).to_physical().to_numpy().astype(np.int64)
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending: ``np.unique(values)`` by a sort and one comparison of neighbours.
+
+    numpy 2.4's ``np.unique`` finds integers' distinct values by hashing, then sorts them: on the 34M
+    (session, song) keys of the paper-scale train set it took 29 s, a sort and a comparison 0.7 s."""
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def sorted_pairs(rows: np.ndarray, cols: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (row, col) pairs, sorted by row then column."""
-    keys = np.unique(rows.astype(np.int64) * n_cols + cols)
+    keys = sorted_unique(rows.astype(np.int64) * n_cols + cols)
     r, c = np.divmod(keys, n_cols)
     return r, c
 

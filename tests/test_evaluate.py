@@ -314,3 +314,22 @@ def test_hits_are_the_ranked_items_in_the_query_s_relevant_row_sorted_or_not():
     assert hits_of(top, relevant).tolist() == [[True, False, True], [False, False, False], [False, True, False]]
     with pytest.raises(ValueError, match="2 rankings for 3 queries"):
         hits_of(top[:2], relevant)
+
+
+def test_session_knn_counts_densely_and_by_postings_alike(monkeypatch):
+    """150 songs (so 64 are counted by mask and 86 by postings in the dense count), ten of them in half the sessions:
+    every query counted densely, and every query counted by its postings, against the definition."""
+    import pipeline.sknn as sknn
+
+    rng = np.random.default_rng(4)
+    dense = (rng.random((400, 150)) < 0.04).astype(np.float32)
+    dense[:, :10] = rng.random((400, 10)) < 0.5
+    popularity = rng.integers(0, 5, size=150)
+    model = SessionKNN(sp.csr_matrix(dense), popularity=popularity, neighbours=9)
+    assert (model.heavy_bit >= 0).sum() == sknn.HEAVY and set(np.flatnonzero(model.heavy_bit >= 0)) >= set(range(10))
+    queries = (rng.random((40, 150)) < 0.15).astype(np.float32)
+    exclude = rng.integers(-1, 150, size=40)
+    want = [sknn_by_the_definition(dense, popularity, 9, queries[i], 15, exclude[i]) for i in range(40)]
+    for share in (0.0, 10.0):  # dense whenever a heavy song is in the query; never
+        monkeypatch.setattr(sknn, "DENSE_REACH", share)
+        assert model.rank(sp.csr_matrix(queries), 15, exclude=exclude).tolist() == want, share

@@ -111,32 +111,38 @@ def _heard_kernel(top, query_users, indptr, songs, out):
 def intra_list_diversity(codes: np.ndarray, k_values=None) -> np.ndarray | float:
     """Mean over rows of the share of pairs of known codes that differ (rows with no known pair left out): of the
     whole rows, or (given ``k_values``) of each row's first k codes, an array in the order of ``k_values``."""
-    widths = [codes.shape[1]] if k_values is None else list(k_values)
-    known = np.cumsum(codes != UNKNOWN, axis=1, dtype=np.int64)
-    same_before = np.empty(codes.shape, dtype=np.int32)
-    _same_before(np.ascontiguousarray(codes), UNKNOWN, same_before)
-    same = np.cumsum(same_before, axis=1, dtype=np.int64)
+    widths = np.minimum([codes.shape[1]] if k_values is None else list(k_values), codes.shape[1]).astype(np.int64)
+    order = np.argsort(widths, kind="stable")
+    known = np.empty((codes.shape[0], len(widths)), dtype=np.int64)
+    same = np.empty_like(known)
+    _pairs_up_to(np.ascontiguousarray(codes), UNKNOWN, widths[order], known, same)
     out = np.empty(len(widths))
-    for i, k in enumerate(widths):
-        n = known[:, k - 1]
-        pairs = n * (n - 1) / 2
+    for j, i in enumerate(order):
+        pairs = known[:, j] * (known[:, j] - 1) / 2
         has_pairs = pairs > 0
-        out[i] = (1 - same[has_pairs, k - 1] / pairs[has_pairs]).mean() if has_pairs.any() else np.nan
+        out[i] = (1 - same[has_pairs, j] / pairs[has_pairs]).mean() if has_pairs.any() else np.nan
     return float(out[0]) if k_values is None else out
 
 
 @numba.njit(parallel=True, cache=True)
-def _same_before(codes, unknown, out):
-    """out[r, j]: how many of codes[r, :j] equal codes[r, j], a known code (0 for an unknown one): the pairs of alike
-    codes a row gains at rank j, whatever the range of the codes."""
+def _pairs_up_to(codes, unknown, widths, known, same):
+    """For each row and each width w (ascending): known[r, j], its known codes among the first w, and same[r, j], the
+    pairs of them that are alike, counted by comparing each known code with those before it (any range of codes)."""
     n, width = codes.shape
     for r in numba.prange(n):
-        for j in range(width):
-            c, alike = codes[r, j], 0
+        n_known, n_same, j = 0, 0, 0
+        for col in range(width + 1):
+            while j < len(widths) and widths[j] == col:
+                known[r, j] = n_known
+                same[r, j] = n_same
+                j += 1
+            if col == width:
+                break
+            c = codes[r, col]
             if c != unknown:
-                for i in range(j):
-                    alike += codes[r, i] == c
-            out[r, j] = alike
+                n_known += 1
+                for i in range(col):
+                    n_same += codes[r, i] == c
 
 
 def tag_codes(train: Path | str, songs: list[str], tags=TAGS) -> dict[str, np.ndarray]:

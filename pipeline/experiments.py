@@ -45,10 +45,11 @@ def mf_space(upstream: Upstream, users: list[str], search: Callable = nearest) -
 
 def methods(upstream: Upstream, train: pl.DataFrame, sknn_neighbours: int, seed: int,
             search: Callable = nearest, sknn_sample: int = defaults.SKNN_SAMPLE,
-            space_variants=defaults.SPACE_VARIANTS) -> list[Retriever]:
+            space_variants=defaults.SPACE_VARIANTS, users_and_songs: tuple[list[str], list[str]] | None = None) -> list[Retriever]:
     """Every method compared, in the order of the tables: the latent spaces (after the proposed one, its
-    ``space_variants``: the same vectors by another similarity), SKNN, popularity, random."""
-    users, songs = catalogue(train)
+    ``space_variants``: the same vectors by another similarity), SKNN, popularity, random. ``users_and_songs``:
+    ``catalogue(train)``, when the caller has it."""
+    users, songs = users_and_songs or catalogue(train)
     popularity = np.load(upstream["baselines"]["popularity"])
     proposed = proposed_space(upstream, songs, search)
     return [
@@ -74,7 +75,7 @@ def metrics(upstream: Upstream, out: StageFiles, log: Callable[[str], None] | No
     queries = build_queries(pl.read_parquet(upstream["splits"]["test"]), songs, max_test_sessions, seed)
     train_sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
     table, notes, strata = run_experiments(
-        queries, methods(upstream, train, sknn_neighbours, seed, search, sknn_sample, space_variants), train_sessions=train_sessions,
+        queries, methods(upstream, train, sknn_neighbours, seed, search, sknn_sample, space_variants, (users, songs)), train_sessions=train_sessions,
         k_values=list(k_values), seed=seed, bootstrap_samples=bootstrap_samples, progress=log,
         popularity=np.load(upstream["baselines"]["popularity"]), tags=tag_codes(upstream["splits"]["train"], songs),
         user_kinds=pl.read_parquet(upstream["behaviour"]["users"]), history=TrainHistory.from_train(train, users, songs),

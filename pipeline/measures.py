@@ -26,22 +26,26 @@ def ranking_metrics(top: np.ndarray, relevant: sp.csr_matrix, k_values=defaults.
     ``hits`` (``hits_of(top, relevant)``), when the caller has it already, is not worked out again.
     """
     hits = hits_of(top, relevant) if hits is None else hits
-    cum = np.cumsum(hits, axis=1, dtype=np.int32)
-    discount = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
-    dcg = np.cumsum(hits * discount, axis=1)
+    k_values = list(k_values)
+    width = top.shape[1]
+    cols = np.array([min(k, width) - 1 for k in k_values])
+    discount = 1.0 / np.log2(np.arange(2, width + 2))
+    # the hits and their discounted gains up to each k's column, by one product with a ranks x k indicator
+    upto = (np.arange(width)[:, None] <= cols[None, :]).astype(np.float64)
+    gains = hits.astype(np.float64)
+    hits_at, dcg_at = gains @ upto, gains @ (upto * discount[:, None])
     ideal = np.cumsum(discount)
     n_rel = np.diff(relevant.indptr).astype(np.int64)
     valid = n_rel > 0
     out: dict[str, dict[int, np.ndarray]] = {m: {} for m in MEASURES}
     with np.errstate(invalid="ignore", divide="ignore"):
-        for k in k_values:
-            col = min(k, top.shape[1]) - 1
-            h = cum[:, col].astype(np.float64)
+        for i, k in enumerate(k_values):
+            h = hits_at[:, i]
             out["recall"][k] = np.where(valid, h / n_rel, np.nan)
             out["precision"][k] = np.where(valid, h / k, np.nan)
             out["hit_rate"][k] = np.where(valid, (h > 0).astype(np.float64), np.nan)
-            best = ideal[np.minimum(n_rel, col + 1) - 1]
-            out["ndcg"][k] = np.where(valid, dcg[:, col] / best, np.nan)
+            best = ideal[np.minimum(n_rel, cols[i] + 1) - 1]
+            out["ndcg"][k] = np.where(valid, dcg_at[:, i] / best, np.nan)
     return out
 
 

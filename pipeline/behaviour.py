@@ -21,7 +21,11 @@ The neighbours do not depend on the labels, so each permutation costs only a rel
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing import get_context
 
 import numpy as np
 import polars as pl
@@ -31,6 +35,7 @@ from pipeline import defaults
 NEIGHBOURS = 5
 PERMUTATIONS = 199
 ALPHA = 0.01
+BLOCK = 256  # users whose vectors are sent to the workers at a time
 
 
 def _neighbours(x: np.ndarray, k: int) -> np.ndarray:
@@ -101,6 +106,38 @@ def log_otsu_threshold(values: np.ndarray, floor: float = 1e-6) -> float:
     return float(np.exp(otsu_threshold(np.log(np.maximum(np.asarray(values, dtype=np.float64), floor)))))
 
 
+def measure_user(user: str, index: int, x: np.ndarray, devices: np.ndarray, hours: np.ndarray, seed: int = defaults.SEED,
+                 permutations: int = PERMUTATIONS) -> dict:
+    """One user's row of ``analyse_users``, from their sessions' vectors ``x``, devices and hours of day; ``index``
+    (the user's place among the users analysed) seeds their permutations."""
+    rng = np.random.default_rng([seed, index])
+    nn = _neighbours(x, NEIGHBOURS)
+    sil = cluster_silhouettes(x, seed)
+    row = {"user_id": user, "sessions": len(x), "spread": float(np.linalg.norm(x - x.mean(0), axis=1).mean()),
+           "silhouette": sil.get(2, 0.0), "best_k": max(sil, key=sil.get) if sil else 1}
+    kinds, device_labels = np.unique(devices, return_inverse=True)
+    row["devices"] = len(kinds)
+    if len(kinds) > 1:
+        acc, chance, p = permutation_test(_knn_accuracy, nn, device_labels, rng, permutations)
+    else:
+        acc, chance, p = float("nan"), float("nan"), 1.0
+    row.update(device_accuracy=acc, device_chance=chance, device_p=p)
+    score, chance, p = permutation_test(_circular_score, nn, hours / 24 * 2 * np.pi, rng, permutations)
+    row.update(time_score=score, time_chance=chance, time_p=p)
+    return row
+
+
+def _measure(task: tuple, seed: int, permutations: int) -> dict:
+    return measure_user(*task, seed=seed, permutations=permutations)
+
+
+def _one_thread() -> None:
+    """A worker measures one user at a time on its own core: no thread pools inside it (k-means, BLAS)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def analyse_users(
     sessions: pl.DataFrame,
     vectors: np.ndarray,
@@ -110,41 +147,38 @@ def analyse_users(
     min_sessions: int = 10,
     max_users: int | None = None,
     log=None,
+    workers: int | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """One row per user. ``sessions``: user_id, device, start (datetime), vertex (row of ``vectors``).
 
     ``max_users``: measure a seeded sample of this many users (the population shares then carry
-    sampling error; the summary says how many were measured of how many).
+    sampling error; the summary says how many were measured of how many). ``workers`` processes (default: one
+    a core) measure the users, a block at a time; every user's row is the same whatever their number.
     """
-    rows = []
     all_users = sessions["user_id"].unique(maintain_order=True)
     if max_users is not None and all_users.len() > max_users:
         keep = all_users.sample(max_users, seed=seed).sort()
         sessions = sessions.filter(pl.col("user_id").is_in(keep.implode()))
+    sessions = sessions.with_columns(
+        pl.col("device").fill_null(""),
+        hour=pl.col("start").dt.hour().cast(pl.Float64) + pl.col("start").dt.minute().cast(pl.Float64) / 60,
+    )
     users = sessions.partition_by("user_id", as_dict=True, maintain_order=True)
-    for i, ((user,), s) in enumerate(users.items()):
-        if s.height < min_sessions:
-            continue
-        rng = np.random.default_rng([seed, i])
-        x = vectors[s["vertex"].to_numpy()].astype(np.float64)
-        nn = _neighbours(x, NEIGHBOURS)
-        sil = cluster_silhouettes(x, seed)
-        row = {"user_id": user, "sessions": s.height, "spread": float(np.linalg.norm(x - x.mean(0), axis=1).mean()),
-               "silhouette": sil.get(2, 0.0), "best_k": max(sil, key=sil.get) if sil else 1}
-        devices, device_labels = np.unique(s["device"].fill_null("").to_numpy(), return_inverse=True)
-        row["devices"] = len(devices)
-        if len(devices) > 1:
-            acc, chance, p = permutation_test(_knn_accuracy, nn, device_labels, rng, permutations)
-        else:
-            acc, chance, p = float("nan"), float("nan"), 1.0
-        row.update(device_accuracy=acc, device_chance=chance, device_p=p)
-        start = s["start"]
-        hours = (start.dt.hour().cast(pl.Float64) + start.dt.minute().cast(pl.Float64) / 60).to_numpy()
-        score, chance, p = permutation_test(_circular_score, nn, hours / 24 * 2 * np.pi, rng, permutations)
-        row.update(time_score=score, time_chance=chance, time_p=p)
-        rows.append(row)
-        if log and (i + 1) % 200 == 0:
-            log(f"behaviour: {i + 1:,}/{len(users):,} users")
+    tasks = [(user, i, s["vertex"].to_numpy(), s["device"].to_numpy(), s["hour"].to_numpy())
+             for i, ((user,), s) in enumerate(users.items()) if s.height >= min_sessions]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    measure = partial(_measure, seed=seed, permutations=permutations)
+    rows: list[dict] = []
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) if workers > 1 else None
+    try:
+        for b in range(0, len(tasks), BLOCK):  # a block's vectors at a time go to the workers
+            block = [(user, i, vectors[v].astype(np.float64), d, h) for user, i, v, d, h in tasks[b : b + BLOCK]]
+            rows.extend(pool.map(measure, block, chunksize=max(1, len(block) // (4 * workers))) if pool else map(measure, block))
+            if log:
+                log(f"behaviour: {len(rows):,}/{len(tasks):,} users")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     table = pl.DataFrame(rows)
     threshold = log_otsu_threshold(table["silhouette"].to_numpy())
     table = table.with_columns(

@@ -51,3 +51,17 @@ def test_analyse_users_tells_single_from_dynamic_and_device_related():
                           "dependence": ["none", "device", "none", "none"]})
     agreement = agreement_with_truth(table, truth)
     assert agreement["preference_accuracy"] == 1.0 and agreement["device_accuracy"] == 1.0
+
+
+def test_every_user_s_row_is_the_same_whatever_the_number_of_workers():
+    rng = np.random.default_rng(8)
+    rows, vectors = [], []
+    for u in range(6):
+        for i in range(15):
+            rows.append({"user_id": f"u{u}", "device": ("mobile", "desktop", None)[int(rng.integers(3))],
+                         "start": T0.replace(hour=int(rng.integers(24)), minute=int(rng.integers(60))), "vertex": len(vectors)})
+            vectors.append(rng.normal(0, 1, 4) + (i % 2) * 3 * (u % 2))
+    sessions, vectors = pl.DataFrame(rows), np.array(vectors)
+    alone, _ = analyse_users(sessions, vectors, permutations=49, workers=1)
+    pooled, _ = analyse_users(sessions, vectors, permutations=49, workers=2)
+    assert alone.height == 6 and alone.equals(pooled)

@@ -104,7 +104,7 @@ bench-spark: install
 BENCH_LOGS = $(LATENT_HOME)/spark-bench
 bench-baselines: install
 	test -f $(BENCH_LOGS)/16M/local/splits/runs/bench/train.parquet || $(BIN)/python benchmarks/spark.py --configs local --base $(BENCH_LOGS)
-	$(BIN)/python -m benchmarks.als_tuning $(BENCH_LOGS)/4M/local/splits/runs/bench/train.parquet $(BENCH_LOGS)/16M/local/splits/runs/bench/train.parquet --screen-iterations 3 5 8
+	$(BIN)/python -m benchmarks.als_tuning $(BENCH_LOGS)/4M/local/splits/runs/bench/train.parquet $(BENCH_LOGS)/16M/local/splits/runs/bench/train.parquet --screen-iterations 5 --screen-queries 20000 5000
 	$(BIN)/python -m benchmarks.sknn $(BENCH_LOGS)/16M/local/splits/runs/bench
 
 lint: install

@@ -15,6 +15,7 @@ STREAM_TEST_SAMPLE = 7  # which test sessions are evaluated when there are more 
 STREAM_RANDOM_RANKER = 11  # the random baseline's songs
 STREAM_BOOTSTRAP = 13  # the bootstrap's resamples (of test sessions)
 STREAM_BOOTSTRAP_USERS = 17  # the user-level bootstrap's resamples (of users, each with all their test sessions)
+STREAM_SCREEN_QUERIES = 19  # which validation queries score the ALS screening (a sample of the validation sample)
 
 # --- Sessions (Section 3.1) ---
 # "neighbouring events shorter than 10 minutes apart on the same device" form a session:
@@ -53,6 +54,9 @@ ALS_CONFIDENCE_SCALE_GRID = (1.0, 5.0, 20.0)
 ALS_SEARCH = "screen"
 ALS_SCREEN_ITERATIONS = 5
 ALS_FINALISTS = 3
+# Ours: the screening scores each point on a seeded sample of this many of the validation queries; the
+# finalists are scored on all VALIDATION_QUERIES (benchmarks/als_tuning.py measured that it picks the same point).
+ALS_SCREEN_QUERIES = 5_000
 # Not in the paper: session-kNN (Ludewig & Jannach), the number of neighbour sessions.
 SKNN_NEIGHBOURS = 100
 # Ludewig & Jannach's recent sampling: neighbours are chosen among the most recent this many sessions sharing a
@@ -61,6 +65,7 @@ SKNN_SAMPLE = 0
 
 # --- Tuning (ours; the paper tunes nothing) ---
 VALIDATION_SESSIONS = 20  # each user's last 20 train sessions validate (as test takes 20)
+VALIDATION_QUERIES = 20_000  # a grid point is scored on a seeded sample of at most this many validation sessions
 TUNING_K = 20  # grid points are ranked by mean recall@20 of both experiments on validation
 
 # --- Evaluation (Section 4.3) ---

@@ -29,6 +29,13 @@ class TestQueries:
     def n(self) -> int:
         return self.sessions.height
 
+    def sample(self, n: int, seed: int, stream: int) -> TestQueries:
+        """A seeded sample of ``n`` of these queries (in their order), or these queries if there are no more than ``n``."""
+        if n >= self.n:
+            return self
+        keep = np.sort(np.random.default_rng([seed, stream]).choice(self.n, size=n, replace=False))
+        return TestQueries(self.sessions[keep], self.exp1_relevant[keep], self.exp2_relevant[keep], self.n_sessions_total)
+
 
 def build_queries(
     test: pl.DataFrame,

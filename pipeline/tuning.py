@@ -50,9 +50,10 @@ def _grid(base, **axes) -> list:
 class ALSGrid:
     """The ALS grid searched on validation (the ``als_tuning`` asset's config is made from these fields).
 
-    ``search="screen"`` (the default) fits every point for ``screen_iterations`` only, scores them, and
-    carries the ``finalists`` best on (warm, so their factors are those of a fit from scratch) to their
-    full ``iterations``; the best finalist wins. ``search="full"`` fits every point to the end.
+    ``search="screen"`` (the default) fits every point for ``screen_iterations`` only, scores them on a seeded
+    sample of ``screen_queries`` of the validation queries, and carries the ``finalists`` best on (warm, so their
+    factors are those of a fit from scratch) to their full ``iterations``, scored on every validation query; the
+    best finalist wins. ``search="full"`` fits every point to the end.
     """
 
     factors: int = defaults.ALS_FACTORS
@@ -63,12 +64,13 @@ class ALSGrid:
     search: str = defaults.ALS_SEARCH
     screen_iterations: int = defaults.ALS_SCREEN_ITERATIONS
     finalists: int = defaults.ALS_FINALISTS
+    screen_queries: int = defaults.ALS_SCREEN_QUERIES
 
     def __post_init__(self) -> None:
         if self.search not in ("screen", "full"):
             raise ValueError(f"ALS search must be 'screen' or 'full', not {self.search!r}")
-        if self.screen_iterations < 1 or self.finalists < 1:
-            raise ValueError("ALS screen_iterations and finalists must be at least 1")
+        if self.screen_iterations < 1 or self.finalists < 1 or self.screen_queries < 1:
+            raise ValueError("ALS screen_iterations, finalists and screen_queries must be at least 1")
 
     def axes(self) -> dict[str, tuple]:
         return {"regularization": self.regularization, "confidence_scale": self.confidence_scale, "iterations": self.iterations}
@@ -79,24 +81,25 @@ def tune_als(
     val: pl.DataFrame,
     grid: ALSGrid,
     seed: int = defaults.SEED,
-    max_queries: int = 20_000,
+    max_queries: int = defaults.VALIDATION_QUERIES,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ALSParams, pl.DataFrame]:
     """Search ALS on the validation split; returns the best params and every point's scores.
 
     The table has a row per point: ``screen_score`` after ``screen_iterations`` (null in a full
-    search), ``score`` after all its iterations (null for a point screened out), ``seconds`` of
-    fitting and scoring it; best first.
+    search; scored on the screening's sample), ``score`` after all its iterations (null for a point screened
+    out), ``seconds`` of fitting and scoring it; best first.
     """
     base, k = ALSParams(factors=grid.factors, seed=seed), grid.tuning_k
     users, songs = catalogue(fit)
     plays = user_song_matrix(fit, users, songs)
     queries = build_queries(val, songs, max_queries, base.seed)
+    screen_queries = queries.sample(grid.screen_queries, base.seed, defaults.STREAM_SCREEN_QUERIES)
     points = _grid(base, **grid.axes())
     screening = grid.search == "screen"
 
-    def score(factors) -> float:
-        return _validation_score(queries, Space.from_factors("MF", DOT, *factors, users), k, base.seed)["score"]
+    def score(factors, on=queries) -> float:
+        return _validation_score(on, Space.from_factors("MF", DOT, *factors, users), k, base.seed)["score"]
 
     rows, kept = [], {}  # kept: the factors of the best `finalists` screened so far
     for i, params in enumerate(points):
@@ -104,7 +107,7 @@ def tune_als(
         row = {**params.as_record(), "screen_score": None, "score": None}
         if screening and params.iterations > grid.screen_iterations:
             kept[i] = fit_als(plays, replace(params, iterations=grid.screen_iterations))
-            row["screen_score"] = score(kept[i])
+            row["screen_score"] = score(kept[i], screen_queries)
         else:
             row["score"] = score(fit_als(plays, params))
         rows.append({**row, "seconds": time.perf_counter() - t})
@@ -134,7 +137,7 @@ def search_summary(grid: ALSGrid, table: pl.DataFrame) -> str:
 
 
 def popularity_validation(fit: pl.DataFrame, val: pl.DataFrame, k: int = defaults.TUNING_K, seed: int = defaults.SEED,
-                          max_queries: int = 20_000) -> dict:
+                          max_queries: int = defaults.VALIDATION_QUERIES) -> dict:
     """Popularity (fit play counts) scored on the validation split as the grids are: the bar a model must clear."""
     users, songs = catalogue(fit)
     queries = build_queries(val, songs, max_queries, seed)
@@ -150,8 +153,8 @@ def tune_skipgram(
     corpus: Path,
     walk_length: int = defaults.WALK_LENGTH,
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
-    k: int = 20,
-    max_queries: int = 20_000,
+    k: int = defaults.TUNING_K,
+    max_queries: int = defaults.VALIDATION_QUERIES,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[SkipGramParams, pl.DataFrame]:
     """Grid search of the skip-gram's epochs and learning rate for the user-session-song space.

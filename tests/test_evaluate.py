@@ -333,3 +333,20 @@ def test_session_knn_counts_densely_and_by_postings_alike(monkeypatch):
     for share in (0.0, 10.0):  # dense whenever a heavy song is in the query; never
         monkeypatch.setattr(sknn, "DENSE_REACH", share)
         assert model.rank(sp.csr_matrix(queries), 15, exclude=exclude).tolist() == want, share
+
+
+def test_a_sample_of_the_queries_keeps_each_session_with_its_relevant_songs():
+    test = pl.DataFrame({
+        "timestamp": [T + timedelta(minutes=i) for i in range(12)],
+        "session_id": np.repeat(np.arange(6), 2), "user_id": ["u"] * 12, "device": ["d"] * 12,
+        "song_id": [f"s{i}" for i in range(12)],
+    })
+    queries = build_queries(test, [f"s{i}" for i in range(12)])
+    sample = queries.sample(4, seed=3, stream=19)
+    assert sample.n == 4 and sample.sessions["session_id"].is_sorted() and sample.n_sessions_total == 6
+    for row, session in enumerate(sample.sessions["session_id"].to_list()):  # session i holds songs 2i and 2i+1
+        assert sample.sessions["query_song"][row] == 2 * session
+        assert sample.exp2_relevant[row].indices.tolist() == [2 * session, 2 * session + 1]
+        assert sample.exp1_relevant[row].indices.tolist() == [2 * session + 1]
+    assert sample.sessions.equals(queries.sample(4, seed=3, stream=19).sessions)  # seeded
+    assert queries.sample(6, seed=3, stream=19) is queries

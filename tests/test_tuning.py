@@ -54,3 +54,16 @@ def test_with_every_point_a_finalist_the_screened_search_ends_as_the_full_grid()
 def test_an_unknown_search_is_refused():
     with pytest.raises(ValueError, match="'screen' or 'full', not 'random'"):
         ALSGrid(search="random")
+
+
+def test_the_screening_scores_a_sample_of_the_queries_and_the_finalists_all_of_them():
+    _, full = tune_als(FIT, VAL, ALSGrid(**AXES, search="full"), seed=5)
+    _, on_all = tune_als(FIT, VAL, ALSGrid(**AXES, screen_iterations=2, finalists=6, screen_queries=1_000), seed=5)
+    _, on_20 = tune_als(FIT, VAL, ALSGrid(**AXES, screen_iterations=2, finalists=6, screen_queries=20), seed=5)
+    # every finalist is scored on all 72 validation sessions, whatever scored its screening
+    assert on_20["score"].to_list() == on_all["score"].to_list() == full["score"].to_list()
+    points = ["regularization", "confidence_scale"]
+    screens = on_all.select(*points, "screen_score").join(on_20.select(*points, pl.col("screen_score").alias("on_20")), on=points)
+    assert screens.height == 6 and (screens["screen_score"] != screens["on_20"]).any()  # 20 sessions score otherwise
+    with pytest.raises(ValueError, match="screen_queries"):
+        ALSGrid(screen_queries=0)

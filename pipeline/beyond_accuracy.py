@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.defaults import RARE_PLAYS
-from pipeline.sparse import sorted_unique
+from pipeline.sparse import in_rows, sorted_unique
 
 UNKNOWN = -1  # a song without the tag
 TAGS = ("artist", "genre", "language")
@@ -85,27 +85,7 @@ class TrainHistory:
 
     def heard(self, top: np.ndarray, query_users: np.ndarray) -> np.ndarray:
         """For ``top`` (queries x ranks, song indices) and each query's user index (``rows``), which entries they played."""
-        out = np.empty(top.shape, dtype=np.bool_)
-        _heard_kernel(np.ascontiguousarray(top), np.asarray(query_users, dtype=np.int64), self.indptr, self.songs, out)
-        return out
-
-
-@numba.njit(parallel=True, cache=True)
-def _heard_kernel(top, query_users, indptr, songs, out):
-    """out[q, j]: top[q, j] is among the sorted songs of user query_users[q] (none for -1)."""
-    n, width = top.shape
-    for q in numba.prange(n):
-        u = query_users[q]
-        lo, hi = (indptr[u], indptr[u + 1]) if u >= 0 else (0, 0)
-        for j in range(width):
-            song, a, b = top[q, j], lo, hi
-            while a < b:
-                m = (a + b) >> 1
-                if songs[m] < song:
-                    a = m + 1
-                else:
-                    b = m
-            out[q, j] = a < hi and songs[a] == song
+        return in_rows(top, query_users, self.indptr, self.songs)
 
 
 def intra_list_diversity(codes: np.ndarray, k_values=None) -> np.ndarray | float:

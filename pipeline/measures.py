@@ -7,12 +7,12 @@ were independent understates the uncertainty; the verdicts use the user-level in
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
 from pipeline import defaults
+from pipeline.sparse import in_rows
 
 MEASURES = ("recall", "precision", "ndcg", "hit_rate")
 
@@ -54,26 +54,7 @@ def hits_of(top: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     if top.shape[0] != relevant.shape[0]:
         raise ValueError(f"{top.shape[0]} rankings for {relevant.shape[0]} queries")
     relevant = relevant if relevant.has_sorted_indices else relevant.sorted_indices()
-    out = np.empty(top.shape, dtype=np.bool_)
-    _hits_kernel(np.ascontiguousarray(top), relevant.indptr, relevant.indices, out)
-    return out
-
-
-@numba.njit(parallel=True, cache=True)
-def _hits_kernel(top, indptr, indices, out):
-    """out[q, j]: top[q, j] is among the sorted indices of row q (a binary search in the row)."""
-    n, width = top.shape
-    for q in numba.prange(n):
-        lo, hi = indptr[q], indptr[q + 1]
-        for j in range(width):
-            item, a, b = top[q, j], lo, hi
-            while a < b:
-                m = (a + b) >> 1
-                if indices[m] < item:
-                    a = m + 1
-                else:
-                    b = m
-            out[q, j] = a < hi and indices[a] == item
+    return in_rows(top, np.arange(top.shape[0]), relevant.indptr, relevant.indices)
 
 
 def bootstrap_means(per_query: np.ndarray, samples: int, seed: int, chunk: int = 50, groups: np.ndarray | None = None) -> np.ndarray:

@@ -6,6 +6,7 @@ copies of the pairs; these pack a pair into one int64 and sort it in place.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
@@ -45,3 +46,28 @@ def binary_csr(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], dtype
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=shape[0]), out=indptr[1:])
     return sp.csr_matrix((np.ones(len(c), dtype=dtype), c.astype(np.int32), indptr), shape=shape)
+
+
+def in_rows(top: np.ndarray, rows: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Whether each entry of ``top[q]`` is among the sorted ``indices`` of CSR row ``rows[q]`` (of none for -1):
+    a binary search in the row, one query a thread."""
+    out = np.empty(top.shape, dtype=np.bool_)
+    _in_rows_kernel(np.ascontiguousarray(top), np.asarray(rows, dtype=np.int64), indptr, indices, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _in_rows_kernel(top, rows, indptr, indices, out):
+    n, width = top.shape
+    for q in numba.prange(n):
+        r = rows[q]
+        lo, hi = (indptr[r], indptr[r + 1]) if r >= 0 else (0, 0)
+        for j in range(width):
+            item, a, b = top[q, j], lo, hi
+            while a < b:
+                m = (a + b) >> 1
+                if indices[m] < item:
+                    a = m + 1
+                else:
+                    b = m
+            out[q, j] = a < hi and indices[a] == item

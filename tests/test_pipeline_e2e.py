@@ -369,7 +369,9 @@ def test_the_scale_effect_diagnosis_reruns_metrics_with_every_similarity(run, tm
     from scripts.scale_effect import run as diagnose
 
     k = K[-1]
-    table = diagnose(stage_io.of_result(run.result), tmp_path, k, log=None)
+    # the instance's latest stages, as `python -m scripts.scale_effect` reads them (the tests above materialize
+    # embedding_us again, and retention has removed the first run's folder of it by now)
+    table = diagnose(stage_io.latest(run.instance), tmp_path, k, log=None)
     assert {"proposed/dot", "proposed/cosine-user", "proposed/dot-device"} <= set(table["method"])
     assert {"head", "torso", "tail", "rare", "heard"} <= set(table.columns) and (tmp_path / "scale_effect.csv").exists()
     # the same seed and files: the proposed space's recall is the metrics asset's

@@ -1,3 +1,7 @@
+import ast
+import subprocess
+import sys
+
 import numpy as np
 import polars as pl
 from helpers import T0
@@ -65,3 +69,12 @@ def test_every_user_s_row_is_the_same_whatever_the_number_of_workers():
     alone, _ = analyse_users(sessions, vectors, permutations=49, workers=1)
     pooled, _ = analyse_users(sessions, vectors, permutations=49, workers=2)
     assert alone.height == 6 and alone.equals(pooled)
+
+
+def test_a_worker_runs_k_means_and_blas_on_one_thread():
+    # threadpoolctl limits only the libraries already loaded: scikit-learn's OpenMP runtime must be among them
+    code = ("from pipeline.behaviour import _one_thread; _one_thread(); from pipeline.behaviour import cluster_silhouettes; "
+            "import numpy as np; cluster_silhouettes(np.random.default_rng(0).normal(size=(20, 4)), 0); "
+            "from threadpoolctl import threadpool_info; print([(i['internal_api'], i['num_threads']) for i in threadpool_info()])")
+    pools = ast.literal_eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert "openmp" in {api for api, _ in pools} and all(n == 1 for _, n in pools), pools

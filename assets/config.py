@@ -1,5 +1,6 @@
 """Run configuration of each stage, with the paper's defaults (from ``pipeline.defaults``)."""
 
+from typing import Optional
 
 import dagster as dg
 
@@ -15,7 +16,12 @@ class SessionConfig(dg.Config):
     split_on_device_change: bool = defaults.SPLIT_ON_DEVICE_CHANGE
 
 
-SplitConfig = model_from("SplitConfig", dg.Config, SplitParams, "The real-life split (pipeline.splits.SplitParams).", __name__)
+SplitConfig = model_from(
+    "SplitConfig", dg.Config, SplitParams, "The real-life split (pipeline.splits.SplitParams) and the run's plan "
+    "(pipeline.split_plan.RunPlan): validation_sessions, each user's last train sessions that validate (unset: as many as "
+    "the split's test sessions, at most half of train). A plan a later stage could not accept fails here, before any work.",
+    __name__, validation_sessions=(Optional[int], defaults.VALIDATION_SESSIONS),
+)
 
 
 class WalkConfig(dg.Config):
@@ -41,12 +47,6 @@ class Embedding2DConfig(EmbeddingConfig):
     """The embedding drawn in the pictures."""
 
     dimensions: int = defaults.DIMENSIONS_2D
-
-
-class ValidationConfig(dg.Config):
-    """Each user's last ``validation_sessions`` train sessions validate; tuning never sees test."""
-
-    validation_sessions: int = defaults.VALIDATION_SESSIONS
 
 
 ALSConfig = model_from(

@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets._meta import asset_meta, config_params, md_table
-from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig, ValidationConfig
+from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig
 from assets.stage_io import begin, materialized
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
@@ -25,11 +25,13 @@ GROUP = "evaluation"
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), **asset_meta("validation_split"), description="Validation carved out of train the real-life way: each user's "
           "last train sessions validate, the earlier ones fit. Tuning uses it; test is never seen.")
-def validation_split(context: dg.AssetExecutionContext, config: ValidationConfig, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
+def validation_split(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     split = upstream["splits"]
-    counts = validation_split_files(split["train"], out["fit"], out["validation"], config.validation_sessions)
-    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("validation", config), metrics={f"validation.{k}": v for k, v in counts.items()})
+    sessions = read_json(split["chosen"])["validation_sessions"]  # the run's plan (pipeline.split_plan.RunPlan)
+    counts = validation_split_files(split["train"], out["fit"], out["validation"], sessions)
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params={"validation.validation_sessions": sessions},
+               metrics={f"validation.{k}": v for k, v in counts.items()})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=counts)
 
 

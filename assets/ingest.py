@@ -114,7 +114,11 @@ def plan_tables(table: pl.DataFrame) -> dict:
 def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking,
            engine: ComputeEngine) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
-    params, chosen = planner.resolve(params_of(config, SplitParams), upstream["split_plan"], upstream["sessions"]["sessions"])
+    try:
+        params, chosen = planner.resolve(params_of(config, SplitParams), upstream["split_plan"], upstream["sessions"]["sessions"],
+                                         config.validation_sessions)
+    except planner.PlanError as exc:
+        raise dg.Failure(f"the run's plan cannot work: {exc}") from None
     counts = engine.run(context, "splits", {"sessions": upstream["sessions"]}, out, **asdict(params))
     table1 = pl.read_parquet(out["table1"])
     if table1["events"].min() == 0:
@@ -139,4 +143,6 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
     return materialized(out, mlflow_run=mlflow.link(context.run_id),
                         check_results=[checks.no_cold_start(out), checks.split_sides(out, params.cutoff)],
                         metadata={"Table 1": md_table(table1), "split": chosen["how"], "engine": engine.describe(), **counts,
+                                  "what each stage gets of every user": md_table(pl.DataFrame(
+                                      {"stage": list(chosen["stages"]), "gets": list(chosen["stages"].values())})),
                                   **plan_tables(pl.read_parquet(upstream["split_plan"]["plan"]))})

@@ -149,7 +149,7 @@ def analyse_users(
     seed: int = defaults.SEED,
     permutations: int = PERMUTATIONS,
     alpha: float = ALPHA,
-    min_sessions: int = 10,
+    min_sessions: int = defaults.BEHAVIOUR_MIN_SESSIONS,
     max_users: int | None = None,
     log=None,
     workers: int | None = None,

@@ -91,7 +91,7 @@ def _stages() -> dict[str, Stage]:
             "test": File("test.parquet", "test events (no cold-start songs)", SESSIONIZED_SCHEMA),
             "table1": File("table1.parquet", "the paper's Table 1", {"set": pl.String, "events": pl.Int64}),
             "counts": File("counts.json", "what the split dropped, and why"),
-            "chosen": File("chosen.json", "the cutoff and session counts the split used (the planner's, for cutoff: auto)"),
+            "chosen": File("chosen.json", "the run's plan: the cutoff and session counts the split used (the planner's, for cutoff: auto), the validation sessions and what each later stage gets"),
         }),
         *[Stage(f"graph_{n}", ("splits",), {
             "adjacency": File("adjacency.npz", "CSR indptr and indices"),

@@ -14,6 +14,11 @@ the paper's 80/20 and its halvings (40/10, 20/5, 10/3).
 least ``MIN_USER_SHARE`` of the log's users (and at least ``MIN_USERS``); under it, the cutoff that
 keeps the most users, and on a tie the later one (the more recent data). When no pair qualifies, the
 choice keeping the most users overall, flagged as below the rule. ``cutoff: auto`` uses it.
+
+**One plan for the run** (``RunPlan``): the split's cutoff and session counts fix what every later stage gets of
+each user (every train user has exactly ``train_sessions`` sessions), so the plan also fixes the validation
+sessions and checks each later stage's per-user minimum. A plan some stage could not accept is refused
+(``PlanError``) when the split is planned, before any walk or training, naming the stage and the reason.
 """
 
 from __future__ import annotations
@@ -128,13 +133,65 @@ def recommend(table: pl.DataFrame, pairs: list[tuple[int, int]] | None = None) -
     return Recommendation(best["cutoff"], best["train_sessions"], best["test_sessions"], best["users"], False)
 
 
-def resolve(params, plan_files, sessions_path) -> tuple:
+class PlanError(ValueError):
+    """A run plan some stage could not accept; its message names the stage and the reason."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What each stage gets of every user under a split of ``train_sessions`` / ``test_sessions`` sessions a user.
+
+    ``validation_sessions``: each user's last train sessions that validate; None (``defaults.VALIDATION_SESSIONS``)
+    takes as many as the split's test sessions, at most half of train."""
+
+    train_sessions: int
+    test_sessions: int
+    validation_sessions: int
+
+    @classmethod
+    def of(cls, train_sessions: int, test_sessions: int, validation_sessions: int | None = defaults.VALIDATION_SESSIONS) -> RunPlan:
+        """The plan for a split, refused (``PlanError``) when a later stage could not accept it."""
+        if train_sessions < 1 or test_sessions < 1:
+            raise PlanError(f"splits: train_sessions ({train_sessions}) and test_sessions ({test_sessions}) must be at least 1")
+        if validation_sessions is None:
+            validation_sessions = min(test_sessions, train_sessions // 2)
+        if not isinstance(validation_sessions, int) or isinstance(validation_sessions, bool):
+            raise PlanError(f"validation_split: validation_sessions must be a whole number (or unset: auto), not {validation_sessions!r}")
+        if validation_sessions < 1 or validation_sessions >= train_sessions:
+            raise PlanError(f"validation_split: {validation_sessions} validation sessions a user cannot be carved from "
+                            f"{train_sessions} train sessions (each train user has exactly {train_sessions}; at least one must "
+                            f"stay to fit): set validation_sessions between 1 and {train_sessions - 1}, or leave it unset")
+        if train_sessions < defaults.BEHAVIOUR_MIN_SESSIONS:
+            raise PlanError(f"behaviour: a user's preference spread and dependence are measured on at least "
+                            f"{defaults.BEHAVIOUR_MIN_SESSIONS} train sessions, and this split gives each user "
+                            f"{train_sessions}: set train_sessions to {defaults.BEHAVIOUR_MIN_SESSIONS} or more")
+        return cls(train_sessions, test_sessions, validation_sessions)
+
+    @property
+    def fit_sessions(self) -> int:
+        return self.train_sessions - self.validation_sessions
+
+    def stages(self) -> dict[str, str]:
+        """What each stage that depends on the per-user counts gets of every user, in words."""
+        return {
+            "splits": f"{self.train_sessions} train sessions before the cutoff, {self.test_sessions} test sessions after it",
+            "validation_split": f"the last {self.validation_sessions} train sessions validate, {self.fit_sessions} fit",
+            "als_tuning, skipgram_tuning": f"fit on {self.fit_sessions} sessions, scored on {self.validation_sessions}",
+            "metrics": f"{self.test_sessions} test sessions a user to query; recommendation from the user's "
+                       f"{self.train_sessions} train sessions",
+            "behaviour": f"{self.train_sessions} sessions a user (at least {defaults.BEHAVIOUR_MIN_SESSIONS} needed)",
+        }
+
+
+def resolve(params, plan_files, sessions_path, validation_sessions: int | None = defaults.VALIDATION_SESSIONS) -> tuple:
     """The split's settings: ``params`` as given, or, for ``cutoff: auto``, the planner's recommendation tried with
     the configured session counts first (the stored plan when it was made for them, else planned again here).
-    Returns (settings, what was chosen and how, for the record)."""
+    Returns (settings, what was chosen and how, for the record, with the run's ``RunPlan``); ``PlanError`` when a
+    later stage could not accept the split."""
     if params.cutoff != AUTO:
-        return params, {"cutoff": params.cutoff, "train_sessions": params.train_sessions, "test_sessions": params.test_sessions,
-                        "how": f"as configured: cutoff {params.cutoff}"}
+        return params, _with_plan({"cutoff": params.cutoff, "train_sessions": params.train_sessions,
+                                   "test_sessions": params.test_sessions, "how": f"as configured: cutoff {params.cutoff}"},
+                                  validation_sessions)
     pairs = pairs_for(params.train_sessions, params.test_sessions)
     table = pl.read_parquet(plan_files["plan"])
     stored = read_json(plan_files["recommendation"])
@@ -143,5 +200,10 @@ def resolve(params, plan_files, sessions_path) -> tuple:
         table = plan(pl.read_parquet(sessions_path), pairs, params.min_session_songs)
     best = recommend(table, pairs)
     chosen = replace(params, cutoff=best.cutoff, train_sessions=best.train_sessions, test_sessions=best.test_sessions)
-    return chosen, {**asdict(best), "how": f"cutoff: auto → {best.cutoff}, {best.train_sessions} train and "
-                                           f"{best.test_sessions} test sessions ({best.why})"}
+    return chosen, _with_plan({**asdict(best), "how": f"cutoff: auto → {best.cutoff}, {best.train_sessions} train and "
+                                                      f"{best.test_sessions} test sessions ({best.why})"}, validation_sessions)
+
+
+def _with_plan(record: dict, validation_sessions: int | None) -> dict:
+    run = RunPlan.of(record["train_sessions"], record["test_sessions"], validation_sessions)
+    return {**record, "validation_sessions": run.validation_sessions, "stages": run.stages()}

@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
         print(wide)
     print(f"\nrecommended: cutoff {best.cutoff}, {best.train_sessions} train and {best.test_sessions} test sessions per user: {best.why}")
-    print("(`latent-listening run LOG` uses it: its cutoff defaults to auto)")
+    print("(`latent-listening run LOG` uses it: its cutoff defaults to auto)\n\nWhat each stage gets of every user under it:")
+    for stage, gets in split_plan.RunPlan.of(best.train_sessions, best.test_sessions).stages().items():
+        print(f"  {stage:<30} {gets}")
     return 0
 
 

@@ -43,12 +43,11 @@ def path_graph(n: int):
 
 K = [10, 20, 30]
 SMALL_RUN = {
-    "splits": {"config": {"train_sessions": 30, "test_sessions": 5}},
+    "splits": {"config": {"train_sessions": 30, "test_sessions": 5, "validation_sessions": 8}},
     "walks_uss": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
     "walks_us": {"config": {"walk_length": 20, "walks_per_vertex": 4}},
     "embedding_uss": {"config": {"dimensions": 16}},
     "embedding_us": {"config": {"dimensions": 16}},
-    "validation_split": {"config": {"validation_sessions": 8}},
     "als_tuning": {"config": {"factors": 8, "iterations": [5], "regularization": [0.01, 10.0], "confidence_scale": [1.0, 5.0], "screen_iterations": 2}},
     "metrics": {"config": {"k_values": K, "bootstrap_samples": 200, "space_variants": ["cosine"]}},
 }

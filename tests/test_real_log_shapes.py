@@ -22,26 +22,20 @@ from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracki
 from scripts.run import run_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = {  # small walks and embeddings: the log is small; the split stays the planner's
-    "walks_uss": {"walk_length": 20, "walks_per_vertex": 4}, "walks_us": {"walk_length": 20, "walks_per_vertex": 4},
-    "embedding_uss": {"dimensions": 16}, "embedding_us": {"dimensions": 16}, "validation_split": {"validation_sessions": 3},
-    "als_tuning": {"factors": 8, "iterations": [5], "regularization": [0.01], "confidence_scale": [1.0]},
-    "metrics": {"k_values": [10, 20], "bootstrap_samples": 50},
-}
 
 
-def test_make_run_on_a_lastfm_1k_shaped_log(tmp_path):
+def test_make_run_on_a_lastfm_1k_shaped_log_with_the_defaults(tmp_path):
+    """No overrides at all: the plan the planner makes must be one every stage accepts (it once chose 20/5 and
+    validation, still asking for 20 sessions a user, failed after the split)."""
     log = tmp_path / "lastfm"
     log.mkdir()
     write_lastfm_1k(log)
-    (tmp_path / "small.yaml").write_text(yaml.safe_dump(SMALL))
     home = tmp_path / "home"
     env = {**os.environ, "LATENT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
            "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
     (home / "dagster").mkdir(parents=True)
     (home / "mlflow").mkdir()
-    done = subprocess.run([str(Path(sys.executable).parent / "latent-listening"), "run", str(log), "--config", str(tmp_path / "small.yaml"),
-                           "--in-process"],
+    done = subprocess.run([str(Path(sys.executable).parent / "latent-listening"), "run", str(log), "--in-process"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Table 1: the real-life split" in done.stdout
@@ -51,6 +45,12 @@ def test_make_run_on_a_lastfm_1k_shaped_log(tmp_path):
     assert "2005-03-01" < chosen["cutoff"] < "2008-03-01" and "cutoff: auto" in chosen["how"]
     table1 = pl.read_parquet(next((home / "store" / "splits" / "runs").glob("*/table1.parquet")))
     assert table1["users"].min() >= split_plan.MIN_USERS and table1["events"].min() > 0
+    # the plan's validation: as many sessions as test takes, at most half of train; what validation_split carved
+    assert chosen["validation_sessions"] == min(chosen["test_sessions"], chosen["train_sessions"] // 2)
+    validation = pl.read_parquet(next((home / "store" / "validation_split" / "runs").glob("*/validation.parquet")))
+    per_user = validation.group_by("user_id").agg(pl.col("session_id").n_unique())["session_id"]
+    assert per_user.max() == chosen["validation_sessions"] and validation["user_id"].n_unique() >= split_plan.MIN_USERS
+    assert "Asset checks:" in done.stdout and "failed: none" in done.stdout, done.stdout[-3000:]
 
 
 def split_of(tmp_path, path: Path, overrides: dict | None = None):

@@ -59,3 +59,38 @@ def test_below_the_rule_the_best_choice_is_flagged_and_nothing_kept_is_an_error(
     assert not best.meets_rule and best.users == 2 and "no candidate" in best.why
     with pytest.raises(ValueError, match="no candidate split keeps any user"):
         split_plan.recommend(split_plan.plan(table(), pairs=[(5, 5)]))
+
+
+@pytest.mark.parametrize("train, test, validation", [(80, 20, 20), (40, 10, 10), (20, 5, 5), (10, 3, 3), (12, 9, 6)])
+def test_the_run_plan_validates_as_many_sessions_as_test_takes_at_most_half_of_train(train, test, validation):
+    plan = split_plan.RunPlan.of(train, test)
+    assert (plan.validation_sessions, plan.fit_sessions) == (validation, train - validation)
+    assert f"the last {validation} train sessions validate, {train - validation} fit" == plan.stages()["validation_split"]
+
+
+def test_every_pair_the_planner_may_choose_is_a_plan_every_stage_accepts():
+    for train, test in split_plan.PAIRS:
+        split_plan.RunPlan.of(train, test)  # raises PlanError otherwise
+
+
+@pytest.mark.parametrize("train, test, validation, stage, says", [
+    (20, 5, 20, "validation_split", "between 1 and 19"),  # what once failed after the split: 20 of 20 leaves none to fit
+    (20, 5, 0, "validation_split", "between 1 and 19"),
+    (20, 5, 2.5, "validation_split", "whole number"),
+    (8, 2, None, "behaviour", "at least 10 train sessions"),
+    (0, 2, None, "splits", "at least 1"),
+])
+def test_a_plan_some_stage_could_not_accept_is_refused_naming_the_stage(train, test, validation, stage, says):
+    with pytest.raises(split_plan.PlanError, match=says) as refused:
+        split_plan.RunPlan.of(train, test, validation)
+    assert str(refused.value).startswith(f"{stage}: ")
+
+
+def test_resolve_records_the_plan_for_the_later_stages(tmp_path):
+    from pipeline.splits import SplitParams
+
+    params, chosen = split_plan.resolve(SplitParams(cutoff="2016-02-01", train_sessions=20, test_sessions=5), {}, None)
+    assert (params.cutoff, chosen["validation_sessions"]) == ("2016-02-01", 5)
+    assert chosen["stages"]["behaviour"].startswith("20 sessions a user")
+    with pytest.raises(split_plan.PlanError, match="^validation_split: 30 validation sessions"):
+        split_plan.resolve(SplitParams(cutoff="2016-02-01", train_sessions=20, test_sessions=5), {}, None, 30)

@@ -13,7 +13,6 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-import yaml
 from log_shapes import write_lastfm_1k, write_listenbrainz, write_spotify
 
 from assets import ingest

@@ -29,6 +29,14 @@ def column_mapping(header: list[str], columns: Mapping[str, str], where: str) ->
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
         raise LogInputError(f"the source's `columns` setting names unknown field(s) {', '.join(unknown)}; the fields are {', '.join(FIELDS)}")
+    by_source: dict[str, list[str]] = {}
+    for field_name, source in columns.items():
+        by_source.setdefault(source, []).append(field_name)
+    twice = {source: names for source, names in by_source.items() if len(names) > 1}
+    if twice:
+        source, names = next(iter(twice.items()))
+        raise LogInputError(f"the source's `columns` setting maps column {source!r} to {' and '.join(names)}; one column "
+                            f"holds one field: map each field to its own column")
     mapping: dict[str, str] = {}
     for field_name, source in columns.items():
         if source not in header:

@@ -36,9 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--columns", default="", help="a canonical file's column names: field=column,... (e.g. user_id=listener)")
     args = parser.parse_args(argv)
     try:
-        columns = dict(pair.split("=", 1) for pair in args.columns.split(",") if pair)
+        pairs = [tuple(pair.split("=", 1)) for pair in args.columns.split(",") if pair]
+        columns = dict(pairs)
     except ValueError:
         parser.exit(2, f"latent-listening plan: --columns {args.columns!r}: expected field=column pairs separated by commas\n")
+    if len(columns) < len(pairs):
+        twice = next(f for f, _ in pairs if sum(g == f for g, _ in pairs) > 1)
+        parser.exit(2, f"latent-listening plan: --columns: {twice} is given twice; which column is meant is not guessed\n")
     try:
         table, best, counts = plan_log(args.log, args.format, columns)
     except (LogInputError, ValueError) as exc:

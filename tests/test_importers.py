@@ -175,6 +175,24 @@ def test_two_columns_that_could_be_one_field_are_refused(tmp_path):
     assert pl.read_parquet(tmp_path / "e.parquet")["user_id"].to_list() == ["b"] and report.accepted == 1
 
 
+def test_one_column_mapped_to_two_fields_is_refused_naming_both(tmp_path):
+    path = tmp_path / "plays.csv"
+    path.write_text("played,listener,track\n2016-01-01T10:00:00Z,u1,s1\n")
+    pl.read_csv(path).write_parquet(tmp_path / "plays.parquet")
+    for log in (path, tmp_path / "plays.parquet"):
+        with pytest.raises(LogInputError, match="maps column 'listener' to song_id and user_id; one column holds one field"):
+            import_log(str(log), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet",
+                       columns={"timestamp": "played", "song_id": "listener", "user_id": "listener"})
+
+
+def test_the_plan_command_refuses_a_field_given_twice_in_columns(capsys):
+    from scripts import plan
+
+    with pytest.raises(SystemExit) as stop:
+        plan.main(["nowhere.csv", "--columns", "user_id=a,user_id=b"])
+    assert stop.value.code == 2 and "user_id is given twice" in capsys.readouterr().err
+
+
 def test_the_source_resource_passes_its_column_mapping(tmp_path):
     from pipeline.contract import StageFiles
     from resources import ListeningLogSource

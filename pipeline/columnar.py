@@ -19,7 +19,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,16 @@ import polars as pl
 from pipeline import field_rules, line_split
 from pipeline.columns import FIELDS
 from pipeline.contract import EVENT_SCHEMA
-from pipeline.log_formats import LASTFM_COLUMNS, RAW_LIMIT, Row, csv_header, csv_row, lastfm_row, whole_file_check
+from pipeline.log_formats import (
+    LASTFM_COLUMNS,
+    RAW_LIMIT,
+    Row,
+    csv_header,
+    csv_row,
+    lastfm_row,
+    unterminated_row,
+    whole_file_check,
+)
 
 BLOCK_BYTES = 32 << 20
 THREADS = 2
@@ -142,10 +151,22 @@ def checked(fields: pl.DataFrame, plain: np.ndarray, window: field_rules.Window)
     return pl.DataFrame({**out, "row": fields["row"]}), ok
 
 
-def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, memoryview, int]]:
-    """(number of the block's first line, block of whole lines, its number of lines); a UTF-8 byte-order mark at the
-    start dropped. A block ends at its last newline, and the next starts there (a line longer than a block makes it
-    longer). Blocks are views of what was read, not copies (the string views of its fields point into it)."""
+@dataclass
+class Block:
+    """Whole records of a file: ``data`` (a view of what was read, not a copy: the string views of its fields point
+    into it) from byte ``offset`` of the file, its ``records``, and the number of the first in the file (``row``)."""
+
+    row: int
+    offset: int
+    data: memoryview
+    records: line_split.Records
+
+
+def blocks(path: Path, fmt: str, block_bytes: int) -> Iterator[Block]:
+    """A line format's file in blocks of whole records (``pipeline.line_split``: a TSV's lines, a CSV's RFC 4180
+    records), a UTF-8 byte-order mark at the start dropped. A block ends after its last whole record, and the next
+    starts there (a record longer than a block makes the block longer)."""
+    sep, csv = ("\t", False) if fmt == "lastfm-1k" else (",", True)
     row, size = 1, block_bytes
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
@@ -156,17 +177,15 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[tuple[int, memoryview, int
             data = fh.read(size)
             if not data:
                 return
-            cut = data.rfind(b"\n") + 1
-            if cut == 0 and len(data) == size:  # no newline yet: read a longer block
+            found = line_split.records(data, sep, csv, final=len(data) < size)
+            if not found.used:  # no whole record yet: read a longer block
                 fh.seek(start)
                 size *= 2
                 continue
-            cut = cut or len(data)
-            fh.seek(start + cut)
+            fh.seek(start + found.used)
             size = block_bytes
-            lines = data.count(b"\n", 0, cut) + (0 if data[cut - 1] == line_split.NEWLINE else 1)
-            yield row, memoryview(data)[:cut], lines
-            row += lines
+            yield Block(row, start, memoryview(data)[:found.used], found)
+            row += len(found)
 
 
 def _fields_lastfm(parts: list[pl.Series]) -> pl.DataFrame:
@@ -204,35 +223,34 @@ def batches(fmt: str, path: Path, window: field_rules.Window, columns: Mapping[s
     ``threads`` blocks are read at once (the kernel and polars release the GIL) and one more waits, so memory holds that many.
     ``finish`` is applied to each batch's events in its thread (the caller's per-batch work, in parallel too)."""
     header = mapping = None
-    block_bytes = block_bytes or BLOCK_BYTES
     with ThreadPoolExecutor(threads) as pool:
         pending: deque[Future] = deque()
-        for first_row, block, lines in _blocks(path, block_bytes):
+        for block in blocks(path, fmt, block_bytes or BLOCK_BYTES):
             if fmt == "canonical" and header is None:
-                end = bytes(block).find(b"\n") + 1 or len(block)
-                header, mapping = csv_header(path, _decoded(bytes(block[:end]).rstrip(b"\r\n"), 0, None)[0], columns or {})
-                block, first_row, lines = block[end:], first_row + 1, lines - 1
-                if not len(block):
+                found = block.records
+                header, mapping = csv_header(path, _decoded(block.data, found.starts[0], found.ends[0])[0], columns or {})
+                block = replace(block, row=block.row + 1, records=found.after(1))
+                if not len(block.records):
                     continue
-            pending.append(pool.submit(_block_batch, fmt, block, first_row, lines, header, mapping, window, finish))
+            pending.append(pool.submit(_block_batch, fmt, block, header, mapping, window, finish))
             if len(pending) > threads:  # one block queued beyond the threads, so no thread waits for the reader
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def _block_batch(fmt: str, block: memoryview, first_row: int, lines: int, header, mapping, window: field_rules.Window,
-                 finish) -> Batch:
+def _block_batch(fmt: str, block: Block, header, mapping, window: field_rules.Window, finish) -> Batch:
     if fmt == "lastfm-1k":
-        cut = line_split.split(block, "\t", LASTFM_COLUMNS, csv=False, n_lines=lines)
+        cut = line_split.split(block.data, "\t", LASTFM_COLUMNS, csv=False, found=block.records)
         fields, row_of = _fields_lastfm(cut.fields), lastfm_row
     else:
-        cut = line_split.split(block, ",", len(header), csv=True, n_lines=lines)
+        cut = line_split.split(block.data, ",", len(header), csv=True, found=block.records)
         fields = _fields_csv(cut.fields, header, mapping)
         row_of = functools.partial(csv_row, header=header, mapping=mapping)
-    rows = np.arange(first_row, first_row + len(cut.plain), dtype=np.int64)
+    rows = np.arange(block.row, block.row + len(cut.plain), dtype=np.int64)
     events, ok = checked(fields.with_columns(pl.Series("row", rows)), cut.plain, window)
-    doubtful = [row_of(int(rows[j]), *_decoded(block, cut.starts[j], cut.ends[j])) for j in np.flatnonzero(~ok)]
+    doubtful = [unterminated_row(int(rows[j]), bytes(block.data[cut.starts[j]:cut.ends[j]])) if cut.unterminated[j]
+                else row_of(int(rows[j]), *_decoded(block.data, cut.starts[j], cut.ends[j])) for j in np.flatnonzero(~ok)]
     batch = decided(doubtful, window, read=len(rows), fast=events.filter(pl.Series(ok)))
     if finish:
         batch.events = finish(batch.events)

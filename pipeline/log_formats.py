@@ -137,8 +137,17 @@ def csv_header(path: Path, header_line: str | None, columns: Mapping[str, str]) 
     return header, column_mapping(header, columns, f"{path}, row 1 (header)")
 
 
+UNTERMINATED = ("unterminated quoted field (no closing quote within 131,072 bytes or before the end of the file): "
+                "the row is read as its first line, and the next line starts the next row")
+
+
+def unterminated_row(i: int, raw: bytes) -> Row:
+    """The refusal of a CSV record whose quoted field never closes (``pipeline.line_split``)."""
+    return i, raw.decode("utf-8", errors="replace"), None, UNTERMINATED
+
+
 def csv_row(i: int, line: str | None, bad: str, header: list[str], mapping: Mapping[str, str]) -> Row:
-    """One data line of a canonical CSV, read on its own (a quoted field never spans lines)."""
+    """One record of a canonical CSV (``pipeline.line_split``'s RFC 4180 record: a quoted field may hold line breaks)."""
     if line is None:
         return i, bad, None, "bad encoding (not UTF-8)"
     try:

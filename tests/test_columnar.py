@@ -16,26 +16,64 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import columnar
+from pipeline import columnar, line_split
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.field_rules import LogInputError, Window, event
 from pipeline.importers import DUPLICATE, import_log
-from pipeline.log_formats import RAW_LIMIT, csv_header, csv_row, lastfm_row, lines
+from pipeline.log_formats import RAW_LIMIT, csv_header, csv_row, lastfm_row, lines, unterminated_row, whole_file_check
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 WINDOW = Window(now=NOW)
 LASTFM = "userid-timestamp-artid-artname-traid-traname.tsv"
 
 
+def csv_records(path):
+    """A CSV's RFC 4180 records read literally, as the csv module's states go: (row, text or None, raw text,
+    unterminated). A line break inside a quoted field belongs to the record; a quoted field still open ``limit``
+    bytes after its record began, or at the end, makes the record its first line alone."""
+    data = path.read_bytes()
+    whole_file_check(path, data[:1 << 16])
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    i, row, limit = 0, 0, line_split.QUOTED_LIMIT
+    while i < len(data):
+        j, state = i, "start"
+        while j < len(data):
+            c = data[j:j + 1]
+            if state == "quoted":
+                if c == b'"':
+                    state = "closed"
+                elif j - i >= limit:
+                    break
+            elif c == b"\n":
+                break
+            elif state in ("start", "closed"):  # a field's first character, or the one after a closing quote
+                state = "quoted" if c == b'"' else "start" if c == b"," else "unquoted"
+            elif c == b",":
+                state = "start"
+            j += 1
+        unterminated = state == "quoted"
+        if unterminated:
+            j = data.find(b"\n", i)
+            j = len(data) if j < 0 else j
+        raw, row = data[i:j].rstrip(b"\r"), row + 1
+        try:
+            yield row, raw.decode("utf-8"), "", unterminated
+        except UnicodeDecodeError:
+            yield row, None, raw.decode("utf-8", errors="replace"), unterminated
+        i = j + 1
+
+
 def oracle(path, fmt):
     """(events, quarantine) by the per-row definition."""
-    rows = list(lines(path))
     if fmt == "canonical":
+        rows = list(csv_records(path))
         if not rows:
             return pl.DataFrame(schema=EVENT_SCHEMA), pl.DataFrame(schema=QUARANTINE_SCHEMA)
         header, mapping = csv_header(path, rows[0][1], {})
-        parsed = [csv_row(i, line, bad, header, mapping) for i, line, bad in rows[1:]]
+        parsed = [unterminated_row(i, (line or bad).encode()) if cut else csv_row(i, line, bad, header, mapping)
+                  for i, line, bad, cut in rows[1:]]
     else:
+        rows = list(lines(path))
         parsed = [lastfm_row(i, line, bad) for i, line, bad in rows]
     accepted, refused, seen = [], [], set()
     for i, raw, rec, reason in parsed:
@@ -99,8 +137,15 @@ def lastfm_line(draw):
     return "\t".join(cells)
 
 
+QUOTED = st.one_of(  # RFC 4180 fields: quoted, with separators, doubled quotes and line breaks inside; and stray quotes
+    st.text(alphabet=st.sampled_from('ab,"\n\r'), max_size=6).map(lambda t: '"' + t.replace('"', '""') + '"'),
+    st.sampled_from(['"u1"', '"s1\nsecond line"', '"u""1"', '"unterminated', 'a"b', '"u1"x', '""']))
+
+
 def csv_line(draw):
     cells = [draw(TIMES), draw(CELL), draw(CELL), draw(CELL)]
+    if draw(st.integers(0, 3)) == 0:
+        cells[draw(st.integers(0, 3))] = draw(QUOTED)
     if draw(st.integers(0, 9)) == 0:
         cells = cells[: draw(st.integers(0, 5))]
     return ",".join(cells)
@@ -122,10 +167,13 @@ def log_bytes(draw, fmt):
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.mark.parametrize("fmt,name", [("lastfm-1k", LASTFM), ("canonical", "log.csv")])
-@pytest.mark.parametrize("block_bytes", [64, columnar.BLOCK_BYTES])
-def test_the_vectorised_import_is_the_per_row_definition(tmp_path, monkeypatch, fmt, name, block_bytes):
+@pytest.mark.parametrize("fmt,name,block_bytes,quoted_limit", [
+    (fmt, name, block, limit) for fmt, name in [("lastfm-1k", LASTFM), ("canonical", "log.csv")]
+    for block, limit in [(64, line_split.QUOTED_LIMIT), (columnar.BLOCK_BYTES, line_split.QUOTED_LIMIT)]
+] + [("canonical", "log.csv", 64, 40)])  # a quoted field cut short by the limit
+def test_the_vectorised_import_is_the_per_row_definition(tmp_path, monkeypatch, fmt, name, block_bytes, quoted_limit):
     monkeypatch.setattr(columnar, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(line_split, "QUOTED_LIMIT", quoted_limit)
 
     @PROPERTY
     @given(log_bytes(fmt))
@@ -170,3 +218,21 @@ def test_plain_rows_never_reach_the_per_row_functions(tmp_path, monkeypatch):
     assert events.height == 5 and quarantine["row"].to_list() == [6]
     assert [a[0] for a in calls] == [6]  # only the broken line
     assert events["timestamp"].dt.epoch("s").to_list() == [1464775200, 1464775201, 1464775202, 1464775203, 1464739200]
+
+
+def test_the_spark_engines_ranges_end_where_csv_records_do(tmp_path):
+    """Spark's import cuts a CSV into ranges of whole records: a quoted line break near a cut stays in its record,
+    and the ranges' records, numbered on, are the file's (the planner only; the engine's tests run the import)."""
+    from pipeline.spark import importing
+
+    path = tmp_path / "log.csv"
+    body = [f'2016-01-01T10:{i:02d}:00Z,u{i % 3},"song\n{i}"' if i % 4 == 0 else f"2016-01-01T10:{i:02d}:00Z,u{i % 3},s{i}"
+            for i in range(40)]
+    path.write_text("timestamp,user_id,song_id\n" + "\n".join(body) + "\n")
+    tasks, first_line = importing.plan([path], "canonical", {}, range_bytes=64)
+    data = path.read_bytes()
+    assert len(tasks) > 5 and first_line == {0: 2} and tasks[0].start == len("timestamp,user_id,song_id\n")
+    assert all(a.end == b.start for a, b in zip(tasks, tasks[1:])) and tasks[-1].end == len(data)
+    texts = [bytes(data[t.start:t.end][a:b]).decode() for t in tasks
+             for a, b in zip(*(lambda r: (r.starts, r.ends))(line_split.records(data[t.start:t.end], ",", True)))]
+    assert texts == body

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from pipeline.importers import detect_format, import_log, pseudonymise
-from pipeline.log_formats import LogInputError, device_family, parse_timestamp
+from pipeline.log_formats import UNTERMINATED, LogInputError, device_family, parse_timestamp
 
 
 def run(tmp_path, pattern, fmt, **kw):
@@ -173,6 +173,30 @@ def test_two_columns_that_could_be_one_field_are_refused(tmp_path):
         run(tmp_path, path, "canonical")
     report = import_log(str(path), "canonical", tmp_path / "e.parquet", tmp_path / "q.parquet", columns={"user_id": "user_id"})
     assert pl.read_parquet(tmp_path / "e.parquet")["user_id"].to_list() == ["b"] and report.accepted == 1
+
+
+def test_csv_records_follow_rfc_4180_and_rows_count_records(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b'timestamp,user_id,song_id,artist\r\n'
+                     b'2016-01-01T10:00:00Z,u1,"Song, with a comma","Say ""hi"""\r\n'  # 2: commas and doubled quotes
+                     b'2016-01-01T10:05:00Z,u1,"Two\nlines",A\r\n'  # 3: one record over two lines; a line break is no name
+                     b'2016-01-01T10:10:00Z,u2,s2,"Band\r\n'  # 4: a quote that never closes
+                     b'2016-01-01T10:15:00Z,u3,s3,B\r\n')  # 5: read after it, not swallowed
+    report, events, quarantine = run(tmp_path, path, "canonical")
+    assert report.read == 4 and events.select("user_id", "song_id", "artist").rows() == [
+        ("u1", "Song, with a comma", 'Say "hi"'), ("u3", "s3", "B")]
+    assert reasons(quarantine) == {3: "song holds a control or zero-width character (U+000A)", 4: UNTERMINATED}
+    assert quarantine["raw"].to_list() == ['2016-01-01T10:05:00Z,u1,"Two\nlines",A', '2016-01-01T10:10:00Z,u2,s2,"Band']
+
+
+def test_a_quote_left_open_never_invents_an_event(tmp_path):
+    """The text after a line break in a quoted field is part of that field, not a row of its own."""
+    path = tmp_path / "log.csv"
+    path.write_text('timestamp,user_id,song_id\n2016-01-01T10:00:00Z,u1,"s1\n2016-01-01T10:05:00Z,ghost,s9"\n'
+                    '2016-01-01T10:10:00Z,u2,s2\n')
+    report, events, quarantine = run(tmp_path, path, "canonical")
+    assert report.read == 2 and "ghost" not in events["user_id"].to_list() and events["user_id"].to_list() == ["u2"]
+    assert reasons(quarantine) == {2: "song holds a control or zero-width character (U+000A)"}
 
 
 def test_one_column_mapped_to_two_fields_is_refused_naming_both(tmp_path):

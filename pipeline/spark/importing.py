@@ -1,12 +1,13 @@
 """The import of a real log on Spark: the events, quarantine and counts of ``pipeline.importers.import_log``, row for row.
 
-The driver plans the work: each line file (Last.fm TSV, canonical CSV) is cut at newlines into ranges of
-``RANGE_BYTES``, after its byte-order mark and header (refused whole, as locally, when it is UTF-16 or ends its
+The driver plans the work: each line file (Last.fm TSV, canonical CSV) is cut into ranges of about
+``RANGE_BYTES`` of whole records (a TSV at newlines; a CSV where its RFC 4180 records end, which takes one pass of
+``pipeline.line_split`` over the file on the driver, as a quoted field may hold line breaks), after its byte-order mark and header (refused whole, as locally, when it is UTF-16 or ends its
 lines with a lone CR); each record file (Spotify JSON, ListenBrainz, canonical Parquet) is one task. A task reads its
 range with the local engine's own code (``pipeline.columnar`` and the per-row rules of ``pipeline.field_rules``:
 no second set of rules), pseudonymises it, and writes its accepted events and refused rows to part files, numbering
-lines from its range's start; the driver turns those into the file's line numbers once every range has said how
-many lines it holds. Exact duplicates (field for field, of an earlier row in file and row order) are found by a
+records from its range's start; the driver turns those into the file's row numbers once every range has said how
+many records it holds. Exact duplicates (field for field, of an earlier row in file and row order) are found by a
 shuffle on the cluster and quarantined as the local engine does; the events are written in input order.
 """
 
@@ -22,7 +23,7 @@ import pyarrow as pa
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
-from pipeline import columnar, field_rules
+from pipeline import columnar, field_rules, line_split
 from pipeline.columns import FIELDS
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA, StageFiles
 from pipeline.importers import (
@@ -86,18 +87,22 @@ def plan(files: list[Path], fmt: str, columns: dict[str, str], range_bytes: int 
             whole_file_check(path, head)
             start, first_line[file_no] = (len(columnar.UTF8_BOM) if head.startswith(columnar.UTF8_BOM) else 0), 1
             header = mapping = None
-            if fmt == "canonical" and start < size:
-                end = _next_line(fh, start, size)
-                fh.seek(start)
-                line = fh.read(end - start).rstrip(b"\r\n")
-                names, fields = csv_header(path, columnar._decoded(line, 0, None)[0], columns)
-                header, mapping = tuple(names), tuple(fields.items())
-                start, first_line[file_no] = end, 2
-            block = 0
-            while start < size:
+            ranges = []
+            if fmt == "canonical":  # RFC 4180: a record may span lines, so the ranges end where the records do
+                for b in columnar.blocks(path, fmt, range_bytes):
+                    found = b.records
+                    if header is None:
+                        names, fields = csv_header(path, columnar._decoded(b.data, found.starts[0], found.ends[0])[0], columns)
+                        header, mapping, first_line[file_no] = tuple(names), tuple(fields.items()), 2
+                        found = found.after(1)
+                    if len(found):
+                        ranges.append((b.offset + int(found.starts[0]), b.offset + len(b.data)))
+            while start < size and fmt != "canonical":
                 end = size if start + range_bytes >= size else _next_line(fh, start + range_bytes, size)
+                ranges.append((start, end))
+                start = end
+            for block, (start, end) in enumerate(ranges):
                 tasks.append(Task(file_no, block, str(path), start, end, header, mapping))
-                start, block = end, block + 1
     return tasks, first_line
 
 
@@ -108,8 +113,10 @@ def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[st
         with open(task.path, "rb") as fh:
             fh.seek(task.start)
             data = fh.read(task.end - task.start)
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        batches = [columnar._block_batch(fmt, memoryview(data), 1, lines, list(task.header or ()),
+        sep, csv = ("\t", False) if fmt == "lastfm-1k" else (",", True)
+        found = line_split.records(data, sep, csv)
+        lines = len(found)
+        batches = [columnar._block_batch(fmt, columnar.Block(1, task.start, memoryview(data), found), list(task.header or ()),
                                          dict(task.mapping or ()), window, finish)]
     else:
         batches, lines = list(_batches(fmt, Path(task.path), window, columns, finish)), 0

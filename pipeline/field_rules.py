@@ -28,6 +28,31 @@ BOM = "\ufeff"
 REFUSED_CATEGORIES = ("Cc", "Cf")  # control and format (zero-width) characters: refused inside any text field
 
 
+JSON_DIGITS = 40  # a JSON integer of more digits is no timestamp, duration or id: kept as a BigNumber, never converted
+
+
+class BigNumber:
+    """A JSON integer too long to be any field's value (Python refuses to convert one of over 4,300 digits, and one
+    of over 308 is past any float): its digits are kept, and each rule refuses it by name."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"a {len(self.digits.lstrip('-'))}-digit number"
+
+
+def json_int(digits: str) -> int | BigNumber:
+    """``json.loads``'s ``parse_int``: an integer, or a ``BigNumber`` past ``JSON_DIGITS`` digits."""
+    return int(digits) if len(digits) <= JSON_DIGITS else BigNumber(digits)
+
+
+def shown(value) -> str:
+    """A value as a reason quotes it: at most 40 characters of its repr."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class LogInputError(ValueError):
     """Input that stops a run: says which file (and row, and field) is at fault."""
 
@@ -67,18 +92,23 @@ def parse(value) -> tuple[datetime | None, str | None]:
     """A timestamp's format alone (no window): (the UTC time, None), or (None, the rule it breaks)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, "missing timestamp"
+    if isinstance(value, BigNumber):
+        return None, f"timestamp is {value!r}: out of range for unix seconds"
     if isinstance(value, bool) or not isinstance(value, (str, int, float, datetime)):
         return None, f"timestamp is not a date or unix seconds ({type(value).__name__})"
     if isinstance(value, datetime):
         ts = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     elif isinstance(value, (int, float)) or UNIX.fullmatch(value.strip()):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int past any float
+            seconds = math.inf
         if not math.isfinite(seconds):
-            return None, f"timestamp {value!r} is not a finite number"
+            return None, f"timestamp {shown(value)} is not a finite number"
         try:
             ts = datetime.fromtimestamp(seconds, tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
-            return None, f"timestamp {value!r} as unix seconds is outside any calendar"
+            return None, f"timestamp {shown(value)} as unix seconds is outside any calendar"
     else:
         text = value.strip()
         if not ISO_DATE.match(text):
@@ -99,6 +129,8 @@ def text(field: str, value, required: bool) -> tuple[str | None, str | None]:
     name = NAMES.get(field, field)
     if value is None:
         return None, f"missing {name}" if required else None
+    if isinstance(value, BigNumber):
+        return None, f"{name} is {value!r}: out of range for an id"
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None, f"{name} is not a string ({type(value).__name__})"
     cleaned = str(value).strip().removeprefix(BOM).strip()

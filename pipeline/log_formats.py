@@ -176,7 +176,7 @@ def _read_spotify(path: Path) -> Iterator[Row]:
     data = path.read_bytes()
     whole_file_check(path, data[:2])
     try:
-        records = json.loads(data.decode("utf-8-sig"))  # a byte-order mark is allowed
+        records = json.loads(data.decode("utf-8-sig"), parse_int=field_rules.json_int)  # a byte-order mark is allowed
     except UnicodeDecodeError:
         yield WHOLE_FILE, "", None, "bad encoding (file is not UTF-8)"
         return
@@ -187,7 +187,7 @@ def _read_spotify(path: Path) -> Iterator[Row]:
         yield WHOLE_FILE, "", None, "not a Spotify streaming history (expected a JSON array)"
         return
     for i, rec in enumerate(records, start=1):
-        raw = json.dumps(rec, ensure_ascii=False)[:RAW_LIMIT]
+        raw = json.dumps(rec, ensure_ascii=False, default=repr)[:RAW_LIMIT]
         if not isinstance(rec, dict):
             yield i, raw, None, "not a JSON object"
             continue
@@ -202,10 +202,10 @@ def _read_spotify(path: Path) -> Iterator[Row]:
         end = parse_timestamp(rec.get("ts"))
         ms = rec.get("ms_played")
         if end is None:
-            yield i, raw, None, f"unparsable timestamp (ts={rec.get('ts')!r})"
+            yield i, raw, None, f"unparsable timestamp (ts={field_rules.shown(rec.get('ts'))})"
             continue
         if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not math.isfinite(ms) or ms < 0:
-            yield i, raw, None, f"bad ms_played ({ms!r})"
+            yield i, raw, None, f"bad ms_played ({field_rules.shown(ms)})"
             continue
         wrong = next((k for k in ("platform", "spotify_track_uri", "username", "master_metadata_album_artist_name")
                       if rec.get(k) is not None and not isinstance(rec[k], str)), None)
@@ -215,7 +215,7 @@ def _read_spotify(path: Path) -> Iterator[Row]:
         try:
             start = end - timedelta(milliseconds=ms)
         except OverflowError:
-            yield i, raw, None, f"bad ms_played ({ms!r}: the start would be before year 1)"
+            yield i, raw, None, f"bad ms_played ({field_rules.shown(ms)}: the start would be before year 1)"
             continue
         yield i, raw, {
             "timestamp": start,
@@ -234,7 +234,7 @@ def _read_listenbrainz(path: Path) -> Iterator[Row]:
             yield i, line, None, reason
             continue
         try:
-            rec = json.loads(line)
+            rec = json.loads(line, parse_int=field_rules.json_int)
         except json.JSONDecodeError as exc:
             yield i, line, None, f"invalid JSON ({exc.msg})"
             continue

@@ -227,3 +227,26 @@ def test_the_source_resource_passes_its_column_mapping(tmp_path):
     out = StageFiles("raw_events", tmp_path / "raw")
     out.folder.mkdir()
     assert source.write_events(out)["accepted"] == 1
+
+
+def test_json_numbers_of_any_size_are_quarantined_rows_with_their_reason(tmp_path):
+    big = "9" * 5000  # past Python's 4,300-digit conversion limit; 400 digits is past any float
+    lb = tmp_path / "lb" / "listens.listens"
+    lb.parent.mkdir()
+    good = {"listened_at": 1464775200, "user_name": "u1", "track_metadata": {"track_name": "t", "artist_name": "a"}}
+    lb.write_text("\n".join([json.dumps(good), json.dumps(good).replace("1464775200", big),
+                             json.dumps(good).replace("1464775200", "9" * 400),
+                             json.dumps(good).replace('"u1"', "1" + "0" * 60)]) + "\n")
+    report, events, quarantine = run(tmp_path / "lb", lb, "listenbrainz")
+    assert report.read == 4 and events.height == 1
+    assert reasons(quarantine) == {2: "timestamp is a 5000-digit number: out of range for unix seconds",
+                                   3: "timestamp is a 400-digit number: out of range for unix seconds",
+                                   4: "user is a 61-digit number: out of range for an id"}
+    sp = tmp_path / "sp" / "Streaming_History_Audio_2016.json"
+    sp.parent.mkdir()
+    row = {"ts": "2016-06-01T10:03:00Z", "ms_played": 180000, "spotify_track_uri": "spotify:track:1", "platform": "ios"}
+    sp.write_text("[" + ",".join([json.dumps(row), json.dumps(row).replace("180000", big),
+                                  json.dumps({**row, "ts": 0}).replace(": 0", ": " + big)]) + "]")
+    report, events, quarantine = run(tmp_path / "sp", sp, "spotify")
+    assert report.read == 3 and events.height == 1
+    assert reasons(quarantine) == {2: "bad ms_played (a 5000-digit number)", 3: "unparsable timestamp (ts=a 5000-digit number)"}

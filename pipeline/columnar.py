@@ -63,7 +63,8 @@ class Batch:
 def _python_chars() -> tuple[str, str]:
     """Python's white space (what ``str.strip()`` removes) and a regex class of the characters the rules refuse."""
     space = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-    codes = [c for c in range(0x110000) if unicodedata.category(chr(c)) in field_rules.REFUSED_CATEGORIES]
+    codes = [c for c in range(0x110000) if unicodedata.category(chr(c)) in field_rules.REFUSED_CATEGORIES
+             and unicodedata.category(chr(c)) != "Cs"]  # a surrogate cannot be in UTF-8 text: the per-row reader refuses it
     ranges, start = [], codes[0]
     for prev, code in zip(codes, codes[1:] + [None]):
         if code != prev + 1:
@@ -115,8 +116,9 @@ def _in_forms(t: pl.Series) -> tuple[pl.Series, np.ndarray]:
 
 
 def _clean_pattern() -> str:
+    """A value the rules leave as it is: no refused character, no white space at either end, no byte-order mark first."""
     space, refused = _python_chars()
-    return f"^[^{space}{refused[1:-1]}]([^{refused[1:-1]}]*[^{space}{refused[1:-1]}])?$"
+    return f"^[^{space}{refused[1:-1]}{field_rules.BOM}]([^{refused[1:-1]}]*[^{space}{refused[1:-1]}])?$"
 
 
 def _stripped(values: pl.Series) -> pl.Series:

@@ -2,13 +2,17 @@
 one is refused with the rule it breaks, never coerced.
 
 - ``timestamp``: ISO-8601 with date separators (``2016-06-01``, ``2016-06-01T12:00:00+08:00``; no
-  offset means UTC), or unix seconds (a number, or a string of digits); it must lie inside the
+  offset means UTC; a typed date, such as a Parquet Date, is its midnight UTC, as its text would be), or unix
+  seconds (a number, or a string of digits); it must lie inside the
   plausibility window, by default from 2000-01-01 to a day after the import. A compact date such
   as ``20160601`` is digits, so it is read as unix seconds (1970-08-22) and refused by the window,
   not guessed.
 - ``user_id``, ``song_id``: a string (an integer id is taken as its digits; a float, a boolean, a
   list or an object is refused), non-empty after stripping white space and a byte-order mark, with
-  no control or zero-width character.
+  no control character (NUL, line breaks, ...) and no unpaired surrogate: what cannot be real text. Format
+  characters people write in names (zero-width joiners in Persian or Indic names, direction marks, soft
+  hyphens) are kept. The import then puts every text in one Unicode normal form (NFC by default, see
+  ``pipeline.importers``), so a title typed in NFD is the same song as in NFC.
 - ``device``, ``artist``, ``genre``, ``language``: absent, or strings under the same rule.
 """
 
@@ -18,14 +22,14 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 UNIX = re.compile(r"\d+(\.\d+)?")
 IDS = ("user_id", "song_id")
 TAGS = ("device", "artist", "genre", "language")
 BOM = "\ufeff"
-REFUSED_CATEGORIES = ("Cc", "Cf")  # control and format (zero-width) characters: refused inside any text field
+REFUSED_CATEGORIES = ("Cc", "Cs")  # control characters and unpaired surrogates: refused inside any text field
 
 
 JSON_DIGITS = 40  # a JSON integer of more digits is no timestamp, duration or id: kept as a BigNumber, never converted
@@ -94,9 +98,11 @@ def parse(value) -> tuple[datetime | None, str | None]:
         return None, "missing timestamp"
     if isinstance(value, BigNumber):
         return None, f"timestamp is {value!r}: out of range for unix seconds"
-    if isinstance(value, bool) or not isinstance(value, (str, int, float, datetime)):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, date)):
         return None, f"timestamp is not a date or unix seconds ({type(value).__name__})"
-    if isinstance(value, datetime):
+    if not isinstance(value, datetime) and isinstance(value, date):  # a Parquet Date: as the text 2016-06-01 is read
+        ts = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    elif isinstance(value, datetime):
         ts = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     elif isinstance(value, (int, float)) or UNIX.fullmatch(value.strip()):
         try:
@@ -138,7 +144,7 @@ def text(field: str, value, required: bool) -> tuple[str | None, str | None]:
         return None, f"missing {name}" if required else None
     bad = next((c for c in cleaned if unicodedata.category(c) in REFUSED_CATEGORIES), None)
     if bad is not None:
-        return None, f"{name} holds a control or zero-width character (U+{ord(bad):04X})"
+        return None, f"{name} holds a {'control character' if unicodedata.category(bad) == 'Cc' else 'unpaired surrogate'} (U+{ord(bad):04X})"
     return cleaned, None
 
 

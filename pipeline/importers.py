@@ -40,11 +40,14 @@ class ImportReport:
     files: dict[str, dict[str, int]] = field(default_factory=dict)
     has_device: bool = False
     files_rejected: dict[str, str] = field(default_factory=dict)  # whole files whose records could not be read
+    normalised: int = 0  # text values the Unicode normal form changed (in accepted rows, duplicates included)
+    text_form: str = "NFC"
 
     def as_dict(self) -> dict:
         return {"read": self.read, "accepted": self.accepted, "quarantined": self.quarantined,
                 "reasons": dict(self.reasons), "files": self.files, "has_device": self.has_device,
-                "files_rejected": self.files_rejected}
+                "files_rejected": self.files_rejected, "text_form": self.text_form or "as written",
+                "values_normalised": self.normalised}
 
 
 def resolve_files(pattern: str) -> list[Path]:
@@ -111,11 +114,12 @@ RECORD_BATCH = 100_000
 
 def import_log(
     pattern: str, fmt: str, events_path: Path, quarantine_path: Path, salt: str = "", log=None,
-    window: field_rules.Window | None = None, columns: dict[str, str] | None = None,
+    window: field_rules.Window | None = None, columns: dict[str, str] | None = None, text_form: str = "NFC",
 ) -> ImportReport:
     """Read every file, write accepted events (canonical schema) and the quarantine; return the counts.
 
-    Every field is checked by ``pipeline.field_rules`` (timestamps inside ``window``). A file whose records
+    Every field is checked by ``pipeline.field_rules`` (timestamps inside ``window``), and the accepted rows' text put
+    in the Unicode normal form ``text_form`` (``normalised``; "" keeps it as written). A file whose records
     cannot be read at all is one quarantine row (row 0) and is listed in ``files_rejected``: its records are
     not counted, so the reconcile check fails rather than balance without them. Accepted rows are spilled to
     disk a batch at a time beside ``events_path``, so memory holds one batch and a hash per row, not the log."""
@@ -123,7 +127,7 @@ def import_log(
     window = replace(window, now=window.now or datetime.now(timezone.utc))  # one "now" for every row of the import
     files = resolve_files(pattern)
     fmt = format_of(fmt, files)
-    report = ImportReport()
+    report = ImportReport(text_form=check_text_form(text_form))
     quarantine: dict[str, list] = {k: [] for k in QUARANTINE_SCHEMA}
 
     def reject(name: str, row: int, raw: str, reason: str) -> None:
@@ -138,7 +142,7 @@ def import_log(
     with tempfile.TemporaryDirectory(dir=events_path.parent, prefix=".import-") as spill:
         first = Path(spill) / "events.arrow"  # every accepted row, duplicates still in, batch by batch (Arrow IPC: mapped, not read)
         try:
-            seen = _read_all(files, names, fmt, window, salt, report, reject, log, columns or {}, first)
+            seen = _read_all(files, names, fmt, window, salt, text_form, report, reject, log, columns or {}, first)
         except LogInputError as exc:  # its message names a file: as pseudonymised as everything else
             message = str(exc)
             for path, name in zip(files, names):
@@ -171,6 +175,42 @@ def settle(report: ImportReport, duplicates: pl.DataFrame, names: list[str], rej
     if not report.accepted:
         why = ", ".join(f"{n} rows: {r}" for r, n in report.reasons.most_common(3)) if report.reasons else "the input is empty"
         raise LogInputError(f"no usable events in {where} ({why})")
+
+
+TEXT_FORMS = ("NFC", "NFKC", "")  # the Unicode normal forms a log's text may be put in ("": as written)
+TEXT_FIELDS = FIELDS[1:]  # every field but the timestamp
+NORMALISED = "_normalised"  # a batch's column: how many of the row's text values the normal form changed
+
+
+def check_text_form(form: str) -> str:
+    if form not in TEXT_FORMS:
+        raise LogInputError(f"text_form {form!r}: expected one of {', '.join(repr(f) for f in TEXT_FORMS)}")
+    return form
+
+
+def normalised(events: pl.DataFrame, form: str) -> pl.DataFrame:
+    """``events`` with every text value in the Unicode normal ``form`` (NFC: the same title typed in NFD is the same
+    song), and a column ``_normalised``: how many of each row's values it changed. Only non-ASCII values are looked at
+    (ASCII text is in every normal form)."""
+    changed = pl.repeat(0, events.height, dtype=pl.Int64, eager=True)
+    if not form or events.is_empty():
+        return events.with_columns(changed.alias(NORMALISED))
+    columns = {}
+    for f in TEXT_FIELDS:
+        values = events[f]
+        wide = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)  # non-ASCII
+        if not wide.any():
+            continue
+        distinct = values.filter(wide).unique()  # each distinct value normalised once (a log repeats its names)
+        after = distinct.str.normalize(form)
+        moved = after != distinct
+        if not moved.any():
+            continue
+        changes = dict(zip(distinct.filter(moved).to_list(), after.filter(moved).to_list()))
+        hit = values.is_in(pl.Series(list(changes), dtype=pl.String).implode()).fill_null(False)
+        columns[f] = values.replace(changes)
+        changed = changed + hit.cast(pl.Int64)
+    return events.with_columns(*columns.values(), changed.alias(NORMALISED))
 
 
 def pseudonymised(events: pl.DataFrame, salt: str, pseudonyms: dict[str, str]) -> pl.DataFrame:
@@ -233,14 +273,15 @@ def shown_names(files: list[Path], salt: str) -> list[str]:
     return [str(root.joinpath(*[pseudonymise(part, salt) for part in f.parent.relative_to(root).parts], f.name)) for f in files]
 
 
-def _read_all(files, names, fmt, window, salt, report, reject, log, columns, written: Path) -> _Seen:
+def _read_all(files, names, fmt, window, salt, text_form, report, reject, log, columns, written: Path) -> _Seen:
     """Every row of every file: accepted rows appended to ``written`` (Parquet, canonical schema), refused rows
     to ``reject``. Returns each accepted row's file, row and hash, in the order written."""
     seen, pseudonyms, writer, schema = _Seen(), {}, None, None
 
     def finish(events: pl.DataFrame) -> pl.DataFrame:
-        """Pseudonymise and hash a batch (in the reader's threads): a hash column is added."""
-        return pseudonymised(events, salt, pseudonyms).with_columns(pl.struct(list(FIELDS)).hash().alias("_hash"))
+        """Normalise, pseudonymise and hash a batch (in the reader's threads): ``_normalised`` and ``_hash`` are added."""
+        return pseudonymised(normalised(events, text_form), salt, pseudonyms).with_columns(
+            pl.struct(list(FIELDS)).hash().alias("_hash"))
 
     try:
         for file_no, (path, name) in enumerate(zip(files, names)):
@@ -263,6 +304,7 @@ def _read_all(files, names, fmt, window, salt, report, reject, log, columns, wri
                 seen.rows.append(events["row"])
                 seen.hashes.append(events["_hash"])
                 counts["accepted"] += events.height
+                report.normalised += int(events[NORMALISED].sum())
                 report.has_device = report.has_device or events["device"].is_not_null().any()
             report.files[name] = counts
             if log:

@@ -130,10 +130,12 @@ def _records_kernel(buf, sep, csv, limit, final, starts, ends, unterminated):
         if j == n and not final and not (open_quote and j - i >= limit):
             return r, i  # the record may go on in the next block
         if open_quote:  # unterminated: the record is its first line only
-            unterminated[r] = True
             j = i
             while j < n and buf[j] != NEWLINE:
                 j += 1
+            if j == n and not final:
+                return r, i  # its first line goes on in the next block
+            unterminated[r] = True
         end = j
         while end > i and buf[end - 1] == CR:
             end -= 1

@@ -28,6 +28,8 @@ class _Source(dg.ConfigurableResource):
     # the plausibility window of a real log's timestamps (pipeline.field_rules): from this date to this many days after the import
     earliest: str = "2000-01-01"
     days_after_import: float = 1.0
+    # the Unicode normal form every text value is put in: NFC (the same title typed in NFD is the same song), NFKC, or "" (as written)
+    text_form: str = "NFC"
 
     def synthetic_config(self, seed: int) -> SyntheticConfig:
         return params_of(self, SyntheticConfig, seed=seed)
@@ -39,7 +41,7 @@ class _Source(dg.ConfigurableResource):
     def import_params(self) -> dict:
         """The params of the import stage (``pipeline.stages.raw_events``), its window's "now" fixed here."""
         return {"path": self.path, "format": self.format, "salt": self.pseudonymise_salt, "columns": dict(self.columns),
-                "earliest": self.earliest, "days_after_import": self.days_after_import,
+                "earliest": self.earliest, "days_after_import": self.days_after_import, "text_form": self.text_form,
                 "now": datetime.now(timezone.utc).isoformat()}
 
     def write_events(self, files: StageFiles, seed: int = defaults.SEED, log=None,

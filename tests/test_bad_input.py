@@ -43,8 +43,8 @@ def test_timestamps_outside_the_rules_are_refused(tmp_path, value, expected):
 
 
 @pytest.mark.parametrize("user, expected", [
-    ("u\x001", "user holds a control or zero-width character (U+0000)"),
-    ("u\u200b1", "user holds a control or zero-width character (U+200B)"),
+    ("u\x001", "user holds a control character (U+0000)"),
+    ("u\x1b1", "user holds a control character (U+001B)"),
     ("\u00a0", "missing user"),  # only white space
 ])
 def test_ids_with_hidden_characters_are_refused(tmp_path, user, expected):

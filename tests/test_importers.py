@@ -185,7 +185,7 @@ def test_csv_records_follow_rfc_4180_and_rows_count_records(tmp_path):
     report, events, quarantine = run(tmp_path, path, "canonical")
     assert report.read == 4 and events.select("user_id", "song_id", "artist").rows() == [
         ("u1", "Song, with a comma", 'Say "hi"'), ("u3", "s3", "B")]
-    assert reasons(quarantine) == {3: "song holds a control or zero-width character (U+000A)", 4: UNTERMINATED}
+    assert reasons(quarantine) == {3: "song holds a control character (U+000A)", 4: UNTERMINATED}
     assert quarantine["raw"].to_list() == ['2016-01-01T10:05:00Z,u1,"Two\nlines",A', '2016-01-01T10:10:00Z,u2,s2,"Band']
 
 
@@ -196,7 +196,7 @@ def test_a_quote_left_open_never_invents_an_event(tmp_path):
                     '2016-01-01T10:10:00Z,u2,s2\n')
     report, events, quarantine = run(tmp_path, path, "canonical")
     assert report.read == 2 and "ghost" not in events["user_id"].to_list() and events["user_id"].to_list() == ["u2"]
-    assert reasons(quarantine) == {2: "song holds a control or zero-width character (U+000A)"}
+    assert reasons(quarantine) == {2: "song holds a control character (U+000A)"}
 
 
 def test_one_column_mapped_to_two_fields_is_refused_naming_both(tmp_path):
@@ -250,3 +250,32 @@ def test_json_numbers_of_any_size_are_quarantined_rows_with_their_reason(tmp_pat
     report, events, quarantine = run(tmp_path / "sp", sp, "spotify")
     assert report.read == 3 and events.height == 1
     assert reasons(quarantine) == {2: "bad ms_played (a 5000-digit number)", 3: "unparsable timestamp (ts=a 5000-digit number)"}
+
+
+def test_text_is_put_in_nfc_and_the_characters_of_real_names_are_kept(tmp_path):
+    path = tmp_path / "log.csv"
+    persian, soft, marked = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "Wasser\u00adfall", "\u200fABC"
+    path.write_text("timestamp,user_id,song_id,artist\n"
+                    "2016-01-01T10:00:00Z,u1,Beyonce\u0301 – Halo,Beyonce\u0301\n"  # NFD: e and a combining acute accent
+                    "2016-01-01T10:05:00Z,u1,Beyonc\u00e9 – Halo,Beyonc\u00e9\n"  # NFC: é
+                    f"2016-01-01T10:10:00Z,u2,s1,{persian}\n2016-01-01T10:15:00Z,u2,s2,{soft}\n2016-01-01T10:20:00Z,u2,s3,{marked}\n")
+    report, events, quarantine = run(tmp_path, path, "canonical")
+    assert quarantine.is_empty() and events["song_id"][:2].to_list() == ["Beyonc\u00e9 – Halo"] * 2
+    assert events["artist"][2:].to_list() == [persian, soft, marked]  # a joiner, a soft hyphen, a direction mark
+    assert report.as_dict()["values_normalised"] == 2 and report.as_dict()["text_form"] == "NFC"
+    report, events, _ = run(tmp_path, path, "canonical", text_form="")
+    assert events["song_id"].n_unique() == 5 and report.normalised == 0  # as written: two songs
+    with pytest.raises(LogInputError, match="text_form 'NFD': expected one of 'NFC', 'NFKC', ''"):
+        run(tmp_path, path, "canonical", text_form="NFD")
+
+
+def test_a_parquet_date_column_is_read_as_its_text_would_be(tmp_path):
+    from datetime import date
+
+    frame = pl.DataFrame({"timestamp": [date(2016, 6, 1), date(2016, 6, 2)], "user_id": ["u1", "u1"], "song_id": ["s1", "s2"]})
+    frame.write_parquet(tmp_path / "log.parquet")
+    frame.with_columns(pl.col("timestamp").cast(pl.String)).write_csv(tmp_path / "log.csv")
+    _, from_parquet, q1 = run(tmp_path, tmp_path / "log.parquet", "canonical")
+    _, from_csv, q2 = run(tmp_path, tmp_path / "log.csv", "canonical")
+    assert q1.is_empty() and q2.is_empty() and from_parquet.equals(from_csv)
+    assert from_parquet["timestamp"].to_list() == [datetime(2016, 6, 1, tzinfo=timezone.utc), datetime(2016, 6, 2, tzinfo=timezone.utc)]

@@ -27,11 +27,14 @@ from pipeline import columnar, field_rules, line_split
 from pipeline.columns import FIELDS
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA, StageFiles
 from pipeline.importers import (
+    NORMALISED,
     WITHHELD,
     ImportReport,
     LogInputError,
     _batches,
+    check_text_form,
     format_of,
+    normalised,
     pseudonymised,
     resolve_files,
     settle,
@@ -106,9 +109,10 @@ def plan(files: list[Path], fmt: str, columns: dict[str, str], range_bytes: int 
     return tasks, first_line
 
 
-def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[str, str], salt: str, parts: str) -> dict:
+def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[str, str], salt: str, text_form: str,
+              parts: str) -> dict:
     """Read one task's rows, write its events and refusals as part files, return its counts."""
-    finish = functools.partial(pseudonymised, salt=salt, pseudonyms={})
+    finish = lambda events: pseudonymised(normalised(events, text_form), salt, {})  # noqa: E731
     if _is_line_file(fmt, Path(task.path)):
         with open(task.path, "rb") as fh:
             fh.seek(task.start)
@@ -128,7 +132,8 @@ def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[st
             events.with_columns(pl.lit(task.file, pl.Int64).alias("_file"), pl.lit(task.block, pl.Int64).alias("_block")) \
                   .write_parquet(tmp)
     return {"file": task.file, "block": task.block, "lines": lines, "read": sum(b.read for b in batches),
-            "accepted": events.height, "refused": refused, "has_device": bool(events["device"].is_not_null().any())}
+            "accepted": events.height, "refused": refused, "has_device": bool(events["device"].is_not_null().any()),
+            "normalised": sum(int(b.events[NORMALISED].sum()) for b in batches)}
 
 
 def _offsets(results: list[dict], first_line: dict[int, int]) -> dict[tuple[int, int], int]:
@@ -145,8 +150,9 @@ def _offsets(results: list[dict], first_line: dict[int, int]) -> dict[tuple[int,
 
 def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, salt: str = "", log: Log = None,
                window: field_rules.Window | None = None, columns: dict[str, str] | None = None,
-               range_bytes: int = RANGE_BYTES) -> ImportReport:
+               range_bytes: int = RANGE_BYTES, text_form: str = "NFC") -> ImportReport:
     window, columns = window or field_rules.Window(), columns or {}
+    check_text_form(text_form)
     files = resolve_files(pattern)
     fmt = format_of(fmt, files)
     names = shown_names(files, salt)
@@ -167,7 +173,7 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
 
     def run(task: Task):
         try:
-            return _run_task(task, fmt, window, columns, salt, str(parts))
+            return _run_task(task, fmt, window, columns, salt, text_form, str(parts))
         except LogInputError as exc:
             return {"error": str(exc)}
 
@@ -176,6 +182,7 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
         raise LogInputError(named(errors[0]))
     offsets = _offsets(results, first_line)
     report, quarantine = _counts(results, offsets, names, log, files)
+    report.text_form, report.normalised = text_form, sum(r["normalised"] for r in results)
     where = f"{len(files)} file(s) at {pattern!r}"
     if not any(r["accepted"] for r in results):  # refused with the local engine's message
         settle(report, pl.DataFrame(schema={**EVENT_SCHEMA, "_file": pl.Int64, "_row": pl.Int64}), names, None, where)
@@ -235,6 +242,6 @@ def raw_events(spark: SparkSession, upstream, out: StageFiles, log: Log = None, 
     """The import stage on Spark (params as ``pipeline.stages.raw_events``)."""
     window, rest = import_window(params)
     report = import_log(spark, rest["path"], rest.get("format", "auto"), out, rest.get("salt", ""), log, window,
-                        rest.get("columns"))
+                        rest.get("columns"), text_form=rest.get("text_form", "NFC"))
     return report.as_dict()
 

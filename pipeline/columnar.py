@@ -28,6 +28,7 @@ import polars as pl
 from pipeline import field_rules, line_split
 from pipeline.columns import FIELDS
 from pipeline.contract import EVENT_SCHEMA
+from pipeline.inputs import LogFile, opened
 from pipeline.log_formats import (
     LASTFM_COLUMNS,
     RAW_LIMIT,
@@ -164,30 +165,32 @@ class Block:
     records: line_split.Records
 
 
-def blocks(path: Path, fmt: str, block_bytes: int) -> Iterator[Block]:
+def blocks(path: LogFile | Path, fmt: str, block_bytes: int) -> Iterator[Block]:
     """A line format's file in blocks of whole records (``pipeline.line_split``: a TSV's lines, a CSV's RFC 4180
-    records), a UTF-8 byte-order mark at the start dropped. A block ends after its last whole record, and the next
-    starts there (a record longer than a block makes the block longer)."""
+    records), read as a stream (a compressed file is decompressed as it is read), a UTF-8 byte-order mark at the start
+    dropped. A block ends after its last whole record, and the next starts there (a record longer than a block makes
+    the block longer). ``offset``s count the decompressed bytes."""
     sep, csv = ("\t", False) if fmt == "lastfm-1k" else (",", True)
     row, size = 1, block_bytes
-    with open(path, "rb") as fh:
+    with opened(path) as fh:
         head = fh.read(1 << 16)
         whole_file_check(path, head)
-        fh.seek(len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0)
+        pending = head.removeprefix(UTF8_BOM)  # read, not yet in a block
+        offset, ended = len(head) - len(pending), len(head) < 1 << 16
         while True:
-            start = fh.tell()
-            data = fh.read(size)
-            if not data:
+            if len(pending) < size and not ended:
+                more = fh.read(size - len(pending))
+                ended = len(more) < size - len(pending)
+                pending += more
+            if not pending:
                 return
-            found = line_split.records(data, sep, csv, final=len(data) < size)
-            if not found.used:  # no whole record yet: read a longer block
-                fh.seek(start)
+            data = pending[:size] if len(pending) > size else pending
+            found = line_split.records(data, sep, csv, final=ended and len(data) == len(pending))
+            if not found.used:  # no whole record yet: a longer block
                 size *= 2
                 continue
-            fh.seek(start + found.used)
-            size = block_bytes
-            yield Block(row, start, memoryview(data)[:found.used], found)
-            row += len(found)
+            yield Block(row, offset, memoryview(data)[:found.used], found)
+            pending, offset, row, size = pending[found.used:], offset + found.used, row + len(found), block_bytes
 
 
 def _fields_lastfm(parts: list[pl.Series]) -> pl.DataFrame:

@@ -25,6 +25,7 @@ import pyarrow.ipc  # noqa: F401  (pa.ipc)
 
 from pipeline import columnar, field_rules
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from pipeline.inputs import LogFile, log_files
 from pipeline.io import atomic_path
 from pipeline.log_formats import FIELDS, RAW_LIMIT, WHOLE_FILE, LogInputError, reader
 
@@ -42,11 +43,12 @@ class ImportReport:
     files_rejected: dict[str, str] = field(default_factory=dict)  # whole files whose records could not be read
     normalised: int = 0  # text values the Unicode normal form changed (in accepted rows, duplicates included)
     text_form: str = "NFC"
+    files_skipped: list[str] = field(default_factory=list)  # companions of the listens (read-me files, profiles, ...)
 
     def as_dict(self) -> dict:
         return {"read": self.read, "accepted": self.accepted, "quarantined": self.quarantined,
                 "reasons": dict(self.reasons), "files": self.files, "has_device": self.has_device,
-                "files_rejected": self.files_rejected, "text_form": self.text_form or "as written",
+                "files_rejected": self.files_rejected, "files_skipped": self.files_skipped, "text_form": self.text_form or "as written",
                 "values_normalised": self.normalised}
 
 
@@ -68,9 +70,20 @@ def resolve_files(pattern: str) -> list[Path]:
     return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
 
 
-def detect_format(files: list[Path]) -> str:
-    """The format from file names, refusing to guess when they are unknown or mixed."""
-    def one(f: Path) -> str | None:
+def inputs_of(pattern: str) -> tuple[list[LogFile], list[str]]:
+    """The log's files at ``pattern`` as read (``pipeline.inputs``: archives expanded, compression told), and the
+    companions skipped; refuses a pattern that leaves no file to read."""
+    files, skipped = log_files(resolve_files(pattern))
+    if not files:
+        raise LogInputError(f"no log files at {pattern!r}: only files that exports ship beside the listens "
+                            f"({', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''})")
+    return files, skipped
+
+
+def detect_format(files: list[LogFile]) -> str:
+    """The format from file names (a compressed file's without the compression's suffix), refusing to guess when
+    they are unknown or mixed."""
+    def one(f: LogFile) -> str | None:
         name = f.name.lower()
         if name.startswith("streaming_history_audio") and name.endswith(".json"):
             return "spotify"
@@ -91,7 +104,7 @@ def detect_format(files: list[Path]) -> str:
     return kinds.pop()
 
 
-def format_of(fmt: str, files: list[Path]) -> str:
+def format_of(fmt: str, files: list[LogFile]) -> str:
     """The format to read ``files`` in: ``fmt``, or the detected one for ``auto``; refuses an unknown one."""
     if fmt == "auto":
         fmt = detect_format(files)
@@ -125,9 +138,9 @@ def import_log(
     disk a batch at a time beside ``events_path``, so memory holds one batch and a hash per row, not the log."""
     window = window or field_rules.Window()
     window = replace(window, now=window.now or datetime.now(timezone.utc))  # one "now" for every row of the import
-    files = resolve_files(pattern)
+    files, skipped = inputs_of(pattern)
     fmt = format_of(fmt, files)
-    report = ImportReport(text_form=check_text_form(text_form))
+    report = ImportReport(text_form=check_text_form(text_form), files_skipped=skipped)
     quarantine: dict[str, list] = {k: [] for k in QUARANTINE_SCHEMA}
 
     def reject(name: str, row: int, raw: str, reason: str) -> None:
@@ -264,11 +277,13 @@ def _take(file: pa.ipc.RecordBatchFileReader, positions: np.ndarray) -> pa.Table
 WITHHELD = "(withheld: the log is pseudonymised)"
 
 
-def shown_names(files: list[Path], salt: str) -> list[str]:
-    """How each file is named in the quarantine and the summary: its path, or, for a pseudonymised log, the
-    folders below the input's root pseudonymised too (a Spotify export's folder is its listener's name)."""
+def shown_names(files: list[LogFile], salt: str) -> list[str]:
+    """How each file is named in the quarantine and the summary: its path (an archive member's inside the archive's),
+    or, for a pseudonymised log, the folders below the input's root pseudonymised too (a Spotify export's folder is
+    its listener's name)."""
     if not salt:
         return [str(f) for f in files]
+    files = [Path(str(f)) for f in files]
     root = Path(os.path.commonpath([str(f.parent) for f in files])) if len(files) > 1 else files[0].parent.parent
     return [str(root.joinpath(*[pseudonymise(part, salt) for part in f.parent.relative_to(root).parts], f.name)) for f in files]
 
@@ -315,7 +330,7 @@ def _read_all(files, names, fmt, window, salt, text_form, report, reject, log, c
     return seen
 
 
-def _batches(fmt: str, path: Path, window: field_rules.Window, columns, finish) -> Iterator[columnar.Batch]:
+def _batches(fmt: str, path: LogFile, window: field_rules.Window, columns, finish) -> Iterator[columnar.Batch]:
     """A file's rows in batches: the line formats vectorised (``pipeline.columnar``), the record formats row by row;
     ``finish`` applied to each batch's events."""
     if fmt == "lastfm-1k" or (fmt == "canonical" and path.suffix.lower() != ".parquet"):

@@ -17,6 +17,8 @@ Formats:
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -29,6 +31,7 @@ import polars as pl
 from pipeline import field_rules
 from pipeline.columns import FIELDS, column_mapping
 from pipeline.field_rules import LogInputError
+from pipeline.inputs import opened, whole
 
 LASTFM_COLUMNS = 6
 RAW_LIMIT = 500
@@ -73,13 +76,14 @@ def whole_file_check(path: Path, head: bytes) -> None:
         raise LogInputError(f"{path} (whole file): lines end with a lone CR (classic Mac); convert them to LF or CRLF")
 
 
-def lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
+def lines(path) -> Iterator[tuple[int, str | None, str]]:
     """(row number from 1, decoded line or None if not UTF-8, raw text for the quarantine); a UTF-8 byte-order
-    mark before the first line is dropped."""
-    with open(path, "rb") as fh:
-        whole_file_check(path, fh.read(1 << 16))
-        fh.seek(0)
-        for i, raw in enumerate(fh, start=1):
+    mark before the first line is dropped. ``path``: a file or a ``pipeline.inputs.LogFile`` (read as a stream)."""
+    with opened(path) as fh:
+        head = fh.read(1 << 16)
+        whole_file_check(path, head)
+        head += fh.readline()  # to the end of a line
+        for i, raw in enumerate(itertools.chain(io.BytesIO(head), fh), start=1):
             raw = raw.rstrip(b"\r\n")
             if i == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
@@ -160,9 +164,9 @@ def csv_row(i: int, line: str | None, bad: str, header: list[str], mapping: Mapp
     return i, line, {f: (rec[mapping[f]] or None) if f in mapping else None for f in FIELDS}, None
 
 
-def _read_canonical_parquet(path: Path, columns: Mapping[str, str]) -> Iterator[Row]:
+def _read_canonical_parquet(path, columns: Mapping[str, str]) -> Iterator[Row]:
     try:
-        frame = pl.read_parquet(path)
+        frame = pl.read_parquet(whole(path))
     except Exception as exc:  # polars raises several kinds for a truncated file or one that is not Parquet
         raise LogInputError(f"{path} (whole file): not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
     mapping = column_mapping(frame.columns, columns, str(path))

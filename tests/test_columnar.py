@@ -224,13 +224,14 @@ def test_plain_rows_never_reach_the_per_row_functions(tmp_path, monkeypatch):
 def test_the_spark_engines_ranges_end_where_csv_records_do(tmp_path):
     """Spark's import cuts a CSV into ranges of whole records: a quoted line break near a cut stays in its record,
     and the ranges' records, numbered on, are the file's (the planner only; the engine's tests run the import)."""
+    from pipeline.inputs import LogFile
     from pipeline.spark import importing
 
     path = tmp_path / "log.csv"
     body = [f'2016-01-01T10:{i:02d}:00Z,u{i % 3},"song\n{i}"' if i % 4 == 0 else f"2016-01-01T10:{i:02d}:00Z,u{i % 3},s{i}"
             for i in range(40)]
     path.write_text("timestamp,user_id,song_id\n" + "\n".join(body) + "\n")
-    tasks, first_line = importing.plan([path], "canonical", {}, range_bytes=64)
+    tasks, first_line = importing.plan([LogFile(path)], "canonical", {}, range_bytes=64)
     data = path.read_bytes()
     assert len(tasks) > 5 and first_line == {0: 2} and tasks[0].start == len("timestamp,user_id,song_id\n")
     assert all(a.end == b.start for a, b in zip(tasks, tasks[1:])) and tasks[-1].end == len(data)

@@ -34,12 +34,13 @@ from pipeline.importers import (
     _batches,
     check_text_form,
     format_of,
+    inputs_of,
     normalised,
     pseudonymised,
-    resolve_files,
     settle,
     shown_names,
 )
+from pipeline.inputs import LogFile
 from pipeline.io import atomic_path
 from pipeline.log_formats import RAW_LIMIT, WHOLE_FILE, csv_header, whole_file_check
 from pipeline.spark.session import plain_schema, write_parquet
@@ -53,15 +54,16 @@ LINE_FORMATS = ("lastfm-1k", "canonical")
 class Task:
     file: int
     block: int
-    path: str
-    start: int = 0  # a line file's bytes [start, end); a record file is read whole
+    path: LogFile
+    start: int = 0  # a plain line file's bytes [start, end); a record file, or a compressed or archived one, is read whole
     end: int = 0
     header: tuple[str, ...] | None = None  # a canonical CSV's columns and their mapping to the canonical fields
     mapping: tuple[tuple[str, str], ...] | None = None
 
 
-def _is_line_file(fmt: str, path: Path) -> bool:
-    return fmt == "lastfm-1k" or (fmt == "canonical" and path.suffix.lower() != ".parquet")
+def _is_line_file(fmt: str, path: LogFile) -> bool:
+    """A file read in byte ranges: a line format's, on disk as it is (a compressed stream cannot start mid-way)."""
+    return path.plain and (fmt == "lastfm-1k" or (fmt == "canonical" and path.suffix.lower() != ".parquet"))
 
 
 def _next_line(fh, at: int, size: int) -> int:
@@ -77,15 +79,15 @@ def _next_line(fh, at: int, size: int) -> int:
         at += len(chunk)
 
 
-def plan(files: list[Path], fmt: str, columns: dict[str, str], range_bytes: int = RANGE_BYTES) -> tuple[list[Task], dict[int, int]]:
+def plan(files: list[LogFile], fmt: str, columns: dict[str, str], range_bytes: int = RANGE_BYTES) -> tuple[list[Task], dict[int, int]]:
     """The tasks of an import, and for each line file the line number of its first data line."""
     tasks, first_line = [], {}
     for file_no, path in enumerate(files):
         if not _is_line_file(fmt, path):
-            tasks.append(Task(file_no, 0, str(path)))
+            tasks.append(Task(file_no, 0, path))
             continue
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
+        size = path.path.stat().st_size
+        with open(path.path, "rb") as fh:
             head = fh.read(1 << 16)
             whole_file_check(path, head)
             start, first_line[file_no] = (len(columnar.UTF8_BOM) if head.startswith(columnar.UTF8_BOM) else 0), 1
@@ -105,7 +107,7 @@ def plan(files: list[Path], fmt: str, columns: dict[str, str], range_bytes: int 
                 ranges.append((start, end))
                 start = end
             for block, (start, end) in enumerate(ranges):
-                tasks.append(Task(file_no, block, str(path), start, end, header, mapping))
+                tasks.append(Task(file_no, block, path, start, end, header, mapping))
     return tasks, first_line
 
 
@@ -113,8 +115,8 @@ def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[st
               parts: str) -> dict:
     """Read one task's rows, write its events and refusals as part files, return its counts."""
     finish = lambda events: pseudonymised(normalised(events, text_form), salt, {})  # noqa: E731
-    if _is_line_file(fmt, Path(task.path)):
-        with open(task.path, "rb") as fh:
+    if _is_line_file(fmt, task.path):
+        with open(task.path.path, "rb") as fh:
             fh.seek(task.start)
             data = fh.read(task.end - task.start)
         sep, csv = ("\t", False) if fmt == "lastfm-1k" else (",", True)
@@ -123,7 +125,7 @@ def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[st
         batches = [columnar._block_batch(fmt, columnar.Block(1, task.start, memoryview(data), found), list(task.header or ()),
                                          dict(task.mapping or ()), window, finish)]
     else:
-        batches, lines = list(_batches(fmt, Path(task.path), window, columns, finish)), 0
+        batches, lines = list(_batches(fmt, task.path, window, columns, finish)), 0
     events = pl.concat([b.events.select(*FIELDS, "row") for b in batches])
     refused = [(row, WITHHELD if salt else raw, reason) for b in batches for row, raw, reason in b.refused]
     name = f"{task.file:06d}-{task.block:06d}"
@@ -153,7 +155,7 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
                range_bytes: int = RANGE_BYTES, text_form: str = "NFC") -> ImportReport:
     window, columns = window or field_rules.Window(), columns or {}
     check_text_form(text_form)
-    files = resolve_files(pattern)
+    files, skipped = inputs_of(pattern)
     fmt = format_of(fmt, files)
     names = shown_names(files, salt)
 
@@ -183,6 +185,7 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
     offsets = _offsets(results, first_line)
     report, quarantine = _counts(results, offsets, names, log, files)
     report.text_form, report.normalised = text_form, sum(r["normalised"] for r in results)
+    report.files_skipped = skipped
     where = f"{len(files)} file(s) at {pattern!r}"
     if not any(r["accepted"] for r in results):  # refused with the local engine's message
         settle(report, pl.DataFrame(schema={**EVENT_SCHEMA, "_file": pl.Int64, "_row": pl.Int64}), names, None, where)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from assets import analysis, deepwalk, evaluation, ingest, serving
+from assets.console import console
 from assets.sensors import MLFLOW_STATUS_SENSORS, make_new_files_sensor
 from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
@@ -54,4 +55,5 @@ defs = dg.Definitions(
     schedules=[weekly_schedule],
     sensors=[new_files_sensor, *MLFLOW_STATUS_SENSORS],
     resources=default_resources(),
+    loggers={"console": console},
 )

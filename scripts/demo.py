@@ -10,6 +10,7 @@ import time
 import dagster as dg
 
 from assets import stage_io
+from assets.console import console_config
 from assets.definitions import defs, pipeline_job
 from pipeline.report import render
 from resources import MlflowTracking
@@ -25,10 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--songs", type=int, help="synthetic log size: songs")
     parser.add_argument("--artists", type=int, help="synthetic log size: artists")
     add_engine_arguments(parser)
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     size = {k: v for k, v in (("n_users", args.users), ("n_songs", args.songs), ("n_artists", args.artists)) if v}
     config = {"resources": {"source": {"config": size}}} if size else {}
-    return materialize_and_report(with_engine(config, args))
+    return materialize_and_report(with_engine(config, args), verbose=args.verbose)
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", action="store_true", help="print Dagster's debug lines and a failure's stack trace "
+                        "(they are in the run's event log, `make ui`, either way)")
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +52,10 @@ def with_engine(config: dict, args: argparse.Namespace) -> dict:
     return config
 
 
-def materialize_and_report(run_config: dict) -> int:
-    """Every asset of the pipeline in the local Dagster instance with ``run_config``; the report printed; 0 when it all passed."""
+def materialize_and_report(run_config: dict, verbose: bool = False) -> int:
+    """Every asset of the pipeline in the local Dagster instance with ``run_config``; the report printed; 0 when it all passed.
+    Without ``verbose`` the console shows INFO lines and a failure's message, not its stack trace."""
+    run_config = {**run_config, "loggers": {**console_config(verbose), **run_config.get("loggers", {})}}
     instance = dg.DagsterInstance.get()
     print(f"Materializing every asset of {pipeline_job.name} (Dagster home: {instance.root_directory})", flush=True)
     t0 = time.perf_counter()
@@ -70,8 +79,11 @@ def report(result, wall: float) -> int:
         print(f"  {step:<20} {seconds:7.1f}")
     print(f"  {'total':<20} {wall:7.1f}\n")
     if not result.success:
-        failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-        print(f"The run failed at {failed}; see the run {result.run_id} in `make ui`.", file=sys.stderr)
+        failures = [(e.step_key, e.event_specific_data.error) for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        print(f"The run failed (run {result.run_id[:8]}: its full log, stack traces included, is in `make ui`, or rerun "
+              "with --verbose).", file=sys.stderr)
+        for step, error in failures or [("run", None)]:
+            print(f"  {step}: {reason(error)}", file=sys.stderr)
         return 1
     failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     print(f"Asset checks: {len(result.get_asset_check_evaluations())} run, failed: {failed_checks or 'none'}\n")
@@ -83,6 +95,18 @@ def report(result, wall: float) -> int:
         "(one run per Dagster run; expand it for a run per method)."
     )
     return 0 if not failed_checks else 1
+
+
+def reason(error) -> str:
+    """What a step's failure says to a person: its deepest cause's message, without the exception's class path
+    (a ``dg.Failure``'s description, or the pipeline's own error message)."""
+    if error is None:
+        return "no step failed; the run itself did (see its log)"
+    while error.cause is not None:
+        error = error.cause
+    message = error.message.strip()
+    head, sep, rest = message.partition(": ")
+    return rest if sep and "." in head and " " not in head else message
 
 
 if __name__ == "__main__":

@@ -92,9 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true",
                         help="run the steps one after another in this process (no step processes to start: quicker on a small log, "
                              "and a debugger can stop in any stage); by default independent steps run side by side")
-    from scripts.demo import add_engine_arguments, with_engine
+    from scripts.demo import add_engine_arguments, add_verbose_argument, with_engine
 
     add_engine_arguments(parser)
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     try:
         resolve_files(args.log)
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"latent-listening run: {exc}\n")
     from scripts.demo import materialize_and_report
 
-    return materialize_and_report(config)
+    return materialize_and_report(config, verbose=args.verbose)
 
 
 if __name__ == "__main__":

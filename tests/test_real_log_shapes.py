@@ -6,6 +6,7 @@ instance and MLflow; in process, as starting a process a step would triple its t
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,12 +31,7 @@ def test_make_run_on_a_lastfm_1k_shaped_log_with_the_defaults(tmp_path):
     log.mkdir()
     write_lastfm_1k(log)
     home = tmp_path / "home"
-    env = {**os.environ, "LATENT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    (home / "dagster").mkdir(parents=True)
-    (home / "mlflow").mkdir()
-    done = subprocess.run([str(Path(sys.executable).parent / "latent-listening"), "run", str(log), "--in-process"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    done = latent_listening_run(home, str(log))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Table 1: the real-life split" in done.stdout
     chosen = json.loads(next((home / "store" / "splits" / "runs").glob("*/chosen.json")).read_text())
@@ -50,6 +46,40 @@ def test_make_run_on_a_lastfm_1k_shaped_log_with_the_defaults(tmp_path):
     per_user = validation.group_by("user_id").agg(pl.col("session_id").n_unique())["session_id"]
     assert per_user.max() == chosen["validation_sessions"] and validation["user_id"].n_unique() >= split_plan.MIN_USERS
     assert "Asset checks:" in done.stdout and "failed: none" in done.stdout, done.stdout[-3000:]
+
+
+def latent_listening_run(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """``latent-listening run ARGS --in-process`` (as `make run` calls it) with its own home."""
+    env = {**os.environ, "LATENT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    (home / "mlflow").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "scripts" / "dagster.yaml", home / "dagster" / "dagster.yaml")  # as `make run` does
+    return subprocess.run([str(Path(sys.executable).parent / "latent-listening"), "run", *args, "--in-process"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_a_failed_run_ends_with_the_stage_and_the_reason_not_a_stack_trace(tmp_path):
+    (tmp_path / "log.csv").write_text("timestamp,user_id,song_id\nnot a time,u1,s1\n")
+    done = latent_listening_run(tmp_path / "home", str(tmp_path / "log.csv"))
+    assert done.returncode == 1 and "Stack Trace" not in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.rstrip().splitlines()[-1] == (f"  raw_events: no usable events in 1 file(s) at '{tmp_path / 'log.csv'}' "
+                                                     "(1 rows: unparsable timestamp)")
+    assert "Not executing" not in done.stderr and len(done.stderr.splitlines()) < 20
+    verbose = latent_listening_run(tmp_path / "home", str(tmp_path / "log.csv"), "--verbose")
+    assert verbose.returncode == 1 and "Stack Trace" in verbose.stderr and "DEBUG" in verbose.stderr
+
+
+def test_a_failure_reads_as_its_deepest_message():
+    from dagster_shared.error import SerializableErrorInfo
+
+    from scripts.demo import reason
+
+    inner = SerializableErrorInfo("dagster._core.definitions.events.Failure: the run's plan cannot work: behaviour: ...\n", [], "Failure")
+    outer = SerializableErrorInfo('dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing op "splits":\n',
+                                  [], "DagsterExecutionStepExecutionError", cause=inner)
+    assert reason(outer) == "the run's plan cannot work: behaviour: ..."
+    assert reason(SerializableErrorInfo("ValueError: x: y", [], "ValueError")) == "ValueError: x: y"  # no class path to drop
 
 
 def split_of(tmp_path, path: Path, overrides: dict | None = None):

@@ -37,8 +37,8 @@ def default_resources(environ: Mapping[str, str] = os.environ) -> dict:
     the log at ``$LATENT_LOG_PATH`` in ``$LATENT_LOG_FORMAT`` (default auto): what runs launched from the UI, the
     schedule and the new-file sensor read, and what that sensor watches."""
     path = environ.get("LATENT_LOG_PATH", "")
-    source = ListeningLogSource(format=environ.get("LATENT_LOG_FORMAT", "auto"), path=path,
-                                pseudonymise_salt=environ.get("LATENT_LOG_SALT", "")) if path else ListeningLogSource()
+    source = ListeningLogSource(format=environ.get("LATENT_LOG_FORMAT", "auto"), path=path,  # the salt's variable, not the salt
+                                pseudonymise_salt_env="LATENT_LOG_SALT" if environ.get("LATENT_LOG_SALT") else "") if path else ListeningLogSource()
     return {
         "store": DataStore(),
         "source": source,

@@ -48,7 +48,8 @@ def raw_events(
     counts = {k: summary[k] for k in ("read", "accepted", "quarantined")}
     mlflow.log(
         mlflow.run_id(context.run_id, context.run),
-        params={**{f"source.{k}": v for k, v in source.model_dump().items() if k != "pseudonymise_salt"}, "seed": settings.seed,
+        params={**{f"source.{k}": v for k, v in source.model_dump().items()}, "source.salt_fingerprint": summary.get("salt_fingerprint"),
+                "seed": settings.seed,
                 "workers": settings.workers},
         metrics={f"raw.{k}": v for k, v in counts.items()},
     )
@@ -56,6 +57,7 @@ def raw_events(
     if "raw_events" in selected:
         yield materialized(out, mlflow_run=mlflow.link(context.run_id), asset_key="raw_events", check_results=[checks.reconcile(out)], metadata={
             **counts, "source": summary["source"], "preview": md_table(preview),
+            **({"salt fingerprint": summary["salt_fingerprint"]} if summary.get("salt_fingerprint") else {}),
             "device": "present" if summary["has_device"] else "absent: sessions are cut by the time gap alone",
         })
     if "quarantine" not in selected:

@@ -51,10 +51,28 @@ def json_int(digits: str) -> int | BigNumber:
     return int(digits) if len(digits) <= JSON_DIGITS else BigNumber(digits)
 
 
+QUOTE_OPEN, QUOTE_CLOSE = "\x02", "\x03"  # around a quoted value in a reason (a repr never holds either)
+QUOTED = re.compile(f"{QUOTE_OPEN}[^{QUOTE_CLOSE}]*{QUOTE_CLOSE}")
+WITHHELD_VALUE = "a value withheld: the log is pseudonymised"
+
+
+def quoted(text: str) -> str:
+    """``text`` (a value's repr) marked as a quoted value, so that ``public`` can withhold it."""
+    return QUOTE_OPEN + text + QUOTE_CLOSE
+
+
 def shown(value) -> str:
-    """A value as a reason quotes it: at most 40 characters of its repr."""
+    """A value as a reason quotes it: at most 40 characters of its repr, marked (``quoted``)."""
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return quoted(text if len(text) <= 40 else text[:37] + "...")
+
+
+def public(reason: str, withhold: bool) -> str:
+    """A reason as it is stored and shown: its quoted values as they are, or, for a pseudonymised log (``withhold``),
+    replaced by a note (a raw value may be an id: a listener's e-mail address in a shifted column)."""
+    if withhold:
+        return QUOTED.sub(WITHHELD_VALUE, reason)
+    return reason.replace(QUOTE_OPEN, "").replace(QUOTE_CLOSE, "")
 
 
 class LogInputError(ValueError):
@@ -87,7 +105,7 @@ def timestamp(value, window: Window) -> tuple[datetime | None, str | None]:
     latest = window.latest
     if not window.earliest <= ts <= latest:
         how = " read as unix seconds" if not isinstance(value, datetime) and UNIX.fullmatch(str(value).strip()) else ""
-        return None, (f"timestamp outside the plausibility window ({str(value)[:40]!r}{how} is {ts.date().isoformat()}; "
+        return None, (f"timestamp outside the plausibility window ({quoted(repr(str(value)[:40]))}{how} is {ts.date().isoformat()}; "
                       f"the window is {window.earliest.date().isoformat()} to {latest.date().isoformat()})")
     return ts, None
 
@@ -118,11 +136,11 @@ def parse(value) -> tuple[datetime | None, str | None]:
     else:
         text = value.strip()
         if not ISO_DATE.match(text):
-            return None, f"unparsable timestamp ({text[:40]!r}): ISO-8601 needs a date like 2016-06-01"
+            return None, f"unparsable timestamp ({quoted(repr(text[:40]))}): ISO-8601 needs a date like 2016-06-01"
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            return None, f"unparsable timestamp ({text[:40]!r})"
+            return None, f"unparsable timestamp ({quoted(repr(text[:40]))})"
         ts = parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     return ts, None
 

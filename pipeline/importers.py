@@ -119,6 +119,23 @@ def pseudonymise(user: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}\x00{user}".encode()).hexdigest()[:16]
 
 
+def salt_from(variable: str) -> str:
+    """The salt in the environment variable ``variable`` ("" names none: no pseudonymisation). A named variable
+    that is unset or empty is refused: the log would otherwise be imported with its raw ids."""
+    if not variable:
+        return ""
+    salt = os.environ.get(variable, "")
+    if not salt:
+        raise LogInputError(f"pseudonymise_salt_env names {variable}, which is not set (or empty) in this process's "
+                            "environment: set it, or unset pseudonymise_salt_env to import the ids as they are")
+    return salt
+
+
+def salt_fingerprint(salt: str) -> str:
+    """What is recorded of a salt: enough to tell two salts apart, slow to try guesses against (PBKDF2, 200,000 rounds)."""
+    return hashlib.pbkdf2_hmac("sha256", salt.encode(), b"latent-listening salt fingerprint", 200_000).hex()[:12]
+
+
 # --- the import -------------------------------------------------------------------------------
 
 DUPLICATE = "exact duplicate of an earlier row"
@@ -144,6 +161,7 @@ def import_log(
     quarantine: dict[str, list] = {k: [] for k in QUARANTINE_SCHEMA}
 
     def reject(name: str, row: int, raw: str, reason: str) -> None:
+        reason = field_rules.public(reason, withhold=bool(salt))
         quarantine["file"].append(name)
         quarantine["row"].append(row)
         quarantine["reason"].append(reason)
@@ -306,7 +324,7 @@ def _read_all(files, names, fmt, window, salt, text_form, report, reject, log, c
                 for row, raw, reason in batch.refused:
                     reject(name, row, WITHHELD if salt else raw, reason)
                     if row == WHOLE_FILE:
-                        report.files_rejected[name] = reason
+                        report.files_rejected[name] = field_rules.public(reason, withhold=bool(salt))
                 counts["quarantined"] += len(batch.refused)
                 events = batch.events
                 if events.is_empty():

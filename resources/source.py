@@ -10,7 +10,7 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.contract import QUARANTINE_SCHEMA, StageFiles
-from pipeline.importers import FORMATS, resolve_files
+from pipeline.importers import FORMATS, resolve_files, salt_fingerprint, salt_from
 from pipeline.io import write_json
 from pipeline.stages import LOCAL
 from pipeline.synthetic import SyntheticConfig, generate
@@ -22,7 +22,8 @@ SYNTHETIC = "synthetic"
 class _Source(dg.ConfigurableResource):
     format: str = SYNTHETIC
     path: str = ""
-    pseudonymise_salt: str = ""
+    # the name of the environment variable that holds the salt (never the salt: config is stored in Dagster's run storage)
+    pseudonymise_salt_env: str = ""
     # a canonical file's column names, where they are not the canonical ones or their usual aliases: {user_id: listener, ...}
     columns: dict[str, str] = {}
     # the plausibility window of a real log's timestamps (pipeline.field_rules): from this date to this many days after the import
@@ -38,9 +39,14 @@ class _Source(dg.ConfigurableResource):
         """The input files of a real log (none for the synthetic one)."""
         return [] if self.format == SYNTHETIC else resolve_files(self.path)
 
+    def salt_fingerprint(self) -> str | None:
+        """What is recorded of the salt (None: no pseudonymisation); refuses a named variable that is not set."""
+        return salt_fingerprint(salt_from(self.pseudonymise_salt_env)) if self.pseudonymise_salt_env else None
+
     def import_params(self) -> dict:
-        """The params of the import stage (``pipeline.stages.raw_events``), its window's "now" fixed here."""
-        return {"path": self.path, "format": self.format, "salt": self.pseudonymise_salt, "columns": dict(self.columns),
+        """The params of the import stage (``pipeline.stages.raw_events``), its window's "now" fixed here. The salt
+        travels as the name of its environment variable, read where the import runs."""
+        return {"path": self.path, "format": self.format, "salt_env": self.pseudonymise_salt_env, "columns": dict(self.columns),
                 "earliest": self.earliest, "days_after_import": self.days_after_import, "text_form": self.text_form,
                 "now": datetime.now(timezone.utc).isoformat()}
 
@@ -58,9 +64,11 @@ class _Source(dg.ConfigurableResource):
             result = {"source": SYNTHETIC, "seed": seed, "read": summary["events"], "accepted": summary["events"],
                       "quarantined": 0, "reasons": {}, "has_device": True, **summary}
         elif self.format in (*FORMATS, "auto"):
+            fingerprint = self.salt_fingerprint()
             run_import = run_import or functools.partial(LOCAL["raw_events"], {}, files, log)
             report = run_import(**self.import_params())
-            result = {"source": self.format, "path": self.path, "pseudonymised": bool(self.pseudonymise_salt), **report}
+            result = {"source": self.format, "path": self.path, "pseudonymised": fingerprint is not None,
+                      "salt_fingerprint": fingerprint, **report}
         else:
             raise ValueError(f"unknown listening-log format {self.format!r}; supported: {SYNTHETIC}, {', '.join(FORMATS)}, auto")
         write_json(files["summary"], result)
@@ -75,7 +83,9 @@ ListeningLogSource = model_from(
     ``format``: ``synthetic`` (default: a seeded log of the configured size and shape, the fields of
     ``pipeline.synthetic.SyntheticConfig``), or a real log at ``path`` (a file, a folder or a glob) in one of
     ``canonical``, ``lastfm-1k``, ``spotify``, ``listenbrainz``, or ``auto`` (told by the file names; refuses
-    to guess when unsure). ``pseudonymise_salt``: when set, user ids are replaced by a salted hash.
+    to guess when unsure). ``pseudonymise_salt_env``: the name of an environment variable holding a salt; when set,
+    user ids are replaced by a salted hash, no quarantine row or reason quotes a raw value, and only a fingerprint of
+    the salt is recorded.
     """,
     __name__, exclude=("seed", "users_per_block"),
 )

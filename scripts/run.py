@@ -11,7 +11,7 @@ records the run in MLflow, and prints the same report as ``make demo``. The cuto
 
     splits: {train_sessions: 40, test_sessions: 10}
     walks_uss: {walk_length: 20}
-    source: {columns: {user_id: listener, song_id: track_uri}, pseudonymise_salt: s3cret}
+    source: {columns: {user_id: listener, song_id: track_uri}, pseudonymise_salt_env: LATENT_LOG_SALT}
     settings: {seed: 7}
 
 A full Dagster run config (top-level ``ops:`` / ``resources:``) is accepted as well, and ``execution:`` is

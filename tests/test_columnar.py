@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from pipeline import columnar, line_split
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
-from pipeline.field_rules import LogInputError, Window, event
+from pipeline.field_rules import LogInputError, Window, event, public
 from pipeline.importers import DUPLICATE, import_log
 from pipeline.log_formats import RAW_LIMIT, csv_header, csv_row, lastfm_row, lines, unterminated_row, whole_file_check
 
@@ -80,7 +80,7 @@ def oracle(path, fmt):
         if rec is not None:
             rec, reason = event(rec, WINDOW)
         if reason:
-            refused.append({"file": str(path), "row": i, "reason": reason, "raw": raw[:RAW_LIMIT]})
+            refused.append({"file": str(path), "row": i, "reason": public(reason, withhold=False), "raw": raw[:RAW_LIMIT]})
         else:
             accepted.append((i, {k: rec[k] for k in EVENT_SCHEMA}))
     events, dups = [], []

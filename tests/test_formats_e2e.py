@@ -12,6 +12,7 @@ from helpers import materialize_all
 
 from assets.definitions import new_files_sensor
 from pipeline.contract import StageFiles
+from pipeline.importers import salt_fingerprint
 from pipeline.synthetic import SyntheticConfig, generate
 from resources import ListeningLogSource
 
@@ -132,21 +133,31 @@ def test_the_sensor_watches_the_log_that_runs_read(tmp_path):
     assert default_resources({})["source"].format == "synthetic"  # nothing set: the embedded default
 
 
-def test_a_pseudonymised_log_leaves_no_raw_user_id_anywhere(synthetic, tmp_path):
-    """With a salt, no listener's id reaches anything the project writes: files, Dagster's storage, MLflow."""
+def test_a_pseudonymised_log_leaves_no_raw_user_id_anywhere(synthetic, tmp_path, monkeypatch):
+    """With a salt, no listener's id, nor the salt, reaches anything the project writes: files, Dagster's storage,
+    MLflow, logs (Parquet read decompressed)."""
     users = {u: f"{u}@example.com" for u in synthetic["user_id"].unique().to_list()}  # e-mail addresses as listeners
     src = tmp_path / "input"
     src.mkdir()
     write_spotify(synthetic.with_columns(pl.col("user_id").replace_strict(users)), src)  # a folder per listener
     broken = src / users["u00"] / "Streaming_History_Audio_2017.json"
-    broken.write_text(json.dumps([{"ts": "soon", "ms_played": 1, "spotify_track_uri": "spotify:track:x", "username": users["u00"]}]))
+    broken.write_text(json.dumps([{"ts": "soon", "ms_played": 1, "spotify_track_uri": "spotify:track:x", "username": users["u00"]},
+                                  {"ts": users["u01"], "ms_played": 1, "spotify_track_uri": "spotify:track:y", "username": users["u00"]},
+                                  {"ts": "2017-01-01T00:00:00Z", "ms_played": users["u02"], "spotify_track_uri": "y"}]))
     (tmp_path / "dagster").mkdir()
     instance = dg.DagsterInstance.local_temp(tempdir=str(tmp_path / "dagster"))
-    run = materialize_all(tmp_path, ListeningLogSource(format="spotify", path=str(src), pseudonymise_salt="pepper"), instance=instance)
+    monkeypatch.setenv("LISTENERS_SALT", "pepper-4f0c2a")
+    run = materialize_all(tmp_path, ListeningLogSource(format="spotify", path=str(src), pseudonymise_salt_env="LISTENERS_SALT"),
+                          instance=instance)
     assert run.result.success
     quarantine = pl.read_parquet(run.files("raw_events")["quarantine"])
     assert quarantine.height > 0 and set(quarantine["raw"]) == {"(withheld: the log is pseudonymised)"}
-    raw_ids = [v.encode() for v in users.values()] + [u.split("@")[0].encode() + b"@" for u in users.values()]
+    # the reasons say which rule, not the value (an id in a timestamp's or a duration's place)
+    assert {"unparsable timestamp (ts=a value withheld: the log is pseudonymised)",
+            "bad ms_played (a value withheld: the log is pseudonymised)"} <= set(quarantine["reason"])
+    summary = json.loads(run.files("raw_events")["summary"].read_text())
+    assert summary["pseudonymised"] and summary["salt_fingerprint"] == salt_fingerprint("pepper-4f0c2a")
+    raw_ids = [v.encode() for v in users.values()] + [u.split("@")[0].encode() + b"@" for u in users.values()] + [b"pepper-4f0c2a"]
     leaks = []
     for path in tmp_path.rglob("*"):
         if not path.is_file() or src in path.parents:

@@ -279,3 +279,26 @@ def test_a_parquet_date_column_is_read_as_its_text_would_be(tmp_path):
     _, from_csv, q2 = run(tmp_path, tmp_path / "log.csv", "canonical")
     assert q1.is_empty() and q2.is_empty() and from_parquet.equals(from_csv)
     assert from_parquet["timestamp"].to_list() == [datetime(2016, 6, 1, tzinfo=timezone.utc), datetime(2016, 6, 2, tzinfo=timezone.utc)]
+
+
+def test_the_salt_comes_from_a_named_environment_variable_and_only_its_fingerprint_is_kept(monkeypatch):
+    from pipeline.importers import salt_fingerprint, salt_from
+    from resources import ListeningLogSource
+
+    assert salt_from("") == ""
+    with pytest.raises(LogInputError, match="pseudonymise_salt_env names MY_SALT, which is not set"):
+        salt_from("MY_SALT")  # never an import with the raw ids because a variable was forgotten
+    monkeypatch.setenv("MY_SALT", "pepper")
+    source = ListeningLogSource(format="canonical", path="x.csv", pseudonymise_salt_env="MY_SALT")
+    assert source.import_params()["salt_env"] == "MY_SALT" and "pepper" not in json.dumps(source.import_params())
+    assert source.salt_fingerprint() == salt_fingerprint("pepper") != salt_fingerprint("salt")
+    assert "pepper" not in salt_fingerprint("pepper") and len(salt_fingerprint("pepper")) == 12
+
+
+def test_a_reason_quotes_its_value_unless_the_log_is_pseudonymised():
+    from pipeline.field_rules import Window, public, timestamp
+
+    _, reason = timestamp("late.user0@example.com", Window())
+    assert public(reason, withhold=False) == "unparsable timestamp ('late.user0@example.com'): ISO-8601 needs a date like 2016-06-01"
+    assert public(reason, withhold=True) == ("unparsable timestamp (a value withheld: the log is pseudonymised): "
+                                             "ISO-8601 needs a date like 2016-06-01")

@@ -37,6 +37,7 @@ from pipeline.importers import (
     inputs_of,
     normalised,
     pseudonymised,
+    salt_from,
     settle,
     shown_names,
 )
@@ -127,7 +128,8 @@ def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[st
     else:
         batches, lines = list(_batches(fmt, task.path, window, columns, finish)), 0
     events = pl.concat([b.events.select(*FIELDS, "row") for b in batches])
-    refused = [(row, WITHHELD if salt else raw, reason) for b in batches for row, raw, reason in b.refused]
+    refused = [(row, WITHHELD if salt else raw, field_rules.public(reason, withhold=bool(salt)))
+               for b in batches for row, raw, reason in b.refused]
     name = f"{task.file:06d}-{task.block:06d}"
     if not events.is_empty():
         with atomic_path(Path(parts) / f"{name}.events.parquet") as tmp:
@@ -244,7 +246,7 @@ def _numbered(spark: SparkSession, parts: Path, offsets: dict[tuple[int, int], i
 def raw_events(spark: SparkSession, upstream, out: StageFiles, log: Log = None, **params) -> dict:
     """The import stage on Spark (params as ``pipeline.stages.raw_events``)."""
     window, rest = import_window(params)
-    report = import_log(spark, rest["path"], rest.get("format", "auto"), out, rest.get("salt", ""), log, window,
+    report = import_log(spark, rest["path"], rest.get("format", "auto"), out, salt_from(rest.get("salt_env", "")), log, window,
                         rest.get("columns"), text_form=rest.get("text_form", "NFC"))
     return report.as_dict()
 

@@ -29,15 +29,15 @@ $(DAGSTER_HOME)/dagster.yaml: scripts/dagster.yaml
 ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE)) $(if $(SPARK_MASTER),--spark-master $(SPARK_MASTER))
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@mkdir -p $(LATENT_HOME)/mlflow
-	$(BIN)/python -m scripts.demo $(DEMO_ARGS) $(ENGINE_ARGS)
+	$(BIN)/python -m scripts.demo $(DEMO_ARGS) $(ENGINE_ARGS) $(if $(VERBOSE),--verbose)
 
-# Your own log through the whole pipeline: make run LOG=path [FORMAT=auto] [CUTOFF=auto] [CONFIG=overrides.yaml]
+# Your own log through the whole pipeline: make run LOG=path [FORMAT=auto] [CUTOFF=auto] [CONFIG=overrides.yaml] [VERBOSE=1]
 FORMAT ?= auto
 CUTOFF ?= auto
 run: install $(DAGSTER_HOME)/dagster.yaml
 	@test -n "$(LOG)" || { echo "usage: make run LOG=path/to/log [FORMAT=auto] [CUTOFF=auto|YYYY-MM-DD] [CONFIG=overrides.yaml]"; exit 2; }
 	@mkdir -p $(LATENT_HOME)/mlflow
-	$(BIN)/latent-listening run "$(LOG)" --format $(FORMAT) --cutoff $(CUTOFF) $(if $(CONFIG),--config "$(CONFIG)") $(ENGINE_ARGS)
+	$(BIN)/latent-listening run "$(LOG)" --format $(FORMAT) --cutoff $(CUTOFF) $(if $(CONFIG),--config "$(CONFIG)") $(if $(VERBOSE),--verbose) $(ENGINE_ARGS)
 
 # Which split keeps how much of a log (no Dagster run): make plan LOG=path [FORMAT=auto]
 plan: install

@@ -79,23 +79,25 @@ def _put(views, words, at, buf, a, b):
 START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED = 0, 1, 2, 3  # the csv module's states within a record
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _content_end(buf, i, end):
+    """Where the record ``buf[i:end]`` ends without its trailing carriage returns."""
+    while end > i and buf[end - 1] == CR:
+        end -= 1
+    return end
+
+
 @numba.njit(cache=True, nogil=True)
 def _lines_kernel(buf, final, starts, ends):
     """``_records_kernel`` without quoting: a record is a line."""
     n, r, i = buf.shape[0], 0, 0
     for j in range(n):
         if buf[j] == NEWLINE:
-            end = j
-            while end > i and buf[end - 1] == CR:
-                end -= 1
-            starts[r], ends[r] = i, end
+            starts[r], ends[r] = i, _content_end(buf, i, j)
             r += 1
             i = j + 1
     if i < n and final:
-        end = n
-        while end > i and buf[end - 1] == CR:
-            end -= 1
-        starts[r], ends[r] = i, end
+        starts[r], ends[r] = i, _content_end(buf, i, n)
         return r + 1, n
     return r, i
 
@@ -117,14 +119,11 @@ def _records_kernel(buf, sep, csv, limit, final, starts, ends, unterminated):
                     break
             elif c == NEWLINE:
                 break
-            elif csv:
-                if state == START:
-                    state = QUOTED if c == QUOTE else START if c == sep else UNQUOTED
-                elif state == UNQUOTED:
-                    if c == sep:
-                        state = START
-                else:  # just after a quoted field's closing quote
-                    state = QUOTED if c == QUOTE else START if c == sep else UNQUOTED
+            elif state == UNQUOTED:
+                if c == sep:
+                    state = START
+            else:  # a field's first character, or the one after a quoted field's closing quote
+                state = QUOTED if c == QUOTE else START if c == sep else UNQUOTED
             j += 1
         open_quote = state == QUOTED
         if j == n and not final and not (open_quote and j - i >= limit):
@@ -136,10 +135,7 @@ def _records_kernel(buf, sep, csv, limit, final, starts, ends, unterminated):
             if j == n and not final:
                 return r, i  # its first line goes on in the next block
             unterminated[r] = True
-        end = j
-        while end > i and buf[end - 1] == CR:
-            end -= 1
-        starts[r], ends[r] = i, end
+        starts[r], ends[r] = i, _content_end(buf, i, j)
         r += 1
         i = j + 1
     return r, n

@@ -1,0 +1,123 @@
+"""The two skip-gram trainers side by side: gensim's corpus_file mode (the pipeline's) and pipeline.skipgram (numba,
+each centre's Huffman path shared by its window), on the same walks, in one sitting.
+
+For each vocabulary size a graph is made whose degrees are heavy-tailed (endpoints drawn with weights
+(rank + 1) ** -0.8, as songs' popularity is), one pass of walks (length 40) is walked from every vertex, and both
+trainers train DeepWalk's skip-gram on the first ``--max-words`` of it with the whole vocabulary's tree
+(``train_shards``' measure: the rate at the full size without the full pass). d = 128, window 6, all cores;
+each training in its own process, so the peak RSS printed is its own. Printed, not asserted.
+
+    python benchmarks/trainers.py                          # 30k, 200k and 3.16M vertices
+    python benchmarks/trainers.py --vertices 200000 --max-words 5000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def skewed_edges(n: int, mean_degree: int, seed: int) -> np.ndarray:
+    """Undirected edges (u < v) of n vertices; each edge's endpoints drawn with weights (rank + 1) ** -0.8."""
+    rng = np.random.default_rng(seed)
+    weights = (np.arange(n) + 1.0) ** -0.8
+    weights /= weights.sum()
+    m = n * mean_degree // 2
+    edges = np.stack([rng.choice(n, m, p=weights), rng.integers(0, n, m)], axis=1)
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    edges.sort(axis=1)
+    return np.unique(edges, axis=0)
+
+
+def make_walks(n: int, max_words: int, folder: Path) -> None:
+    """walks.npy (int32, one walk a row), corpus.txt (the same walks as gensim reads them), counts.npy (the whole pass's)."""
+    import polars as pl
+    import scipy.sparse as sp
+
+    from pipeline.graph import Graph
+    from pipeline.walks import generate_walks, walk_text
+
+    edges = skewed_edges(n, 10, seed=0)
+    adj = sp.coo_matrix((np.ones(2 * len(edges), np.int8), (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])),
+                        shape=(n, n)).tocsr()
+    adj.sort_indices()
+    graph = Graph(adj.indptr.astype(np.int64), adj.indices.astype(np.int32),
+                  pl.DataFrame({"vertex": np.arange(n), "kind": ["v"] * n, "key": np.arange(n).astype(str)}))
+    counts = np.zeros(n, np.int64)
+    kept, words = [], 0
+    with open(folder / "corpus.txt", "wb") as out:
+        for _, walks in generate_walks(graph, 40, 1, seed=1):
+            valid = walks[walks >= 0]
+            counts += np.bincount(valid, minlength=n)
+            if words < max_words:
+                take = walks[: max(1, (max_words - words) // walks.shape[1])]
+                kept.append(take)
+                out.write(walk_text(take))
+                words += int((take >= 0).sum())
+    counts = np.maximum(counts, 1)  # an isolated vertex still has a leaf (as the pipeline's vocabulary does)
+    np.save(folder / "walks.npy", np.concatenate(kept).astype(np.int32))
+    np.save(folder / "counts.npy", counts)
+
+
+def train(trainer: str, folder: Path) -> dict:
+    counts = np.load(folder / "counts.npy")
+    walks = np.load(folder / "walks.npy", mmap_mode="r")
+    words = int((walks >= 0).sum())
+    if trainer == "gensim":
+        from gensim.models import Word2Vec
+
+        from pipeline.embed import SkipGramParams
+
+        model = Word2Vec(**SkipGramParams(workers=0).gensim_kwargs())
+        model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(counts)})
+        t = time.perf_counter()
+        model.train(corpus_file=str(folder / "corpus.txt"), total_words=words, epochs=1)  # (its tree is built above, untimed)
+    else:
+        from pipeline import skipgram
+
+        skipgram.train([walks[:1000]], counts, threads=os.cpu_count())  # compiles the kernel outside the timing
+        t = time.perf_counter()
+        skipgram.train([walks], counts, threads=os.cpu_count())
+    seconds = time.perf_counter() - t
+    return {"words": words, "seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vertices", type=int, nargs="+", default=[30_000, 200_000, 3_160_000])
+    parser.add_argument("--max-words", type=int, default=10_000_000)
+    parser.add_argument("--trainer", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.trainer:
+        print(json.dumps(train(args.trainer, Path(args.folder))))
+        return
+    print(f"skip-gram, hierarchical softmax, d=128, window 6, {os.cpu_count()} cores; at most {args.max_words:,} words of one pass")
+    print(f"{'vertices':>10}{'trainer':>9}{'k words/s':>11}{'seconds':>9}{'peak RSS MB':>13}")
+    for n in args.vertices:
+        with tempfile.TemporaryDirectory() as tmp:
+            make_walks(n, args.max_words, Path(tmp))
+            rows = {}
+            for trainer in ("gensim", "numba"):
+                done = subprocess.run([sys.executable, __file__, "--trainer", trainer, "--folder", tmp], cwd=ROOT,
+                                      capture_output=True, text=True, check=True)
+                rows[trainer] = r = json.loads(done.stdout.strip().splitlines()[-1])
+                print(f"{n:>10,}{trainer:>9}{r['words'] / r['seconds'] / 1e3:>11,.0f}{r['seconds']:>9.1f}{r['rss_mb']:>13,.0f}", flush=True)
+            a, b = rows["numba"], rows["gensim"]
+            print(f"{n:>10,}  numba / gensim: {(a['words'] / a['seconds']) / (b['words'] / b['seconds']):.2f}x words/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Skip-gram with hierarchical softmax over int32 walks, trained by a numba kernel: DeepWalk's training as gensim
+defines it (``pipeline.embed``), with each centre vertex's Huffman path shared by its whole window.
+
+The rules are gensim's (``word2vec_inner.pyx``, ``sg=1, hs=1, negative=0``): for each centre vertex of a walk, a
+reduced window ``window - b`` on each side (``b`` drawn uniformly from ``0 .. window - 1``); each context vertex's
+input vector is trained to predict the centre's code along the centre's path in the Huffman tree
+(``pipeline.huffman``, gensim's tree node for node); a dot product at or beyond +-6 gives no update (gensim's
+``MAX_EXP``); the learning rate falls linearly from ``alpha`` to ``min_alpha`` over the words of all passes; input
+vectors start uniform in +-0.5/d, the tree's vectors at zero. Threads share the matrices without locks (Hogwild, as
+gensim's workers do).
+
+One lever differs from gensim, and only in the order of updates (Ji et al. 2016, *Parallelizing Word2Vec in Shared
+and Distributed Memory*, applied to hierarchical softmax): gensim walks the centre's path once per context vertex,
+updating each tree node after each context; here the path is walked once per centre, each node's row read once and
+scored against every context vertex of the window, then updated with their summed gradient. A tree row is loaded
+once per window instead of once per pair, and no BLAS call is made per node. Within one window the contexts see the
+node as it was before the window, a difference of the same kind as the lock-free threads' own.
+
+The Python face is :func:`train`; the kernel is :func:`_train_walks`. Each thread's draws come from a counter-based
+stream per block of walks, so one thread reproduces its vectors bit for bit; more threads, like gensim's workers,
+interleave their updates and do not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from pipeline import defaults
+from pipeline.huffman import _codes, _tree
+
+MAX_EXP = 6.0  # gensim's: a score beyond it gives no update
+BLOCK_WALKS = 256  # walks a thread takes at a time (its draws come from one stream per block)
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@numba.njit(inline="always")
+def _mix(x):
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The Huffman tree of a vocabulary in flat arrays: vertex ``v``'s codes and inner nodes are
+    ``codes[offsets[v]:offsets[v + 1]]`` and ``points[...]`` (from the root)."""
+
+    codes: np.ndarray  # uint8
+    points: np.ndarray  # int32
+    offsets: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, counts: np.ndarray) -> Tree:
+        """gensim's tree for vertices with these counts (every vertex with a count above zero has a leaf)."""
+        n = len(counts)
+        if n < 2:
+            raise ValueError("a hierarchical softmax needs at least two vertices")
+        left, right = _tree(np.asarray(counts, np.int64))
+        codes, points, offsets = _codes(n, left, right)
+        return cls(codes, points.astype(np.int32), offsets)
+
+    @property
+    def depth(self) -> int:
+        return int(np.diff(self.offsets).max())
+
+
+@numba.njit(parallel=True, cache=True)
+def _init_vectors(n, d, seed):
+    """Input vectors uniform in +-0.5/d, each row from its own stream (seed, row)."""
+    out = np.empty((n, d), np.float32)
+    for v in numba.prange(n):
+        state = _mix(np.uint64(seed) * np.uint64(0x100000001B3) ^ np.uint64(v))
+        for k in range(d):
+            state = _mix(state)
+            out[v, k] = ((state >> np.uint64(40)) * (1.0 / 16777216.0) - 0.5) / d
+    return out
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _train_walks(walks, syn0, syn1, codes, points, offsets, window, alpha, min_alpha, done_before, total,
+                 seed, block):
+    """One pass over ``walks`` (int32, one walk a row, -1 past a walk's end). ``done_before``: words of earlier
+    passes (the learning rate falls over ``total`` words). Returns the words trained on."""
+    n_walks, length = walks.shape
+    d = syn0.shape[1]
+    n_blocks = (n_walks + block - 1) // block
+    span = 2 * window
+    trained = np.zeros(n_blocks, np.int64)
+    for b in numba.prange(n_blocks):
+        x = np.empty((span, d), np.float32)  # the window's input vectors
+        dx = np.empty((span, d), np.float32)  # their updates
+        rows = np.empty(span, np.int64)
+        g = np.empty(span, np.float32)
+        state = _mix(np.uint64(seed) ^ (np.uint64(b) * _GOLDEN))
+        words = 0
+        first = b * block
+        for w in range(first, min(first + block, n_walks)):
+            walk = walks[w]
+            end = length
+            for p in range(length):
+                if walk[p] < 0:
+                    end = p
+                    break
+            progress = (done_before + first * length + words) / total
+            a = np.float32(max(min_alpha, alpha - (alpha - min_alpha) * progress))
+            for p in range(end):
+                centre = walk[p]
+                state = _mix(state)
+                reduced = window - np.int64(state % np.uint64(window))
+                k = 0
+                for q in range(max(0, p - reduced), min(end, p + reduced + 1)):
+                    if q != p:
+                        rows[k] = walk[q]
+                        for c in range(d):
+                            x[k, c] = syn0[walk[q], c]
+                            dx[k, c] = 0.0
+                        k += 1
+                for at in range(offsets[centre], offsets[centre + 1]):
+                    node = points[at]
+                    label = np.float32(1.0) - codes[at]
+                    for j in range(k):
+                        f = np.float32(0.0)
+                        for c in range(d):
+                            f += x[j, c] * syn1[node, c]
+                        if f <= -MAX_EXP or f >= MAX_EXP:
+                            g[j] = 0.0
+                        else:
+                            g[j] = (label - np.float32(1.0) / (np.float32(1.0) + np.exp(-f))) * a
+                    for j in range(k):
+                        if g[j] != 0.0:
+                            for c in range(d):
+                                dx[j, c] += g[j] * syn1[node, c]
+                    for j in range(k):
+                        if g[j] != 0.0:
+                            for c in range(d):
+                                syn1[node, c] += g[j] * x[j, c]
+                for j in range(k):
+                    for c in range(d):
+                        syn0[rows[j], c] += dx[j, c]
+            words += end
+        trained[b] = words
+    return trained.sum()
+
+
+@dataclass
+class Model:
+    """Trained vectors: ``vectors[v]`` is vertex ``v``'s (the input vectors, as gensim's ``wv``)."""
+
+    vectors: np.ndarray
+    tree_vectors: np.ndarray
+    words: int = 0
+    seconds: float = 0.0
+
+
+def train(passes: Iterable[np.ndarray], counts: np.ndarray, dimensions: int = defaults.DIMENSIONS,
+          window: int = defaults.WINDOW, alpha: float = defaults.ALPHA, min_alpha: float = defaults.MIN_ALPHA,
+          epochs: int = defaults.EPOCHS, seed: int = defaults.SEED, threads: int = 0,
+          progress: Callable[[str], None] | None = None, model: Model | None = None, done_before: int = 0) -> Model:
+    """Skip-gram with hierarchical softmax over ``passes`` (int32 walk matrices, each read once per epoch; memory
+    mapped ones are fine), for vertices ``0 .. len(counts) - 1`` with these counts (the tree's).
+
+    ``model`` and ``done_before`` resume a training (the vectors so far, the words already trained on)."""
+    passes = list(passes)
+    counts = np.asarray(counts, np.int64)
+    tree = Tree.of(counts)
+    total = max(1, int(counts.sum()) * epochs)
+    if model is None:
+        model = Model(_init_vectors(len(counts), dimensions, seed), np.zeros((len(counts) - 1, dimensions), np.float32))
+    if threads:
+        numba.set_num_threads(threads)
+    t = time.perf_counter()
+    done = done_before
+    for epoch in range(epochs):
+        for i, walks in enumerate(passes):
+            done += int(_train_walks(np.asarray(walks, np.int32), model.vectors, model.tree_vectors, tree.codes, tree.points,
+                                     tree.offsets, window, alpha, min_alpha, done, total,
+                                     seed + 7919 * (epoch * len(passes) + i), BLOCK_WALKS))
+            if progress:
+                rate = (done - done_before) / max(time.perf_counter() - t, 1e-9)
+                progress(f"skip-gram: epoch {epoch + 1}, pass {i + 1}/{len(passes)}: {done:,} words, {rate / 1e3:,.0f}k words/s")
+    model.words, model.seconds = done, time.perf_counter() - t
+    return model

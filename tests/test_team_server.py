@@ -164,7 +164,13 @@ def test_the_daemon_fires_the_new_file_sensor_once_per_new_file(team):
     from assets.definitions import new_files_sensor
     from resources import ListeningLogSource
 
-    state = next(s for s in instance.all_instigator_state() if s.instigator_name == "new_listening_log_files")
+    # the daemon stores the cursor when the tick finishes, after it launched the run: wait for it
+    deadline = time.monotonic() + 60
+    while True:
+        state = next(s for s in instance.all_instigator_state() if s.instigator_name == "new_listening_log_files")
+        if state.instigator_data.cursor or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     again = new_files_sensor(dg.build_sensor_context(cursor=state.instigator_data.cursor,
                                                      resources={"source": ListeningLogSource(format="canonical", path=str(log))}))
     assert isinstance(again, dg.SkipReason) and "no new files" in again.skip_message

@@ -5,6 +5,7 @@ frame (values, order and types) where it is Parquet."""
 from __future__ import annotations
 
 import filecmp
+import gzip
 import json
 import os
 import shutil
@@ -185,9 +186,14 @@ def messy_log(kind: str, folder):
             body = ends.join(messy_lines(rng, 400, "\t", 6)).encode() + b"\n" + b"u\xff2\t2016-06-01\ta\tb\tc\td\n"
             (folder / f"userid-timestamp-artid-artname-traid-traname-{i}.tsv").write_bytes((b"\xef\xbb\xbf" if i else b"") + body)
     elif kind == "canonical":
-        for i in range(2):
-            lines = ["timestamp,user_id,song_id,artist", *messy_lines(rng, 400, ",", 4), "\"2016-06-01\",\"u,1\",s,a"]
-            (folder / f"log-{i}.csv").write_text("\n".join(lines) + ("\n" if i else ""))
+        for i in range(3):  # the third gzip-compressed: one task, read as a stream
+            lines = ["timestamp,user_id,song_id,artist", *messy_lines(rng, 400, ",", 4), "\"2016-06-01\",\"u,1\",s,a",
+                     "2016-06-01,u2,\"two\nlines\",a", "2016-06-02,u3,\"s, \"\"quoted\"\"\",a"]  # RFC 4180 records
+            text = "\n".join(lines) + ("\n" if i else "")
+            if i == 2:
+                (folder / "log-2.csv.gz").write_bytes(gzip.compress(text.encode()))
+            else:
+                (folder / f"log-{i}.csv").write_text(text)
     elif kind == "spotify":
         write_spotify(folder, people=6, years=0.3)
         (folder / "broken").mkdir()
@@ -220,7 +226,7 @@ def test_spark_imports_what_the_local_import_does(spark, tmp_path, kind, salt):
     assert_frame_equal(quarantine, pl.read_parquet(tmp_path / "spark" / "quarantine.parquet"))
     if kind in ("lastfm-1k", "canonical"):
         assert quarantine["reason"].str.starts_with("exact duplicate").any()
-        assert len(importing.plan(importing.resolve_files(str(folder)), kind, {}, 700)[0]) > 10  # many ranges a file
+        assert len(importing.plan(importing.inputs_of(str(folder))[0], kind, {}, 700)[0]) > 10  # many ranges a file
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "dot"])

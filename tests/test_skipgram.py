@@ -17,14 +17,14 @@ def test_one_walk_updates_as_the_skip_gram_formula_says():
     syn0 = np.array([[0.1, -0.2, 0.3], [0.05, 0.1, -0.1]], np.float32)
     syn1 = np.zeros((1, 3), np.float32)
     want0, want1, alpha = syn0.astype(np.float64), syn1.astype(np.float64), 0.025
-    sigmoid = lambda f: 1 / (1 + np.exp(-f))  # noqa: E731
+    sigmoid = lambda f: skipgram.SIGMOID[int((f + 6) * (1000 / 6 / 2))]  # gensim's table  # noqa: E731
     for centre, context in ((0, 1), (1, 0)):  # window 1: each vertex is the other's only context
         g = (1 - tree.codes[centre] - sigmoid(want0[context] @ want1[0])) * alpha
         dx = g * want1[0]
         want1[0] += g * want0[context]
         want0[context] += dx
     words = skipgram._train_walks(np.array([[0, 1]], np.int32), syn0, syn1, tree.codes, tree.points, tree.offsets,
-                                  1, alpha, 0.0001, 0, 2, 0, 256)
+                                  1, alpha, 0.0001, 0, 2, 0, 256, skipgram.SIGMOID, tree.depth)
     assert words == 2
     np.testing.assert_allclose(syn0, want0, atol=1e-7)
     np.testing.assert_allclose(syn1, want1, atol=1e-7)

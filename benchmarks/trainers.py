@@ -1,8 +1,8 @@
 """The two skip-gram trainers side by side: gensim's corpus_file mode (the pipeline's) and pipeline.skipgram (numba,
 each centre's Huffman path shared by its window), on the same walks, in one sitting.
 
-For each vocabulary size a graph is made whose degrees are heavy-tailed (endpoints drawn with weights
-(rank + 1) ** -0.8, as songs' popularity is), one pass of walks (length 40) is walked from every vertex, and both
+For each vocabulary size a graph is made whose degrees are heavy-tailed (one endpoint of each edge drawn with
+weights (rank + 1) ** -0.8, as songs' popularity is, the ranks shuffled over the ids), one pass of walks (length 40) is walked from every vertex, and both
 trainers train DeepWalk's skip-gram on the first ``--max-words`` of it with the whole vocabulary's tree
 (``train_shards``' measure: the rate at the full size without the full pass). d = 128, window 6, all cores;
 each training in its own process, so the peak RSS printed is its own. Printed, not asserted.
@@ -30,12 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 
 def skewed_edges(n: int, mean_degree: int, seed: int) -> np.ndarray:
-    """Undirected edges (u < v) of n vertices; each edge's endpoints drawn with weights (rank + 1) ** -0.8."""
+    """Undirected edges (u < v) of n vertices; one endpoint of each edge drawn with weights (rank + 1) ** -0.8, the
+    other uniformly (as a session meets songs of skewed popularity); ranks shuffled over the ids, as a pipeline's
+    graph numbers its vertices by kind and key, not by popularity."""
     rng = np.random.default_rng(seed)
     weights = (np.arange(n) + 1.0) ** -0.8
     weights /= weights.sum()
     m = n * mean_degree // 2
-    edges = np.stack([rng.choice(n, m, p=weights), rng.integers(0, n, m)], axis=1)
+    popular = rng.permutation(n)[rng.choice(n, m, p=weights)]
+    edges = np.stack([popular, rng.integers(0, n, m)], axis=1)
     edges = edges[edges[:, 0] != edges[:, 1]]
     edges.sort(axis=1)
     return np.unique(edges, axis=0)

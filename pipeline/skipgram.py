@@ -158,14 +158,33 @@ def _train_walks(walks, syn0, syn1, codes, points, offsets, window, alpha, min_a
     return trained.sum()
 
 
+@numba.njit(parallel=True, cache=True)
+def _renumbered(walks, rank):
+    """``walks`` with each vertex replaced by its rank (-1 kept)."""
+    out = np.empty(walks.shape, np.int32)
+    for w in numba.prange(walks.shape[0]):
+        for p in range(walks.shape[1]):
+            v = walks[w, p]
+            out[w, p] = rank[v] if v >= 0 else -1
+    return out
+
+
 @dataclass
 class Model:
-    """Trained vectors: ``vectors[v]`` is vertex ``v``'s (the input vectors, as gensim's ``wv``)."""
+    """The trained matrices, rows in the order of the vertices' counts (most frequent first, as gensim orders its
+    vocabulary: the rows most updated sit together in memory); ``vertex_vectors()`` gives them in vertex order."""
 
-    vectors: np.ndarray
-    tree_vectors: np.ndarray
+    syn0: np.ndarray  # input vectors, by rank
+    syn1: np.ndarray  # the tree's vectors
+    order: np.ndarray  # order[r]: the vertex of rank r
     words: int = 0
     seconds: float = 0.0
+
+    def vertex_vectors(self) -> np.ndarray:
+        """``vectors[v]``: vertex ``v``'s input vector (what gensim's ``wv`` holds)."""
+        out = np.empty_like(self.syn0)
+        out[self.order] = self.syn0
+        return out
 
 
 def train(passes: Iterable[np.ndarray], counts: np.ndarray, dimensions: int = defaults.DIMENSIONS,
@@ -173,15 +192,19 @@ def train(passes: Iterable[np.ndarray], counts: np.ndarray, dimensions: int = de
           epochs: int = defaults.EPOCHS, seed: int = defaults.SEED, threads: int = 0,
           progress: Callable[[str], None] | None = None, model: Model | None = None, done_before: int = 0) -> Model:
     """Skip-gram with hierarchical softmax over ``passes`` (int32 walk matrices, each read once per epoch; memory
-    mapped ones are fine), for vertices ``0 .. len(counts) - 1`` with these counts (the tree's).
+    mapped ones are fine), for vertices ``0 .. len(counts) - 1`` with these counts (the tree's: gensim's, built over
+    the vertices sorted by count as gensim sorts its vocabulary).
 
-    ``model`` and ``done_before`` resume a training (the vectors so far, the words already trained on)."""
+    ``model`` and ``done_before`` resume a training (the matrices so far, the words already trained on)."""
     passes = list(passes)
     counts = np.asarray(counts, np.int64)
-    tree = Tree.of(counts)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(len(counts), np.int32)
+    rank[order] = np.arange(len(counts), dtype=np.int32)
+    tree = Tree.of(counts[order])
     total = max(1, int(counts.sum()) * epochs)
     if model is None:
-        model = Model(_init_vectors(len(counts), dimensions, seed), np.zeros((len(counts) - 1, dimensions), np.float32))
+        model = Model(_init_vectors(len(counts), dimensions, seed)[order], np.zeros((len(counts) - 1, dimensions), np.float32), order)
     if threads:
         numba.set_num_threads(threads)
     t = time.perf_counter()
@@ -189,7 +212,7 @@ def train(passes: Iterable[np.ndarray], counts: np.ndarray, dimensions: int = de
     with threadpool_limits(1, "blas"):  # each window's products are small: one BLAS thread in each of numba's
         for epoch in range(epochs):
             for i, walks in enumerate(passes):
-                done += int(_train_walks(np.asarray(walks, np.int32), model.vectors, model.tree_vectors, tree.codes,
+                done += int(_train_walks(_renumbered(np.asarray(walks, np.int32), rank), model.syn0, model.syn1, tree.codes,
                                          tree.points, tree.offsets, window, alpha, min_alpha, done, total,
                                          seed + 7919 * (epoch * len(passes) + i), BLOCK_WALKS, SIGMOID, tree.depth))
                 if progress:

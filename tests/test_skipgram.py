@@ -58,9 +58,9 @@ def walks():
 
 def test_one_thread_gives_the_same_vectors_for_a_seed(walks):
     w, counts, _ = walks
-    a = skipgram.train([w], counts, dimensions=16, threads=1, seed=5).vectors
-    b = skipgram.train([w], counts, dimensions=16, threads=1, seed=5).vectors
-    c = skipgram.train([w], counts, dimensions=16, threads=1, seed=6).vectors
+    a = skipgram.train([w], counts, dimensions=16, threads=1, seed=5).vertex_vectors()
+    b = skipgram.train([w], counts, dimensions=16, threads=1, seed=5).vertex_vectors()
+    c = skipgram.train([w], counts, dimensions=16, threads=1, seed=6).vertex_vectors()
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
@@ -71,7 +71,7 @@ def test_both_trainers_recover_planted_communities_equally_well(walks, tmp_path)
     from pipeline.walks import walk_text
 
     w, counts, label = walks
-    ours = purity(skipgram.train([w], counts, dimensions=32, seed=3).vectors, label)
+    ours = purity(skipgram.train([w], counts, dimensions=32, seed=3).vertex_vectors(), label)
     (tmp_path / "walks.txt").write_bytes(walk_text(w))
     model = Word2Vec(**SkipGramParams(dimensions=32, seed=3).gensim_kwargs())
     model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(counts)})

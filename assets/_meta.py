@@ -38,10 +38,11 @@ def owners(asset: str) -> list[str]:
 # The modules of pipeline/ that hold each stage's science: an asset's code_version is their hash, so the UI marks
 # an asset whose code changed since it was materialized (tests check every module named here exists).
 SCIENCE: dict[str, tuple[str, ...]] = {
-    "raw_events": ("importers", "columnar", "line_split", "log_formats", "field_rules", "columns", "synthetic", "synthetic_config"),
-    "sessions": ("sessions",), "split_plan": ("split_plan",), "splits": ("splits",),
+    "raw_events": ("importers", "inputs", "columnar", "line_split", "log_formats", "field_rules", "columns", "text_form",
+                   "pseudonyms", "synthetic", "synthetic_config"),
+    "sessions": ("sessions",), "split_plan": ("split_plan",), "splits": ("splits", "split_plan"),
     "graph": ("graph",), "walks": ("walks",), "embedding": ("embed", "checkpoints"),
-    "validation_split": ("splits",), "als_tuning": ("tuning", "baselines"), "skipgram_tuning": ("tuning", "embed"),
+    "validation_split": ("splits", "split_plan"), "als_tuning": ("tuning", "baselines"), "skipgram_tuning": ("tuning", "embed"),
     "baselines": ("baselines",), "metrics": ("experiments", "evaluate", "methods", "nearest", "measures", "queries", "sknn", "sparse"),
     "model": ("serving",), "behaviour": ("behaviour",), "plots": ("plots", "figures"), "explorer": ("explorer", "egonet"),
 }

@@ -8,9 +8,7 @@ Formats: see ``pipeline.log_formats``.
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
-import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +26,8 @@ from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from pipeline.inputs import LogFile, log_files
 from pipeline.io import atomic_path
 from pipeline.log_formats import FIELDS, RAW_LIMIT, WHOLE_FILE, LogInputError, reader
+from pipeline.pseudonyms import WITHHELD, pseudonymised, shown_names
+from pipeline.text_form import NORMALISED, check_text_form, normalised
 
 FORMATS = ("canonical", "lastfm-1k", "spotify", "listenbrainz")
 
@@ -113,31 +113,6 @@ def format_of(fmt: str, files: list[LogFile]) -> str:
     return fmt
 
 
-# --- timestamps -------------------------------------------------------------------------------
-
-def pseudonymise(user: str, salt: str) -> str:
-    return hashlib.sha256(f"{salt}\x00{user}".encode()).hexdigest()[:16]
-
-
-def salt_from(variable: str) -> str:
-    """The salt in the environment variable ``variable`` ("" names none: no pseudonymisation). A named variable
-    that is unset or empty is refused: the log would otherwise be imported with its raw ids."""
-    if not variable:
-        return ""
-    salt = os.environ.get(variable, "")
-    if not salt:
-        raise LogInputError(f"pseudonymise_salt_env names {variable}, which is not set (or empty) in this process's "
-                            "environment: set it, or unset pseudonymise_salt_env to import the ids as they are")
-    return salt
-
-
-def salt_fingerprint(salt: str) -> str:
-    """What is recorded of a salt: enough to tell two salts apart, slow to try guesses against (PBKDF2, 200,000 rounds)."""
-    return hashlib.pbkdf2_hmac("sha256", salt.encode(), b"latent-listening salt fingerprint", 200_000).hex()[:12]
-
-
-# --- the import -------------------------------------------------------------------------------
-
 DUPLICATE = "exact duplicate of an earlier row"
 RECORD_BATCH = 100_000
 
@@ -208,50 +183,6 @@ def settle(report: ImportReport, duplicates: pl.DataFrame, names: list[str], rej
         raise LogInputError(f"no usable events in {where} ({why})")
 
 
-TEXT_FORMS = ("NFC", "NFKC", "")  # the Unicode normal forms a log's text may be put in ("": as written)
-TEXT_FIELDS = FIELDS[1:]  # every field but the timestamp
-NORMALISED = "_normalised"  # a batch's column: how many of the row's text values the normal form changed
-
-
-def check_text_form(form: str) -> str:
-    if form not in TEXT_FORMS:
-        raise LogInputError(f"text_form {form!r}: expected one of {', '.join(repr(f) for f in TEXT_FORMS)}")
-    return form
-
-
-def normalised(events: pl.DataFrame, form: str) -> pl.DataFrame:
-    """``events`` with every text value in the Unicode normal ``form`` (NFC: the same title typed in NFD is the same
-    song), and a column ``_normalised``: how many of each row's values it changed. Only non-ASCII values are looked at
-    (ASCII text is in every normal form)."""
-    changed = pl.repeat(0, events.height, dtype=pl.Int64, eager=True)
-    if not form or events.is_empty():
-        return events.with_columns(changed.alias(NORMALISED))
-    columns = {}
-    for f in TEXT_FIELDS:
-        values = events[f]
-        wide = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)  # non-ASCII
-        if not wide.any():
-            continue
-        distinct = values.filter(wide).unique()  # each distinct value normalised once (a log repeats its names)
-        after = distinct.str.normalize(form)
-        moved = after != distinct
-        if not moved.any():
-            continue
-        changes = dict(zip(distinct.filter(moved).to_list(), after.filter(moved).to_list()))
-        hit = values.is_in(pl.Series(list(changes), dtype=pl.String).implode()).fill_null(False)
-        columns[f] = values.replace(changes)
-        changed = changed + hit.cast(pl.Int64)
-    return events.with_columns(*columns.values(), changed.alias(NORMALISED))
-
-
-def pseudonymised(events: pl.DataFrame, salt: str, pseudonyms: dict[str, str]) -> pl.DataFrame:
-    """``events`` with each user id replaced by its salted hash (``pseudonyms``: the ones made so far)."""
-    if not salt or events.is_empty():
-        return events
-    users = {u: pseudonyms.setdefault(u, pseudonymise(u, salt)) for u in events["user_id"].unique()}
-    return events.with_columns(pl.col("user_id").replace_strict(users, return_dtype=pl.String))
-
-
 @dataclass
 class _Seen:
     """Per accepted row, in the order written: its file, its row and a hash of its fields."""
@@ -290,20 +221,6 @@ def _take(file: pa.ipc.RecordBatchFileReader, positions: np.ndarray) -> pa.Table
     of = np.searchsorted(starts, positions, side="right") - 1
     parts = [batches[i].take(pa.array(positions[of == i] - starts[i])) for i in np.unique(of)]
     return pa.Table.from_batches(parts, schema=file.schema)
-
-
-WITHHELD = "(withheld: the log is pseudonymised)"
-
-
-def shown_names(files: list[LogFile], salt: str) -> list[str]:
-    """How each file is named in the quarantine and the summary: its path (an archive member's inside the archive's),
-    or, for a pseudonymised log, the folders below the input's root pseudonymised too (a Spotify export's folder is
-    its listener's name)."""
-    if not salt:
-        return [str(f) for f in files]
-    files = [Path(str(f)) for f in files]
-    root = Path(os.path.commonpath([str(f.parent) for f in files])) if len(files) > 1 else files[0].parent.parent
-    return [str(root.joinpath(*[pseudonymise(part, salt) for part in f.parent.relative_to(root).parts], f.name)) for f in files]
 
 
 def _read_all(files, names, fmt, window, salt, text_form, report, reject, log, columns, written: Path) -> _Seen:

@@ -20,8 +20,9 @@ from pipeline import defaults, experiments
 from pipeline.contract import StageFiles
 from pipeline.field_rules import Window
 from pipeline.graph import Graph, user_session_song_graph, user_song_graph
-from pipeline.importers import import_log, salt_from
+from pipeline.importers import import_log
 from pipeline.io import atomic_path, write_json
+from pipeline.pseudonyms import salt_from
 from pipeline.sessions import session_table, sessionize_file
 from pipeline.splits import SplitParams, split_files, table1
 from pipeline.walks import write_corpus_shards

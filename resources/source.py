@@ -10,8 +10,9 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.contract import QUARANTINE_SCHEMA, StageFiles
-from pipeline.importers import FORMATS, resolve_files, salt_fingerprint, salt_from
+from pipeline.importers import FORMATS, resolve_files
 from pipeline.io import write_json
+from pipeline.pseudonyms import salt_fingerprint, salt_from
 from pipeline.stages import LOCAL
 from pipeline.synthetic import SyntheticConfig, generate
 from resources.params import model_from, params_of

@@ -12,7 +12,7 @@ from helpers import materialize_all
 
 from assets.definitions import new_files_sensor
 from pipeline.contract import StageFiles
-from pipeline.importers import salt_fingerprint
+from pipeline.pseudonyms import salt_fingerprint
 from pipeline.synthetic import SyntheticConfig, generate
 from resources import ListeningLogSource
 

@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from pipeline.importers import detect_format, import_log, pseudonymise
+from pipeline.importers import detect_format, import_log
 from pipeline.log_formats import UNTERMINATED, LogInputError, device_family, parse_timestamp
+from pipeline.pseudonyms import pseudonymise
 
 
 def run(tmp_path, pattern, fmt, **kw):
@@ -282,7 +283,7 @@ def test_a_parquet_date_column_is_read_as_its_text_would_be(tmp_path):
 
 
 def test_the_salt_comes_from_a_named_environment_variable_and_only_its_fingerprint_is_kept(monkeypatch):
-    from pipeline.importers import salt_fingerprint, salt_from
+    from pipeline.pseudonyms import salt_fingerprint, salt_from
     from resources import ListeningLogSource
 
     assert salt_from("") == ""

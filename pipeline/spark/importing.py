@@ -26,26 +26,14 @@ from pyspark.sql import functions as F
 from pipeline import columnar, field_rules, line_split
 from pipeline.columns import FIELDS
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA, StageFiles
-from pipeline.importers import (
-    NORMALISED,
-    WITHHELD,
-    ImportReport,
-    LogInputError,
-    _batches,
-    check_text_form,
-    format_of,
-    inputs_of,
-    normalised,
-    pseudonymised,
-    salt_from,
-    settle,
-    shown_names,
-)
+from pipeline.importers import ImportReport, LogInputError, _batches, format_of, inputs_of, settle
 from pipeline.inputs import LogFile
 from pipeline.io import atomic_path
 from pipeline.log_formats import RAW_LIMIT, WHOLE_FILE, csv_header, whole_file_check
+from pipeline.pseudonyms import WITHHELD, pseudonymised, salt_from, shown_names
 from pipeline.spark.session import plain_schema, write_parquet
 from pipeline.stages import Log, import_window
+from pipeline.text_form import NORMALISED, check_text_form, normalised
 
 RANGE_BYTES = 64 << 20  # the bytes of a line file one task reads (whole lines: a range ends after a newline)
 LINE_FORMATS = ("lastfm-1k", "canonical")

@@ -9,15 +9,22 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: spark-cluster spark-cluster-stop install demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling bench-spark bench-baselines lint clean
+.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling bench-spark bench-baselines lint clean
 
-install: $(VENV)/.installed
+# What an install holds: the runtime for the demo and your logs (with pyspark when ENGINE=spark), the dev extras
+# (pytest, Playwright, ruff, pyspark) for the tests, benchmarks and Spark cluster.
+INSTALL := $(if $(filter spark,$(ENGINE)),spark,runtime)
+install: $(VENV)/.installed-$(INSTALL)
+install-dev: $(VENV)/.installed-dev
 
 # Pinned install: pyproject names the packages, constraints.txt fixes every version.
-$(VENV)/.installed: pyproject.toml constraints.txt
+EXTRAS_runtime :=
+EXTRAS_spark := [spark]
+EXTRAS_dev := [dev]
+$(VENV)/.installed-%: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.$(EXTRAS_$*)'
 	@touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: scripts/dagster.yaml
@@ -56,13 +63,13 @@ paper-all: install
 paper-status: install
 	$(BIN)/python -m scripts.paper status $(PAPER_ARGS)
 
-test: install
+test: install-dev
 	$(BIN)/python -m pytest
 
 # A Spark standalone cluster on 127.0.0.1 (master :7077, UI :8080, two workers of 1 core and 2 GB), stopped by PID.
-spark-cluster: install
+spark-cluster: install-dev
 	$(BIN)/python -m scripts.spark_cluster start --workers 2 --cores 1 --memory 2g
-spark-cluster-stop: install
+spark-cluster-stop: install-dev
 	$(BIN)/python -m scripts.spark_cluster stop
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
@@ -84,30 +91,30 @@ serve-model: install
 	.venv-bench/bin/python -m pip install --quiet pecanpy==2.0.9
 	@touch $@
 
-bench: install .venv-bench/.installed
+bench: install-dev .venv-bench/.installed
 	$(BIN)/python benchmarks/walks.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/evaluation.py
 
 # The whole pipeline at 1M, 4M and 16M events (hours; rerun to resume: finished sizes are read back).
-bench-scaling: install
+bench-scaling: install-dev
 	$(BIN)/python benchmarks/scaling.py $(SCALING_ARGS)
 
 # The Spark engine against the local one at 4M and 16M events (1 and 2 workers on 127.0.0.1; about 45 minutes here)
 # and Spark ML Word2Vec against gensim on the latest demo run's walks.
-bench-spark: install
+bench-spark: install-dev
 	$(BIN)/python benchmarks/spark.py
 	$(BIN)/python benchmarks/spark_word2vec.py
 
 # ALS tuning (the screened search against the full grid) at 4M and 16M events, and SKNN's recent sampling against
 # exact SKNN at 16M; the seeded logs and their splits are the Spark benchmark's local ones (made here if missing).
 BENCH_LOGS = $(LATENT_HOME)/spark-bench
-bench-baselines: install
+bench-baselines: install-dev
 	test -f $(BENCH_LOGS)/16M/local/splits/runs/bench/train.parquet || $(BIN)/python benchmarks/spark.py --configs local --base $(BENCH_LOGS)
 	$(BIN)/python -m benchmarks.als_tuning $(BENCH_LOGS)/4M/local/splits/runs/bench/train.parquet $(BENCH_LOGS)/16M/local/splits/runs/bench/train.parquet --screen-iterations 5 --screen-queries 20000 5000
 	$(BIN)/python -m benchmarks.sknn $(BENCH_LOGS)/16M/local/splits/runs/bench
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check pipeline assets resources tests scripts benchmarks
 
 clean:

@@ -31,7 +31,7 @@ def spark_home() -> Path:
     try:
         import pyspark
     except ImportError:
-        raise SystemExit("pyspark is not installed: make install (the dev extras) or pip install -e '.[spark]'") from None
+        raise SystemExit("pyspark is not installed: make install-dev (the dev extras hold it) or pip install -e '.[spark]'") from None
     return Path(pyspark.__file__).parent
 
 

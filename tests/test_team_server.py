@@ -2,6 +2,7 @@
 webserver, two at once, and the new-file sensor fired by the daemon. Everything on 127.0.0.1."""
 
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -44,6 +45,7 @@ def team(tmp_path_factory):
         postgres.stop()
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        shutil.rmtree(root, ignore_errors=True)  # outside pytest's own temporary folders: nothing else removes it
 
 
 PROBE = """

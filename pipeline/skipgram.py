@@ -34,24 +34,14 @@ from threadpoolctl import threadpool_limits
 
 from pipeline import defaults
 from pipeline.huffman import _codes, _tree
+from pipeline.walks import _GOLDEN
+from pipeline.walks import _splitmix64 as _mix  # the walks' counter-based stream, for the reduced windows
 
 MAX_EXP = 6.0  # gensim's: a score beyond it gives no update
 EXP_TABLE_SIZE = 1000  # gensim's sigmoid table: the score's sigmoid read at one of 1,000 points over +-MAX_EXP
 _EXP = np.exp((np.arange(EXP_TABLE_SIZE) / EXP_TABLE_SIZE * 2 - 1) * MAX_EXP)
 SIGMOID = (_EXP / (_EXP + 1)).astype(np.float32)
 BLOCK_WALKS = 256  # walks a thread takes at a time (its draws come from one stream per block)
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-@numba.njit(inline="always")
-def _mix(x):
-    z = x + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
 
 
 @dataclass(frozen=True)

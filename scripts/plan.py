@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         table, best, counts = plan_log(args.log, args.format, columns)
     except (LogInputError, ValueError) as exc:
         parser.exit(2, f"latent-listening plan: {exc}\n")
-    print(f"{counts['accepted']:,} events accepted ({counts['quarantined']:,} quarantined) from {args.log}\n")
+    print(f"{counts['accepted']:,} events accepted ({counts['quarantined']:,} quarantined) from {args.log}")
+    if counts["files_skipped"]:
+        print(f"skipped, as files that exports ship beside the listens: {', '.join(counts['files_skipped'])}")
+    print()
     wide = split_plan.users_by_cutoff(table)
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
         print(wide)

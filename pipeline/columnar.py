@@ -165,12 +165,17 @@ class Block:
     records: line_split.Records
 
 
+def dialect(fmt: str) -> tuple[str, bool]:
+    """A line format's separator and whether it quotes (CSV) or not (the Last.fm TSV)."""
+    return ("\t", False) if fmt == "lastfm-1k" else (",", True)
+
+
 def blocks(path: LogFile | Path, fmt: str, block_bytes: int) -> Iterator[Block]:
     """A line format's file in blocks of whole records (``pipeline.line_split``: a TSV's lines, a CSV's RFC 4180
     records), read as a stream (a compressed file is decompressed as it is read), a UTF-8 byte-order mark at the start
     dropped. A block ends after its last whole record, and the next starts there (a record longer than a block makes
     the block longer). ``offset``s count the decompressed bytes."""
-    sep, csv = ("\t", False) if fmt == "lastfm-1k" else (",", True)
+    sep, csv = dialect(fmt)
     row, size = 1, block_bytes
     with opened(path) as fh:
         head = fh.read(1 << 16)

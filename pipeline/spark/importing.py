@@ -108,8 +108,7 @@ def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[st
         with open(task.path.path, "rb") as fh:
             fh.seek(task.start)
             data = fh.read(task.end - task.start)
-        sep, csv = ("\t", False) if fmt == "lastfm-1k" else (",", True)
-        found = line_split.records(data, sep, csv)
+        found = line_split.records(data, *columnar.dialect(fmt))
         lines = len(found)
         batches = [columnar._block_batch(fmt, columnar.Block(1, task.start, memoryview(data), found), list(task.header or ()),
                                          dict(task.mapping or ()), window, finish)]

@@ -33,9 +33,10 @@ EmbeddingConfig = model_from(
     "EmbeddingConfig", dg.Config, SkipGramParams,
     "The skip-gram (pipeline.embed.SkipGramParams; workers and seed are run-wide settings). Training checkpoints after "
     "each walk shard; max_train_seconds (0: no limit) pauses a long training before a shard that would end past it (at "
-    "least one shard a materialization), and materializing again resumes it. trainer: gensim (the default), or "
-    "spark-word2vec (Spark ML's Word2Vec on the engine's cluster, spark_partitions partitions averaged: not resumable, "
-    "min_alpha and max_train_seconds unused; see pipeline.spark.word2vec). train_shards (gensim; 0: all, the paper's "
+    "least one shard a materialization), and materializing again resumes it. trainer: gensim (the default), numba "
+    "(pipeline.skipgram: the same skip-gram with hierarchical softmax, each centre's Huffman path shared by its window, "
+    "resumable as gensim is), or spark-word2vec (Spark ML's Word2Vec on the engine's cluster, spark_partitions partitions averaged: not resumable, "
+    "min_alpha and max_train_seconds unused; see pipeline.spark.word2vec). train_shards (gensim, numba; 0: all, the paper's "
     "R) trains on the first N walk files only, with the vocabulary of all: a quick run at full size, to measure or try "
     "every other stage; its vectors saw N/R of the walks and are not the paper's.",
     __name__, exclude=("workers", "seed"), max_train_seconds=(float, 0.0), trainer=(str, "gensim"),

@@ -16,7 +16,9 @@ from pipeline.contract import EMBEDDING_NETWORK, upstream_assets
 from pipeline.embed import SkipGramParams
 from pipeline.graph import Graph
 from pipeline.io import read_json, save_npy, write_json
-from pipeline.training import TRAINERS, TRAINING_STATS, gensim_trained, params_json, spark_settings, spark_trained
+from pipeline.trainers import RESUMABLE
+from pipeline.training import TRAINERS, TRAINING_STATS, params_json, resumable_trained, spark_settings, spark_trained
+from pipeline.walk_reader import WalkFileError
 from pipeline.walks import ShardedCorpus
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import params_of
@@ -81,14 +83,18 @@ def _walks_asset(network: str):
     return _asset
 
 
-def _train_gensim(context, name: str, walks, params: SkipGramParams, config, store: DataStore):
-    """gensim's skip-gram, resumable shard by shard: (version, vectors, Trained); a paused training fails to be resumed."""
+def _train_resumable(context, name: str, walks, params: SkipGramParams, config, store: DataStore):
+    """The skip-gram of ``config.trainer`` (gensim or numba), resumable shard by shard: (version, vectors, Trained); a
+    paused training fails to be resumed."""
     try:
         corpus = ShardedCorpus.load(walks).first(config.train_shards)
     except ValueError as e:
         raise dg.Failure(str(e)) from None
-    result = train_skipgram_resumable(corpus, params, store_of(store).checkpoints(name), progress=context.log.info,
-                                      max_seconds=config.max_train_seconds or None)
+    try:
+        result = train_skipgram_resumable(corpus, params, store_of(store).checkpoints(name), progress=context.log.info,
+                                          max_seconds=config.max_train_seconds or None, trainer=config.trainer)
+    except WalkFileError as e:
+        raise dg.Failure(f"{name}: {e}") from None
     if not result.complete:
         raise dg.Failure(
             f"paused after {result.units_reused + result.units_trained}/{result.units_total} shards "
@@ -98,7 +104,7 @@ def _train_gensim(context, name: str, walks, params: SkipGramParams, config, sto
     out = new_version(context, store)
     save_npy(out["vectors"], result.vectors)
     discard_checkpoint(result)
-    trained = gensim_trained(result, params)
+    trained = resumable_trained(result, params, config.trainer)
     if config.train_shards:  # a quick run: say so wherever the params are read (MLflow, the metrics' method params)
         trained.record["train_shards"] = config.train_shards
         trained.metadata["trained on walk shards"] = f"the first {config.train_shards} (train_shards): not the paper's training"
@@ -124,12 +130,12 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
     ) -> dg.MaterializeResult:
         if config.trainer not in TRAINERS:
             raise dg.Failure(f"trainer {config.trainer!r} is not one of {', '.join(TRAINERS)}")
-        if config.train_shards and config.trainer != "gensim":
-            raise dg.Failure(f"train_shards={config.train_shards} applies to the gensim trainer, not {config.trainer!r}")
+        if config.train_shards and config.trainer not in RESUMABLE:
+            raise dg.Failure(f"train_shards={config.train_shards} applies to the {' and '.join(RESUMABLE)} trainers, not {config.trainer!r}")
         walks = inputs(context)[walks_stage]
         params = params_of(config, SkipGramParams, workers=settings.workers, seed=settings.seed)
         out, vectors, trained = (
-            _train_gensim(context, name, walks, params, config, store) if config.trainer == "gensim"
+            _train_resumable(context, name, walks, params, config, store) if config.trainer in RESUMABLE
             else _train_spark(context, walks_stage, walks, params, config, store, engine))
         write_json(out["params"], params_json(trained, read_json(walks["stats"])))
         stats = trained.stats

@@ -21,24 +21,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
+from demo_run import load_run  # noqa: E402
 
-from assets.paper_run.stages import instance_of  # noqa: E402
-from assets.stage_io import latest  # noqa: E402
 from pipeline import defaults  # noqa: E402
-from pipeline.baselines import catalogue  # noqa: E402
 from pipeline.contract import StageFiles  # noqa: E402
 from pipeline.evaluate import run_experiments  # noqa: E402
-from pipeline.experiments import EVENT_IDS  # noqa: E402
-from pipeline.graph import Graph  # noqa: E402
-from pipeline.io import read_json  # noqa: E402
-from pipeline.methods import Space  # noqa: E402
-from pipeline.nearest import EUCLIDEAN  # noqa: E402
-from pipeline.queries import build_queries  # noqa: E402
-from pipeline.sessions import session_table  # noqa: E402
 
 
 def main() -> None:
@@ -47,17 +38,9 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--partitions", type=int, nargs="+", default=[1, 2, 8])
     args = parser.parse_args()
-    stages = latest(instance_of(Path(args.home)))
-    if "metrics" not in stages:
-        raise SystemExit(f"no finished run in {args.home}: run `make demo` first")
-    trained = read_json(stages["embedding_uss"]["params"])
-    evaluation = read_json(stages["metrics"]["notes"])
-    train = pl.read_parquet(stages["splits"]["train"], columns=EVENT_IDS)
-    _, songs = catalogue(train)
-    queries = build_queries(pl.read_parquet(stages["splits"]["test"]), songs, evaluation["sampled_sessions"], defaults.SEED)
-    sessions = session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String))
-    graph = Graph.load(stages["graph_uss"])
-    spaces = [Space.from_graph("gensim", EUCLIDEAN, np.load(stages["embedding_uss"]["vectors"]), graph, songs, with_sessions=True)]
+    run = load_run(args.home)
+    stages, trained, queries = run.stages, run.trained, run.queries
+    spaces = [run.space("gensim", np.load(stages["embedding_uss"]["vectors"]))]
     seconds = {"gensim": trained.get("seconds")}
 
     from pipeline.spark.session import spark_env, spark_session
@@ -72,9 +55,9 @@ def main() -> None:
             word2vec(spark, {"walks_uss": stages["walks_uss"]}, out, print, walks="walks_uss", dimensions=trained["dimensions"],
                      window=trained["window"], epochs=trained["epochs"], alpha=trained["alpha"], seed=defaults.SEED, partitions=p)
             seconds[f"spark-{p}"] = round(time.perf_counter() - t0, 1)
-            spaces.append(Space.from_graph(f"spark-{p}", EUCLIDEAN, np.load(out["vectors"]), graph, songs, with_sessions=True))
+            spaces.append(run.space(f"spark-{p}", np.load(out["vectors"])))
     spark.stop()
-    table = run_experiments(queries, spaces, train_sessions=sessions, k_values=[10, 20, 50], seed=defaults.SEED).table
+    table = run_experiments(queries, spaces, train_sessions=run.sessions, k_values=[10, 20, 50], seed=defaults.SEED).table
     shown = table.filter(pl.col("k") == 20).select("experiment", "method", "recall", "recall_user_lo", "recall_user_hi")
     with pl.Config(tbl_rows=50, tbl_width_chars=160):
         print(f"\nrecall@20 on {queries.n:,} test sessions ({args.home}); training seconds: {json.dumps(seconds)}")

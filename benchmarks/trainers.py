@@ -1,11 +1,13 @@
-"""The two skip-gram trainers side by side: gensim's corpus_file mode (the pipeline's) and pipeline.skipgram (numba,
-each centre's Huffman path shared by its window), on the same walks, in one sitting.
+"""The two skip-gram trainers side by side, as the embedding stages run them: gensim's corpus_file mode and the numba
+kernel (pipeline.skipgram: each centre's Huffman path shared by its window; pipeline.trainers reads it the walk file
+with pipeline.walk_reader, and that reading is in its time), on the same walk file, in one sitting.
 
 For each vocabulary size a graph is made whose degrees are heavy-tailed (one endpoint of each edge drawn with
 weights (rank + 1) ** -0.8, as songs' popularity is, the ranks shuffled over the ids), one pass of walks (length 40) is walked from every vertex, and both
 trainers train DeepWalk's skip-gram on the first ``--max-words`` of it with the whole vocabulary's tree
 (``train_shards``' measure: the rate at the full size without the full pass). d = 128, window 6, all cores;
-each training in its own process, so the peak RSS printed is its own. Printed, not asserted.
+each training in its own process, so the peak RSS printed is its own; the reading of the walk file alone is timed
+once. Printed, not asserted.
 
     python benchmarks/trainers.py                          # 30k, 200k and 3.16M vertices
     python benchmarks/trainers.py --vertices 200000 --max-words 5000000
@@ -88,13 +90,31 @@ def train(trainer: str, folder: Path) -> dict:
         t = time.perf_counter()
         model.train(corpus_file=str(folder / "corpus.txt"), total_words=words, epochs=1)  # (its tree is built above, untimed)
     else:
-        from pipeline import skipgram
+        from pipeline.embed import SkipGramParams
+        from pipeline.trainers import NumbaTrainer
 
-        skipgram.train([walks[:1000]], counts, threads=os.cpu_count())  # compiles the kernel outside the timing
+        trainer = NumbaTrainer(SkipGramParams(workers=0), counts)
+        warm = folder / "warm.txt"  # compiles the kernel outside the timing
+        warm.write_bytes(b"".join((folder / "corpus.txt").open("rb").readlines()[:1000]))
+        trainer.train_unit(trainer.fresh(), warm, int((walks[:1000] >= 0).sum()), 0, 0.025, 0.0001)
+        model = trainer.fresh()
         t = time.perf_counter()
-        skipgram.train([walks], counts, threads=os.cpu_count())
+        trainer.train_unit(model, folder / "corpus.txt", words, 0, 0.025, 0.0001)
     seconds = time.perf_counter() - t
     return {"words": words, "seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def reading_rate(folder: Path) -> float:
+    """MB of walk text a second that pipeline.walk_reader turns into int32 walks."""
+    from pipeline.walk_reader import read_walk_blocks
+
+    path = folder / "corpus.txt"
+    for _ in read_walk_blocks(path, 2**31 - 1):  # compiles, and the file is in the page cache as for training
+        pass
+    t = time.perf_counter()
+    for _ in read_walk_blocks(path, 2**31 - 1):
+        pass
+    return path.stat().st_size / 1e6 / (time.perf_counter() - t)
 
 
 def main() -> None:
@@ -114,6 +134,7 @@ def main() -> None:
     for n in args.vertices:
         with tempfile.TemporaryDirectory() as tmp:
             make_walks(n, args.max_words, Path(tmp))
+            print(f"{n:>10,}  reading the walk file: {reading_rate(Path(tmp)):,.0f} MB/s", flush=True)
             rates: dict[str, list[float]] = {"gensim": [], "numba": []}
             for _ in range(args.repeats):
                 for trainer in rates:

@@ -20,8 +20,9 @@ import numpy as np
 from filelock import FileLock, Timeout
 from gensim.models import Word2Vec
 
-from pipeline.embed import SkipGramParams, TrainingResult, train_units
+from pipeline.embed import SkipGramParams, TrainingResult
 from pipeline.io import read_json, write_json
+from pipeline.trainers import train_units
 from pipeline.walks import ShardedCorpus
 
 STATE = "state.json"
@@ -39,7 +40,8 @@ class Checkpoint:
     def skeleton(self) -> Path:
         return self.folder / "skeleton" / MODEL
 
-    def _weights(self, done: int) -> Path:
+    def weights(self, done: int) -> Path:
+        """The folder of the weights after ``done`` shards."""
         return self.folder / f"ckpt-{done:04d}"
 
     def state(self) -> dict:
@@ -48,11 +50,11 @@ class Checkpoint:
 
     def load_model(self, done: int, fresh: Callable[[], Word2Vec]) -> Word2Vec:
         """The model after ``done`` shards (a fresh one for none)."""
-        if done and (self._weights(done) / MODEL).exists():  # a whole model saved (older checkpoints)
-            return Word2Vec.load(str(self._weights(done) / MODEL))
+        if done and (self.weights(done) / MODEL).exists():  # a whole model saved (older checkpoints)
+            return Word2Vec.load(str(self.weights(done) / MODEL))
         if done:
             model = Word2Vec.load(str(self.skeleton))
-            _restore_training_state(model, self._weights(done))
+            _restore_training_state(model, self.weights(done))
             return model
         return fresh()
 
@@ -63,12 +65,16 @@ class Checkpoint:
             _save_dir(self.skeleton.parent, lambda tmp: model.save(str(tmp / MODEL)))
 
     def save_weights(self, model: Word2Vec, done: int) -> None:
-        _save_dir(self._weights(done), lambda tmp: _save_training_state(model, tmp))
+        _save_dir(self.weights(done), lambda tmp: _save_training_state(model, tmp))
+
+    def save_arrays(self, done: int, write: Callable[[Path], None]) -> None:
+        """A trainer's own weights after ``done`` shards, written by ``write(folder)`` (complete or absent)."""
+        _save_dir(self.weights(done), write)
 
     def save_state(self, state: dict) -> None:
         """Point the checkpoint at the newest weights, then drop the older ones."""
         write_json(self.folder / STATE, {**state, "key": self.folder.name})
-        newest = self._weights(state["units_done"])
+        newest = self.weights(state["units_done"])
         for old in self.folder.glob("ckpt-*"):
             if old != newest:
                 shutil.rmtree(old, ignore_errors=True)
@@ -81,10 +87,11 @@ def train_skipgram_resumable(
     progress: Callable[[str], None] | None = None,
     max_units: int | None = None,
     max_seconds: float | None = None,
+    trainer: str = "gensim",
 ) -> TrainingResult:
     """``train_units`` with a checkpoint under ``checkpoint_dir`` after every shard, resumed from the last one."""
     root = Path(checkpoint_dir)
-    key = checkpoint_key(corpus, params)
+    key = checkpoint_key(corpus, params, trainer)
     root.mkdir(parents=True, exist_ok=True)
     # Trainings side by side (two runs) each hold their checkpoint's lock; only unheld others are stale.
     lock = FileLock(str(root / f"{key}.lock"))
@@ -95,7 +102,7 @@ def train_skipgram_resumable(
                            "wait for it to finish") from None
     try:
         _remove_stale_checkpoints(root, key)
-        return train_units(corpus, params, Checkpoint(root / key), progress, max_units, max_seconds)
+        return train_units(corpus, params, Checkpoint(root / key), progress, max_units, max_seconds, trainer)
     finally:
         lock.release()
 
@@ -112,10 +119,11 @@ def checkpoint_states(checkpoint_dir: Path | str) -> list[Path]:
     return sorted(Path(checkpoint_dir).glob(f"*/{STATE}"))
 
 
-def checkpoint_key(corpus: ShardedCorpus, params: SkipGramParams) -> str:
-    """What produced a checkpoint: the config, the shards (where they are: one materialization of the
+def checkpoint_key(corpus: ShardedCorpus, params: SkipGramParams, trainer: str = "gensim") -> str:
+    """What produced a checkpoint: the trainer, the config, the shards (where they are: one materialization of the
     walks) and the vocabulary. Another key is never reused."""
     record = {
+        **({"trainer": trainer} if trainer != "gensim" else {}),  # (gensim's keys as they were: its checkpoints resume)
         "params": params.as_record(),
         "shards": [str(Path(p).resolve()) for p in corpus.shards],
         "shard_words": list(map(int, corpus.shard_words)),

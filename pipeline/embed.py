@@ -15,14 +15,13 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 from gensim.models import Word2Vec
 
 from pipeline import defaults
 from pipeline.huffman import assign_binary_codes
-from pipeline.walks import ShardedCorpus
 
 # DeepWalk does not down-sample frequent vertices. gensim 4.4 only seeds its per-call random stream
 # (which draws the reduced window sizes) when negative or sample is non-zero: with hs=1,
@@ -87,7 +86,7 @@ class _ProgressHandler(logging.Handler):
             self.progress(message)
 
 
-def _check_counts(vertex_counts: np.ndarray) -> None:
+def check_counts(vertex_counts: np.ndarray) -> None:
     if vertex_counts.min(initial=1) <= 0:
         missing = np.flatnonzero(vertex_counts <= 0)
         raise ValueError(f"{len(missing)} vertices never occur in the walks (first: {missing[:5].tolist()})")
@@ -109,7 +108,7 @@ def new_model(params: SkipGramParams, vertex_counts: np.ndarray) -> Word2Vec:
 
 
 @contextmanager
-def _forwarded_progress(progress: Callable[[str], None] | None):
+def forwarded_progress(progress: Callable[[str], None] | None):
     """While training, send gensim's progress lines to ``progress``."""
     if progress is None:
         yield
@@ -125,12 +124,12 @@ def _forwarded_progress(progress: Callable[[str], None] | None):
         gensim_logger.setLevel(old_level)
 
 
-def _vertex_order_vectors(model: Word2Vec, n_vertices: int) -> np.ndarray:
+def vertex_order_vectors(model: Word2Vec, n_vertices: int) -> np.ndarray:
     order = np.array([model.wv.key_to_index[str(v)] for v in range(n_vertices)])
     return np.ascontiguousarray(model.wv.vectors[order], dtype=np.float32)
 
 
-def _train(model: Word2Vec, corpus_file: Path | str, words: int, epochs: int, start_alpha: float, end_alpha: float) -> float:
+def train_file(model: Word2Vec, corpus_file: Path | str, words: int, epochs: int, start_alpha: float, end_alpha: float) -> float:
     """One call of gensim's training over a corpus file (the GIL-free ``corpus_file`` mode); returns its seconds."""
     t0 = time.perf_counter()
     model.train(corpus_file=str(corpus_file), total_words=words, epochs=epochs, start_alpha=start_alpha, end_alpha=end_alpha,
@@ -146,14 +145,14 @@ def train_skipgram(
 ) -> tuple[Word2Vec, np.ndarray, dict]:
     """Train on one corpus file in one call, no checkpoints (``train_units`` trains shard by shard);
     return the model, the vectors in vertex order and training stats."""
-    _check_counts(vertex_counts)
+    check_counts(vertex_counts)
     model = new_model(params, vertex_counts)
     total_words = int(vertex_counts.sum())
-    with _forwarded_progress(progress):
-        seconds = _train(model, corpus_path, total_words, params.epochs, params.alpha, params.min_alpha)
+    with forwarded_progress(progress):
+        seconds = train_file(model, corpus_path, total_words, params.epochs, params.alpha, params.min_alpha)
     stats = {"seconds": seconds, "words": total_words * params.epochs,
              "words_per_second": total_words * params.epochs / max(seconds, 1e-9)}
-    return model, _vertex_order_vectors(model, len(vertex_counts)), stats
+    return model, vertex_order_vectors(model, len(vertex_counts)), stats
 
 
 @dataclass
@@ -163,7 +162,7 @@ class TrainingResult:
     units_reused: int  # (epoch, shard) units found done in a checkpoint
     units_trained: int
     vectors: np.ndarray | None
-    model: Word2Vec | None
+    model: object  # the trainer's model (a gensim Word2Vec, a pipeline.skipgram.Model)
     seconds: float
     words_trained: int
     # Time in gensim's train() and in writing checkpoints, per (epoch, shard) unit, over every call
@@ -171,95 +170,3 @@ class TrainingResult:
     unit_seconds: list[float] = field(default_factory=list)
     checkpoint_seconds: list[float] = field(default_factory=list)
     checkpoint: Path | None = None  # the folder training resumes from
-
-
-class Checkpointer(Protocol):
-    """Where a training keeps its progress (``pipeline.checkpoints.Checkpoint``)."""
-
-    folder: Path
-
-    def state(self) -> dict: ...
-
-    def load_model(self, done: int, fresh: Callable[[], Word2Vec]) -> Word2Vec: ...
-
-    def save_skeleton(self, model: Word2Vec) -> None: ...
-
-    def save_weights(self, model: Word2Vec, done: int) -> None: ...
-
-    def save_state(self, state: dict) -> None: ...
-
-
-def shard_fits(elapsed: float, trained_words: int, next_words: int, max_seconds: float) -> bool:
-    """Whether the next shard ends within ``max_seconds``, at the rate measured so far in this call."""
-    if trained_words <= 0 or elapsed <= 0:
-        return elapsed < max_seconds
-    return elapsed + next_words * elapsed / trained_words <= max_seconds
-
-
-def train_units(
-    corpus: ShardedCorpus,
-    params: SkipGramParams,
-    checkpoint: Checkpointer | None = None,
-    progress: Callable[[str], None] | None = None,
-    max_units: int | None = None,
-    max_seconds: float | None = None,
-) -> TrainingResult:
-    """Train shard by shard (epoch by epoch); with a ``checkpoint``, save after each and resume from it.
-
-    The learning rate falls linearly over all the words of all epochs, so that each shard trains at
-    the same alpha whether the run was interrupted or not: a resumed run trains the same model as an
-    uninterrupted one (bit for bit with ``workers=1``). ``max_units`` / ``max_seconds`` stop early
-    (complete=False), as an interruption would: at least one shard a call, then no shard that would
-    end past ``max_seconds`` at the rate measured so far.
-    """
-    _check_counts(corpus.vertex_counts)
-    units = [(e, i) for e in range(params.epochs) for i in range(len(corpus.shards))]
-    words = [int(corpus.shard_words[i]) for _, i in units]
-    total = sum(words)
-    state = checkpoint.state() if checkpoint else {}
-    done = state.get("units_done", 0)
-    # Checkpoints written before these were recorded have none: the lists then cover the later units only.
-    unit_seconds: list[float] = state.get("unit_seconds", [])
-    checkpoint_seconds: list[float] = state.get("checkpoint_seconds", [])
-    fresh = lambda: new_model(params, corpus.vertex_counts)  # noqa: E731
-    model = checkpoint.load_model(done, fresh) if checkpoint else fresh()
-    model.workers = params.gensim_kwargs()["workers"]
-    if checkpoint:
-        checkpoint.save_skeleton(model)
-    reused = done
-    if progress:
-        progress(f"skip-gram: resuming after {done}/{len(units)} shards from the checkpoint" if done else
-                 f"skip-gram: {len(units)} shards of {total / 1e6:,.1f}M words in all"
-                 + (", checkpointed after each" if checkpoint else ""))
-    t0 = time.perf_counter()
-    trained_words = 0
-    with _forwarded_progress(progress):
-        while done < len(units):
-            if done > reused and max_seconds is not None and not shard_fits(
-                    time.perf_counter() - t0, trained_words, words[done], max_seconds):
-                break
-            if max_units is not None and done - reused >= max_units:
-                break
-            epoch, shard = units[done]
-            before = sum(words[:done])
-            a0 = params.alpha - (params.alpha - params.min_alpha) * before / total
-            a1 = params.alpha - (params.alpha - params.min_alpha) * (before + words[done]) / total
-            unit_seconds.append(round(_train(model, corpus.shards[shard], words[done], 1, a0, a1), 4))
-            trained_words += words[done]
-            done += 1
-            if checkpoint:
-                t_ckpt = time.perf_counter()
-                checkpoint.save_weights(model, done)
-                checkpoint_seconds.append(round(time.perf_counter() - t_ckpt, 4))
-                checkpoint.save_state({"units_done": done, "units_total": len(units), "unit_seconds": unit_seconds,
-                                       "checkpoint_seconds": checkpoint_seconds})
-            if progress:
-                elapsed = time.perf_counter() - t0
-                rate = trained_words / max(elapsed, 1e-9)
-                progress(f"skip-gram: epoch {epoch + 1}, shard {shard + 1}/{len(corpus.shards)} done ({done}/{len(units)} units), "
-                         f"{rate / 1e3:.0f}k words/s, ETA {(total - sum(words[:done])) / max(rate, 1e-9):.0f}s")
-    seconds = time.perf_counter() - t0
-    complete = done == len(units)
-    vectors = _vertex_order_vectors(model, len(corpus.vertex_counts)) if complete else None
-    return TrainingResult(complete, len(units), reused, done - reused, vectors, model, seconds, trained_words,
-                          unit_seconds, checkpoint_seconds, checkpoint.folder if checkpoint else None)

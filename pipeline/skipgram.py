@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -69,22 +70,40 @@ class Tree:
 
 
 @numba.njit(parallel=True, cache=True)
-def _init_vectors(n, d, seed):
-    """Input vectors uniform in +-0.5/d, each row from its own stream (seed, row)."""
+def _init_vectors(order, d, seed):
+    """Input vectors uniform in +-0.5/d, row ``r`` for vertex ``order[r]`` from that vertex's own stream (seed,
+    vertex): written in place, with no second matrix."""
+    n = len(order)
     out = np.empty((n, d), np.float32)
-    for v in numba.prange(n):
+    for r in numba.prange(n):
+        v = order[r]
         state = _mix(np.uint64(seed) * np.uint64(0x100000001B3) ^ np.uint64(v))
         for k in range(d):
             state = _mix(state)
-            out[v, k] = ((state >> np.uint64(40)) * (1.0 / 16777216.0) - 0.5) / d
+            out[r, k] = ((state >> np.uint64(40)) * (1.0 / 16777216.0) - 0.5) / d
     return out
+
+
+# Rows are moved by explicit loops: numba's row slices (``x[k] = syn0[r]``, ``syn0[r] += dx[j]``) cost a view and
+# a ufunc call each, which took 45 % of the time (a row moved by a loop: 630k words/s against 350k, 200k vertices).
+@numba.njit(inline="always")
+def _copy_row(src, r, dst, i):
+    for t in range(src.shape[1]):
+        dst[i, t] = src[r, t]
+
+
+@numba.njit(inline="always")
+def _add_row(src, i, dst, r):
+    for t in range(src.shape[1]):
+        dst[r, t] += src[i, t]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _train_walks(walks, syn0, syn1, codes, points, offsets, window, alpha, min_alpha, done_before, total,
-                 seed, block, sigmoid, depth):
-    """One pass over ``walks`` (int32, one walk a row, -1 past a walk's end). ``done_before``: words of earlier
-    passes (the learning rate falls over ``total`` words). Returns the words trained on.
+                 seed, first_block, block, sigmoid, depth):
+    """One pass over ``walks`` (int32, one walk a row, -1 past a walk's end). The learning rate falls linearly from
+    ``alpha`` to ``min_alpha`` over ``total`` words, ``done_before`` of them trained before these walks; block ``b``
+    of ``block`` walks draws from stream ``first_block + b`` of ``seed``. Returns the words trained on.
 
     Per centre, with X the window's input vectors (k x d) and P its path's tree vectors (L x d): the scores
     F = X P^T, the gradients G = (1 - code - sigmoid(F)) * alpha (zero where |F| >= MAX_EXP), then X += G P and
@@ -94,12 +113,20 @@ def _train_walks(walks, syn0, syn1, codes, points, offsets, window, alpha, min_a
     n_blocks = (n_walks + block - 1) // block
     span = 2 * window
     trained = np.zeros(n_blocks, np.int64)
+    before = np.zeros(n_blocks, np.int64)  # words in the blocks before each (for its learning rate)
+    for b in numba.prange(n_blocks):
+        for w in range(b * block, min((b + 1) * block, n_walks)):
+            for q in range(length):
+                if walks[w, q] < 0:
+                    break
+                before[b] += 1
+    before = np.cumsum(before) - before
     for b in numba.prange(n_blocks):
         x = np.empty((span, d), np.float32)  # the window's input vectors
         p_ = np.empty((depth, d), np.float32)  # the centre's path's tree vectors
         g_flat = np.empty(span * depth, np.float32)
         rows = np.empty(span, np.int64)
-        state = _mix(np.uint64(seed) ^ (np.uint64(b) * _GOLDEN))
+        state = _mix(np.uint64(seed) ^ (np.uint64(first_block + b) * _GOLDEN))
         words = 0
         first = b * block
         for w in range(first, min(first + block, n_walks)):
@@ -109,7 +136,7 @@ def _train_walks(walks, syn0, syn1, codes, points, offsets, window, alpha, min_a
                 if walk[q] < 0:
                     end = q
                     break
-            progress = (done_before + first * length + words) / total
+            progress = (done_before + before[b] + words) / total
             a = np.float32(max(min_alpha, alpha - (alpha - min_alpha) * progress))
             for pos in range(end):
                 centre = walk[pos]
@@ -119,30 +146,39 @@ def _train_walks(walks, syn0, syn1, codes, points, offsets, window, alpha, min_a
                 for q in range(max(0, pos - reduced), min(end, pos + reduced + 1)):
                     if q != pos:
                         rows[k] = walk[q]
-                        x[k] = syn0[walk[q]]
+                        _copy_row(syn0, walk[q], x, k)
                         k += 1
                 if k == 0:
                     continue
                 lo, hi = offsets[centre], offsets[centre + 1]
                 n_nodes = hi - lo
                 for i in range(n_nodes):
-                    p_[i] = syn1[points[lo + i]]
+                    _copy_row(syn1, points[lo + i], p_, i)
                 xs, ps, gs = x[:k], p_[:n_nodes], g_flat[:k * n_nodes].reshape((k, n_nodes))
                 scores = np.dot(xs, ps.T)
-                for j in range(k):
-                    for i in range(n_nodes):
+                gram = np.dot(xs, xs.T)
+                for i in range(n_nodes):
+                    for j in range(k):  # context j meets node i as moved by contexts 0 .. j-1 (gensim's order)
                         f = scores[j, i]
+                        for e in range(j):
+                            f += gs[e, i] * gram[j, e]
                         if f <= -MAX_EXP or f >= MAX_EXP:
                             gs[j, i] = 0.0
                         else:
                             gs[j, i] = (np.float32(1.0) - codes[lo + i]
                                         - sigmoid[int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * a
                 dx = np.dot(gs, ps)
+                moved = np.dot(gs, gs.T)  # context j's update also sees the path as earlier contexts moved it
+                for j in range(k):
+                    for e in range(j):
+                        c = moved[j, e]
+                        for t in range(d):
+                            dx[j, t] += c * xs[e, t]
                 dp = np.dot(gs.T, xs)
                 for i in range(n_nodes):
-                    syn1[points[lo + i]] += dp[i]
+                    _add_row(dp, i, syn1, points[lo + i])
                 for j in range(k):
-                    syn0[rows[j]] += dx[j]
+                    _add_row(dx, j, syn0, rows[j])
             words += end
         trained[b] = words
     return trained.sum()
@@ -165,49 +201,107 @@ class Model:
     vocabulary: the rows most updated sit together in memory); ``vertex_vectors()`` gives them in vertex order."""
 
     syn0: np.ndarray  # input vectors, by rank
-    syn1: np.ndarray  # the tree's vectors
+    syn1: np.ndarray | None  # the tree's vectors (None once a training is finished: pipeline.trainers)
     order: np.ndarray  # order[r]: the vertex of rank r
     words: int = 0
     seconds: float = 0.0
 
     def vertex_vectors(self) -> np.ndarray:
-        """``vectors[v]``: vertex ``v``'s input vector (what gensim's ``wv`` holds)."""
+        """``vectors[v]``: vertex ``v``'s input vector (what gensim's ``wv`` holds). (A finished training drops
+        ``syn1`` first: the copy then takes its place, and the peak stays at two matrices.)"""
         out = np.empty_like(self.syn0)
         out[self.order] = self.syn0
         return out
 
 
+class Trainer:
+    """The kernel's face for one vocabulary: a fresh model, one unit of training (a walk pass, with its learning
+    rates at its first and last word) and the model saved to / loaded from a folder (``syn0.npy``, ``syn1.npy``)."""
+
+    name = "numba"
+
+    def __init__(self, counts: np.ndarray, dimensions: int = defaults.DIMENSIONS, window: int = defaults.WINDOW,
+                 seed: int = defaults.SEED, threads: int = 0) -> None:
+        self.counts = np.asarray(counts, np.int64)
+        self.order = np.argsort(-self.counts, kind="stable")
+        self.rank = np.empty(len(self.counts), np.int32)
+        self.rank[self.order] = np.arange(len(self.counts), dtype=np.int32)
+        self.tree = Tree.of(self.counts[self.order])
+        self.dimensions, self.window, self.seed, self.threads = dimensions, window, seed, threads
+
+    def fresh(self) -> Model:
+        n = len(self.counts)
+        return Model(_init_vectors(self.order, self.dimensions, self.seed), np.zeros((n - 1, self.dimensions), np.float32),
+                     self.order)
+
+    def train_unit(self, model: Model, blocks: Iterable[np.ndarray], words: int, unit: int, alpha: float,
+                   end_alpha: float) -> int:
+        """Train on ``blocks`` (int32 walk matrices in corpus order, ``words`` words in all), unit ``unit`` of the
+        training, its rate falling from ``alpha`` to ``end_alpha``; returns the words trained on. The draws depend on
+        the unit and each walk's place in it, not on how the walks were cut into blocks."""
+        if self.threads:
+            numba.set_num_threads(self.threads)
+        done = walks_before = 0
+        tree = self.tree
+        with threadpool_limits(1, "blas"):  # each window's products are small: one BLAS thread in each of numba's
+            for walks in _whole_blocks(blocks, BLOCK_WALKS):
+                done += int(_train_walks(_renumbered(walks, self.rank), model.syn0, model.syn1, tree.codes, tree.points,
+                                         tree.offsets, self.window, alpha, end_alpha, done, max(words, 1),
+                                         self.seed + 7919 * unit, walks_before // BLOCK_WALKS, BLOCK_WALKS, SIGMOID,
+                                         tree.depth))
+                walks_before += len(walks)
+        model.words += done
+        return done
+
+    @staticmethod
+    def save(model: Model, folder: Path) -> None:
+        np.save(folder / "syn0.npy", model.syn0)
+        np.save(folder / "syn1.npy", model.syn1)
+
+    def load(self, folder: Path) -> Model:
+        return Model(np.load(folder / "syn0.npy"), np.load(folder / "syn1.npy"), self.order)
+
+
+def _whole_blocks(blocks: Iterable[np.ndarray], block: int):
+    """The walks of ``blocks`` again, cut so that every piece but the last holds a multiple of ``block`` walks."""
+    carry = None
+    for walks in blocks:
+        walks = np.asarray(walks, np.int32)
+        if carry is not None:
+            width = max(carry.shape[1], walks.shape[1])
+            walks = np.concatenate([_widened(carry, width), _widened(walks, width)])
+        cut = len(walks) - len(walks) % block
+        if cut:
+            yield walks[:cut]
+        carry = walks[cut:] if cut < len(walks) else None
+    if carry is not None:
+        yield carry
+
+
+def _widened(walks: np.ndarray, width: int) -> np.ndarray:
+    return walks if walks.shape[1] == width else np.pad(walks, ((0, 0), (0, width - walks.shape[1])), constant_values=-1)
+
+
 def train(passes: Iterable[np.ndarray], counts: np.ndarray, dimensions: int = defaults.DIMENSIONS,
           window: int = defaults.WINDOW, alpha: float = defaults.ALPHA, min_alpha: float = defaults.MIN_ALPHA,
           epochs: int = defaults.EPOCHS, seed: int = defaults.SEED, threads: int = 0,
-          progress: Callable[[str], None] | None = None, model: Model | None = None, done_before: int = 0) -> Model:
-    """Skip-gram with hierarchical softmax over ``passes`` (int32 walk matrices, each read once per epoch; memory
-    mapped ones are fine), for vertices ``0 .. len(counts) - 1`` with these counts (the tree's: gensim's, built over
-    the vertices sorted by count as gensim sorts its vocabulary).
-
-    ``model`` and ``done_before`` resume a training (the matrices so far, the words already trained on)."""
+          progress: Callable[[str], None] | None = None) -> Model:
+    """Skip-gram with hierarchical softmax over ``passes`` (int32 walk matrices, each one unit, read once per epoch;
+    memory-mapped ones are fine), for vertices ``0 .. len(counts) - 1`` with these counts (the tree's: gensim's,
+    built over the vertices sorted by count as gensim sorts its vocabulary)."""
     passes = list(passes)
-    counts = np.asarray(counts, np.int64)
-    order = np.argsort(-counts, kind="stable")
-    rank = np.empty(len(counts), np.int32)
-    rank[order] = np.arange(len(counts), dtype=np.int32)
-    tree = Tree.of(counts[order])
-    total = max(1, int(counts.sum()) * epochs)
-    if model is None:
-        model = Model(_init_vectors(len(counts), dimensions, seed)[order], np.zeros((len(counts) - 1, dimensions), np.float32), order)
-    if threads:
-        numba.set_num_threads(threads)
+    trainer = Trainer(counts, dimensions, window, seed, threads)
+    model = trainer.fresh()
+    sizes = [int((np.asarray(w) >= 0).sum()) for w in passes] * epochs
+    total = max(1, sum(sizes))
     t = time.perf_counter()
-    done = done_before
-    with threadpool_limits(1, "blas"):  # each window's products are small: one BLAS thread in each of numba's
-        for epoch in range(epochs):
-            for i, walks in enumerate(passes):
-                done += int(_train_walks(_renumbered(np.asarray(walks, np.int32), rank), model.syn0, model.syn1, tree.codes,
-                                         tree.points, tree.offsets, window, alpha, min_alpha, done, total,
-                                         seed + 7919 * (epoch * len(passes) + i), BLOCK_WALKS, SIGMOID, tree.depth))
-                if progress:
-                    rate = (done - done_before) / max(time.perf_counter() - t, 1e-9)
-                    progress(f"skip-gram: epoch {epoch + 1}, pass {i + 1}/{len(passes)}: {done:,} words, "
-                             f"{rate / 1e3:,.0f}k words/s")
-    model.words, model.seconds = done, time.perf_counter() - t
+    for unit, words in enumerate(sizes):
+        before = sum(sizes[:unit])
+        a0 = alpha - (alpha - min_alpha) * before / total
+        a1 = alpha - (alpha - min_alpha) * (before + words) / total
+        trainer.train_unit(model, [passes[unit % len(passes)]], words, unit, a0, a1)
+        if progress:
+            rate = model.words / max(time.perf_counter() - t, 1e-9)
+            progress(f"skip-gram: unit {unit + 1}/{len(sizes)}: {model.words:,} words, {rate / 1e3:,.0f}k words/s")
+    model.seconds = time.perf_counter() - t
     return model

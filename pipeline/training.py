@@ -1,5 +1,5 @@
-"""What an embedding stage records of its training, whichever trainer ran it: gensim's resumable
-skip-gram (``pipeline.checkpoints``) or Spark ML's Word2Vec (``pipeline.spark.word2vec``).
+"""What an embedding stage records of its training, whichever trainer ran it: a resumable skip-gram
+(``pipeline.checkpoints``: gensim's or the numba kernel's) or Spark ML's Word2Vec (``pipeline.spark.word2vec``).
 
 Each gives a ``Trained``: ``stats`` (timings, never a method's params), ``record`` (the settings that
 made the vectors, with the trainer) and ``metadata`` (lines for the UI). ``params_json`` is the
@@ -8,11 +8,11 @@ stage's params.json, the same shape for both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from pipeline.embed import SkipGramParams, TrainingResult
 
-TRAINERS = ("gensim", "spark-word2vec")
+TRAINERS = ("gensim", "numba", "spark-word2vec")
 # What an embedding's params.json records about the training rather than its settings (not a method's params).
 TRAINING_STATS = ("seconds", "words_per_second", "train_seconds_all_attempts", "checkpoint_seconds_all_attempts", "shards_reused",
                   "shards_trained", "units_timed", "units_total")
@@ -28,13 +28,16 @@ class Trained:
     metadata: dict
 
 
-def gensim_trained(result: TrainingResult, params: SkipGramParams) -> Trained:
-    """A finished resumable gensim training: its time over every attempt, and how many shards a checkpoint gave."""
+def resumable_trained(result: TrainingResult, params: SkipGramParams, trainer: str = "gensim") -> Trained:
+    """A finished resumable training (``trainer``: gensim or numba): its time over every attempt, and how many shards
+    a checkpoint gave. gensim's record holds its whole Word2Vec configuration; the numba kernel's the settings it takes
+    (always skip-gram with hierarchical softmax; ``workers`` its threads)."""
     stats = {"seconds": result.seconds, "words_per_second": result.words_trained / max(result.seconds, 1e-9),
              # over every attempt: the bare skip-gram time, and the checkpoints' (units timed out of units_total)
              "train_seconds_all_attempts": sum(result.unit_seconds),
              "checkpoint_seconds_all_attempts": sum(result.checkpoint_seconds)}
-    record = {**params.as_record(), "trainer": "gensim", "shards_reused": result.units_reused,
+    settings = params.as_record() if trainer == "gensim" else {**asdict(params), "sg": 1, "hs": 1, "negative": 0}
+    record = {**settings, "trainer": trainer, "shards_reused": result.units_reused,
               "shards_trained": result.units_trained, "units_timed": len(result.unit_seconds), "units_total": result.units_total}
     metadata = {"shards reused from a checkpoint": result.units_reused, "shards trained": result.units_trained}
     return Trained(stats, record, metadata)

@@ -7,7 +7,8 @@ from helpers import path_graph
 
 from pipeline.checkpoints import train_skipgram_resumable
 from pipeline.contract import StageFiles
-from pipeline.embed import SkipGramParams, shard_fits
+from pipeline.embed import SkipGramParams
+from pipeline.trainers import shard_fits
 from pipeline.walks import ShardedCorpus, write_corpus, write_corpus_shards
 
 PARAMS = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3)
@@ -28,18 +29,20 @@ def test_shards_hold_the_same_walks_as_one_corpus(corpus, tmp_path):
     assert again.shard_words == corpus.shard_words and again.shards == corpus.shards
 
 
-def test_interrupted_training_resumes_to_identical_vectors(corpus, tmp_path):
-    whole = train_skipgram_resumable(corpus, PARAMS, tmp_path / "a")
+@pytest.mark.parametrize("trainer", ["gensim", "numba"])
+def test_interrupted_training_resumes_to_identical_vectors(corpus, tmp_path, trainer):
+    whole = train_skipgram_resumable(corpus, PARAMS, tmp_path / "a", trainer=trainer)
     assert whole.complete and whole.units_total == 8 and whole.units_reused == 0
 
-    first = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b", max_units=3)  # "killed" after 3 shards
+    first = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b", max_units=3, trainer=trainer)  # "killed" after 3 shards
     assert not first.complete and first.vectors is None and first.units_trained == 3
-    second = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b", max_units=2)
+    second = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b", max_units=2, trainer=trainer)
     assert (second.units_reused, second.units_trained, second.complete) == (3, 2, False)
-    third = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b")
+    third = train_skipgram_resumable(corpus, PARAMS, tmp_path / "b", trainer=trainer)
     assert third.complete and third.units_reused == 5 and third.units_trained == 3
     assert np.array_equal(third.vectors, whole.vectors)  # bit for bit
-    assert np.array_equal(third.model.syn1, whole.model.syn1)
+    if trainer == "gensim":  # (the numba trainer drops its tree's matrix once finished)
+        assert np.array_equal(third.model.syn1, whole.model.syn1)
     # The time of every unit is carried over the interruptions: 3 + 2 + 3 units, each timed once.
     assert len(third.unit_seconds) == len(third.checkpoint_seconds) == 8
     assert third.unit_seconds[:5] == second.unit_seconds and second.unit_seconds[:3] == first.unit_seconds
@@ -54,6 +57,20 @@ def test_changed_config_never_reuses_checkpoints(corpus, tmp_path):
     assert len([p for p in (tmp_path / "c").iterdir() if p.is_dir()]) == 1  # the stale key's checkpoints are gone
     resumed = train_skipgram_resumable(corpus, PARAMS, tmp_path / "c", max_units=1)
     assert resumed.units_reused == 0  # the first config's checkpoints were deleted, not kept
+    numba = train_skipgram_resumable(corpus, PARAMS, tmp_path / "c", max_units=1, trainer="numba")
+    assert numba.units_reused == 0  # another trainer's weights are never resumed from
+
+
+def test_the_numba_trainer_refuses_a_walk_file_shorter_than_its_index(corpus, tmp_path):
+    short = tmp_path / "short"
+    short.mkdir()
+    for p in corpus.shards:
+        (short / p.name).write_bytes(p.read_bytes())
+    text = (short / corpus.shards[1].name).read_bytes()
+    (short / corpus.shards[1].name).write_bytes(text[: text.index(b"\n", len(text) // 2) + 1])  # half its walks
+    cut = ShardedCorpus([short / p.name for p in corpus.shards], corpus.shard_words, corpus.vertex_counts)
+    with pytest.raises(ValueError, match=f"{corpus.shards[1].name}: .* words, but the walk index records {corpus.shard_words[1]:,}"):
+        train_skipgram_resumable(cut, PARAMS, tmp_path / "e", trainer="numba")
 
 
 def test_checkpoints_hold_only_what_training_changes_and_whole_model_checkpoints_still_resume(corpus, tmp_path):

@@ -24,10 +24,50 @@ def test_one_walk_updates_as_the_skip_gram_formula_says():
         want1[0] += g * want0[context]
         want0[context] += dx
     words = skipgram._train_walks(np.array([[0, 1]], np.int32), syn0, syn1, tree.codes, tree.points, tree.offsets,
-                                  1, alpha, 0.0001, 0, 2, 0, 256, skipgram.SIGMOID, tree.depth)
+                                  1, alpha, 0.0001, 0, 2, 0, 0, 256, skipgram.SIGMOID, tree.depth)
     assert words == 2
     np.testing.assert_allclose(syn0, want0, atol=1e-7)
     np.testing.assert_allclose(syn1, want1, atol=1e-7)
+
+
+def gensim_order(walk, syn0, syn1, tree, window, alpha, seed):
+    """gensim's skip-gram with hierarchical softmax written plainly (float64): for each centre, each context in turn
+    walks the centre's path, each node moved before the next context meets it (word2vec_inner.pyx's order). The
+    reduced windows are drawn as the kernel draws them (block 0's stream of ``seed``)."""
+    x, p = syn0.astype(np.float64), syn1.astype(np.float64)
+    state = skipgram._mix(np.uint64(seed) ^ (np.uint64(0) * skipgram._GOLDEN))
+    for pos, centre in enumerate(walk):
+        state = skipgram._mix(np.uint64(state))  # (numba returns a Python int: kept unsigned for the next draw)
+        reduced = window - int(state % np.uint64(window))
+        lo, hi = tree.offsets[centre], tree.offsets[centre + 1]
+        for q in range(max(0, pos - reduced), min(len(walk), pos + reduced + 1)):
+            if q == pos:
+                continue
+            r, work = walk[q], np.zeros(x.shape[1])
+            for code, node in zip(tree.codes[lo:hi], tree.points[lo:hi]):
+                f = x[r] @ p[node]
+                if -6 < f < 6:
+                    g = (1 - code - skipgram.SIGMOID[int((f + 6) * (1000 / 6 / 2))]) * alpha
+                    work += g * p[node]
+                    p[node] += g * x[r]
+            x[r] += work
+    return x, p
+
+
+def test_a_window_of_contexts_moves_the_path_as_gensim_does_one_context_after_another():
+    rng = np.random.default_rng(4)
+    counts = np.array([9, 7, 5, 4, 3, 2, 2, 1])  # a tree three and four nodes deep
+    tree = skipgram.Tree.of(counts)
+    syn0 = rng.uniform(-0.5, 0.5, (8, 6)).astype(np.float32)
+    syn1 = rng.uniform(-0.5, 0.5, (7, 6)).astype(np.float32)  # non-zero: every context's update matters to the next
+    walk = np.array([[3, 0, 6, 1, 7, 2, 5, 4]], np.int32)  # no vertex twice: gensim's order is then exact
+    start1 = syn1.copy()
+    want0, want1 = gensim_order(walk[0], syn0, syn1, tree, window=3, alpha=0.2, seed=11)
+    skipgram._train_walks(walk, syn0, syn1, tree.codes, tree.points, tree.offsets, 3, 0.2, 0.2, 0, 8, 11, 0, 256,
+                          skipgram.SIGMOID, tree.depth)
+    assert np.abs(want1 - start1).max() > 0.1  # the paths moved (and every context sees the earlier ones' moves)
+    np.testing.assert_allclose(syn0, want0, atol=2e-6)
+    np.testing.assert_allclose(syn1, want1, atol=2e-6)
 
 
 def planted(communities: int = 8, size: int = 60, seed: int = 0) -> tuple[Graph, np.ndarray]:
@@ -62,6 +102,18 @@ def test_one_thread_gives_the_same_vectors_for_a_seed(walks):
     b = skipgram.train([w], counts, dimensions=16, threads=1, seed=5).vertex_vectors()
     c = skipgram.train([w], counts, dimensions=16, threads=1, seed=6).vertex_vectors()
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_the_vectors_do_not_depend_on_how_the_walks_are_cut_into_blocks(walks):
+    w, counts, _ = walks
+    trainer = skipgram.Trainer(counts, dimensions=8, threads=1, seed=2)
+    whole, cut = trainer.fresh(), trainer.fresh()
+    words = int((w >= 0).sum())
+    trainer.train_unit(whole, [w], words, 0, 0.025, 0.02)
+    wider = np.pad(w[301:1000], ((0, 0), (0, 3)), constant_values=-1)
+    trainer.train_unit(cut, [w[:300], w[300:301], wider, w[1000:]], words, 0, 0.025, 0.02)
+    assert whole.words == cut.words == words
+    assert np.array_equal(whole.syn0, cut.syn0) and np.array_equal(whole.syn1, cut.syn1)
 
 
 def test_both_trainers_recover_planted_communities_equally_well(walks, tmp_path):

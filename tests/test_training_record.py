@@ -3,7 +3,7 @@
 import numpy as np
 
 from pipeline.embed import SkipGramParams, TrainingResult
-from pipeline.training import TRAINING_STATS, gensim_trained, params_json, spark_settings, spark_trained
+from pipeline.training import TRAINING_STATS, params_json, resumable_trained, spark_settings, spark_trained
 
 PARAMS = SkipGramParams(dimensions=16, window=6, epochs=2, alpha=0.05, seed=3)
 WALKED = {"seed": 3, "walk_length": 40, "walks_per_vertex": 20, "tokens": 999}
@@ -12,13 +12,21 @@ WALKED = {"seed": 3, "walk_length": 40, "walks_per_vertex": 20, "tokens": 999}
 def test_a_resumed_gensim_training_counts_every_attempt():
     result = TrainingResult(complete=True, units_total=4, units_reused=1, units_trained=3, vectors=np.zeros((2, 16)), model=None,
                             seconds=2.0, words_trained=1000, unit_seconds=[0.5, 0.25, 0.25, 0.5], checkpoint_seconds=[0.1, 0.1, 0.2, 0.1])
-    trained = gensim_trained(result, PARAMS)
+    trained = resumable_trained(result, PARAMS)
     assert trained.stats == {"seconds": 2.0, "words_per_second": 500.0, "train_seconds_all_attempts": 1.5,
                              "checkpoint_seconds_all_attempts": 0.5}
     assert trained.record["trainer"] == "gensim" and trained.record["dimensions"] == 16 and trained.record["units_timed"] == 4
     written = params_json(trained, WALKED)
     assert written["walk_seed"] == 3 and written["walks_per_vertex"] == 20 and "tokens" not in written
     assert written["checkpoint_seconds_all_attempts"] == 0.5
+
+
+def test_the_numba_trainer_records_the_settings_it_takes_not_gensims():
+    result = TrainingResult(complete=True, units_total=1, units_reused=0, units_trained=1, vectors=np.zeros((2, 16)), model=None,
+                            seconds=1.0, words_trained=10, unit_seconds=[0.9], checkpoint_seconds=[0.1])
+    record = resumable_trained(result, PARAMS, "numba").record
+    assert record["trainer"] == "numba" and record["sg"] == record["hs"] == 1 and record["negative"] == 0
+    assert record["window"] == 6 and record["alpha"] == 0.05 and "sample" not in record and "min_count" not in record
 
 
 def test_spark_word2vec_is_given_and_records_only_the_settings_it_takes():

@@ -126,6 +126,8 @@ def _train_walks(walks, syn0, syn1, codes, points, offsets, window, alpha, min_a
         p_ = np.empty((depth, d), np.float32)  # the centre's path's tree vectors
         g_flat = np.empty(span * depth, np.float32)
         rows = np.empty(span, np.int64)
+        gram = np.empty((span, span), np.float32)
+        f_ = np.empty(depth, np.float32)
         state = _mix(np.uint64(seed) ^ (np.uint64(first_block + b) * _GOLDEN))
         words = 0
         first = b * block
@@ -155,25 +157,36 @@ def _train_walks(walks, syn0, syn1, codes, points, offsets, window, alpha, min_a
                 for i in range(n_nodes):
                     _copy_row(syn1, points[lo + i], p_, i)
                 xs, ps, gs = x[:k], p_[:n_nodes], g_flat[:k * n_nodes].reshape((k, n_nodes))
-                scores = np.dot(xs, ps.T)
-                gram = np.dot(xs, xs.T)
-                for i in range(n_nodes):
-                    for j in range(k):  # context j meets node i as moved by contexts 0 .. j-1 (gensim's order)
-                        f = scores[j, i]
-                        for e in range(j):
-                            f += gs[e, i] * gram[j, e]
+                scores = np.dot(xs, ps.T)  # context j's score with node i at [j, i]
+                for j in range(k):  # the contexts' Gram matrix, lower triangle
+                    for e in range(j):
+                        c = np.float32(0.0)
+                        for t in range(d):
+                            c += xs[j, t] * xs[e, t]
+                        gram[j, e] = c
+                for j in range(k):  # context j meets the path as contexts 0 .. j-1 moved it (gensim's order)
+                    for i in range(n_nodes):
+                        f_[i] = scores[j, i]
+                    for e in range(j):
+                        c = gram[j, e]
+                        for i in range(n_nodes):
+                            f_[i] += c * gs[e, i]
+                    for i in range(n_nodes):
+                        f = f_[i]
                         if f <= -MAX_EXP or f >= MAX_EXP:
                             gs[j, i] = 0.0
                         else:
                             gs[j, i] = (np.float32(1.0) - codes[lo + i]
                                         - sigmoid[int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * a
                 dx = np.dot(gs, ps)
-                moved = np.dot(gs, gs.T)  # context j's update also sees the path as earlier contexts moved it
-                for j in range(k):
+                for j in range(k):  # context j's update also sees the path as contexts 0 .. j-1 moved it
                     for e in range(j):
-                        c = moved[j, e]
-                        for t in range(d):
-                            dx[j, t] += c * xs[e, t]
+                        c = np.float32(0.0)
+                        for i in range(n_nodes):
+                            c += gs[j, i] * gs[e, i]
+                        if c != 0.0:
+                            for t in range(d):
+                                dx[j, t] += c * xs[e, t]
                 dp = np.dot(gs.T, xs)
                 for i in range(n_nodes):
                     _add_row(dp, i, syn1, points[lo + i])

@@ -2,8 +2,9 @@
 back as int32 walk matrices, a block of walks at a time, by a numba pass over the bytes.
 
 The text is the one corpus format on disk: gensim and Spark read it as it is, and this reader gives the numba
-trainer its int32 walks at about 1 GB of text a second (``benchmarks/trainers.py`` prints it beside the training
-rate), far below the training's own time, so the walks are not stored twice."""
+trainer its int32 walks at 200-300 MB of text a second (``benchmarks/trainers.py`` prints it beside the training
+rate): about 1 % of the training's own time (which reads 2-4 MB of text a second), so the walks are not stored
+twice."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-CHUNK_BYTES = 1 << 26  # text read at a time
+CHUNK_BYTES = 1 << 24  # text read at a time
 
 
 class WalkFileError(ValueError):
@@ -45,8 +46,9 @@ def _shape(buf):
 
 
 @numba.njit(cache=True)
-def _parse(buf, out):
-    """Fill ``out`` (lines x width, -1 past a walk's end) from whole lines of ids."""
+def _parse(buf, out, n_vertices):
+    """Fill ``out`` (lines x width, -1 past a walk's end) from whole lines of ids; returns the first line with an id of
+    ``n_vertices`` or more (then ``out`` is not complete), or -1."""
     row = col = 0
     value = 0
     in_id = False
@@ -57,6 +59,8 @@ def _parse(buf, out):
             in_id = True
         else:
             if in_id:
+                if value >= n_vertices:
+                    return row
                 out[row, col] = value
                 col += 1
                 value = 0
@@ -66,6 +70,7 @@ def _parse(buf, out):
                     out[row, q] = -1
                 row += 1
                 col = 0
+    return -1
 
 
 def read_walk_blocks(path: Path | str, n_vertices: int, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
@@ -92,11 +97,9 @@ def read_walk_blocks(path: Path | str, n_vertices: int, chunk_bytes: int = CHUNK
             if bad >= 0:
                 raise WalkFileError(f"{path}: line {line_base + lines + 1}: byte {whole[bad:bad + 1]!r} is not part of a walk "
                                     "(vertex ids separated by spaces)")
-            out = np.empty((lines, max(width, 1)), np.int64)
-            _parse(buf, out)
-            if out.max(initial=-1) >= n_vertices:
-                row = int(np.flatnonzero((out >= n_vertices).any(axis=1))[0])
-                raise WalkFileError(f"{path}: line {line_base + row + 1}: vertex {int(out[row].max())} is not one of the "
-                                    f"{n_vertices:,} vertices")
+            out = np.empty((lines, max(width, 1)), np.int32)
+            bad_line = _parse(buf, out, n_vertices)
+            if bad_line >= 0:
+                raise WalkFileError(f"{path}: line {line_base + bad_line + 1}: a vertex id beyond the {n_vertices:,} vertices")
             line_base += lines
-            yield out.astype(np.int32)
+            yield out

@@ -30,7 +30,7 @@ def test_a_hand_written_file(tmp_path):
 @pytest.mark.parametrize("text, message", [
     (b"1 2\n3 x\n", "line 2: byte b'x'"),
     (b"1 2\n3 4", "line 2 has no newline at its end"),
-    (b"1 2\n3 10\n", "line 2: vertex 10 is not one of the 10 vertices"),
+    (b"1 2\n3 10\n", "line 2: a vertex id beyond the 10 vertices"),
     (b"1 99999999999\n", "line 1: byte b'9'"),
 ])
 def test_bad_files_are_refused_naming_the_line(tmp_path, text, message):

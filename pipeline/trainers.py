@@ -28,7 +28,7 @@ from pipeline.embed import (
     train_file,
     vertex_order_vectors,
 )
-from pipeline.walk_reader import read_walk_blocks
+from pipeline.walk_reader import WalkFileError, read_walk_blocks
 from pipeline.walks import ShardedCorpus
 
 RESUMABLE = ("gensim", "numba")
@@ -73,7 +73,7 @@ class NumbaTrainer:
     def train_unit(self, model: skipgram.Model, shard: Path, words: int, unit: int, alpha: float, end_alpha: float) -> None:
         trained = self.kernel.train_unit(model, read_walk_blocks(shard, len(self.kernel.counts)), words, unit, alpha, end_alpha)
         if trained != words:
-            raise ValueError(f"{shard}: {trained:,} words, but the walk index records {words:,} (a truncated or replaced walk file)")
+            raise WalkFileError(f"{shard}: {trained:,} words, but the walk index records {words:,} (a truncated or replaced walk file)")
 
     @staticmethod
     def vectors(model: skipgram.Model) -> np.ndarray:

@@ -278,6 +278,33 @@ def test_train_shards_trains_on_the_first_walk_files_with_the_whole_vocabulary(r
     assert "train_shards=5: the walks have 4 shards" in failure.user_failure_data.description
 
 
+def test_the_numba_trainer_writes_the_stage_as_gensim_does_and_refuses_a_cut_walk_file(run):
+    resources = {"store": run.store, "engine": ComputeEngine(), "settings": PipelineSettings(workers=1), "mlflow": run.mlflow}
+    config = dg.RunConfig(ops={"embedding_us": {"config": {"dimensions": 8, "trainer": "numba"}}})
+    trained = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, instance=run.instance, run_config=config)
+    files = stage_io.of_result(trained)["embedding_us"]
+    params = json.loads(files["params"].read_text())
+    assert params["trainer"] == "numba" and params["units_total"] == params["shards_trained"] == 4
+    assert params["hs"] == 1 and params["negative"] == 0 and "sample" not in params  # what it runs, not gensim's knobs
+    vectors = np.load(files["vectors"])
+    assert vectors.shape == (len(np.load(run.files("walks_us")["vertex_counts"])), 8) and np.isfinite(vectors).all()
+    assert trained.get_asset_check_evaluations()[0].passed
+
+    walks = run.files("walks_us")
+    shard = sorted(walks.folder.glob("pass-*.txt"))[2]
+    text = shard.read_bytes()
+    try:
+        shard.write_bytes(text[: text.index(b"\n", len(text) // 2) + 1])  # half its walks, cut at a line's end
+        cut = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, instance=run.instance,
+                             run_config=config, raise_on_error=False)
+    finally:
+        shard.write_bytes(text)
+    assert not cut.success
+    (failure,) = [e.event_specific_data for e in cut.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.user_failure_data.description
+    assert message.startswith("embedding_us: ") and f"{shard.name}: " in message and "but the walk index records" in message
+
+
 def test_the_champion_alias_follows_the_validation_gate(run):
     from pipeline.io import read_json
     from pipeline.promotion import Validation

@@ -68,6 +68,7 @@ class SkipGramTuningConfig(dg.Config):
     walk_length: int = defaults.WALK_LENGTH
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX
     tuning_k: int = defaults.TUNING_K
+    trainer: str = "gensim"  # or numba (pipeline.trainers): the grid's trainings
 
 
 class EvaluationConfig(dg.Config):

@@ -15,6 +15,7 @@ from pipeline.experiments import EVENT_IDS
 from pipeline.io import file_digest, read_json, save_npy, write_json
 from pipeline.report import metrics_table
 from pipeline.splits import validation_split_files
+from pipeline.trainers import RESUMABLE
 from pipeline.training import TRAINING_STATS
 from pipeline.tuning import ALSGrid, at_grid_edge, popularity_validation, search_summary, tune_als, tune_skipgram
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
@@ -69,10 +70,13 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
         write_json(out["result"], {"enabled": False})
         mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("skipgram_grid", config))
         return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={"enabled": False, "note": "set enabled: true in this asset's config to run the grid"})
+    if config.trainer not in RESUMABLE:
+        raise dg.Failure(f"skipgram_tuning: trainer {config.trainer!r} is not one of {', '.join(RESUMABLE)}")
     base = SkipGramParams(dimensions=config.dimensions, workers=settings.workers, seed=settings.seed)
     best, grid = tune_skipgram(
         pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS), base, config.epochs, config.alpha,
         out["corpus"], config.walk_length, config.walks_per_vertex, k=config.tuning_k, progress=context.log.info,
+        trainer=config.trainer,
     )
     grid.write_csv(out["grid"])
     paper = grid.filter((pl.col("epochs") == base.epochs) & (pl.col("alpha") == base.alpha))

@@ -23,7 +23,8 @@ from pipeline.graph import user_session_song_graph
 from pipeline.methods import Popularity, Space
 from pipeline.nearest import DOT, EUCLIDEAN
 from pipeline.queries import build_queries
-from pipeline.walks import write_corpus
+from pipeline.trainers import train_units
+from pipeline.walks import ShardedCorpus, write_corpus
 
 
 def _validation_score(queries, space, k: int, seed: int) -> dict:
@@ -156,8 +157,10 @@ def tune_skipgram(
     k: int = defaults.TUNING_K,
     max_queries: int = defaults.VALIDATION_QUERIES,
     progress: Callable[[str], None] | None = None,
+    trainer: str = "gensim",
 ) -> tuple[SkipGramParams, pl.DataFrame]:
-    """Grid search of the skip-gram's epochs and learning rate for the user-session-song space.
+    """Grid search of the skip-gram's epochs and learning rate for the user-session-song space, trained by
+    ``trainer`` (``pipeline.trainers.RESUMABLE``).
 
     Walks the fit part's network once into ``corpus`` (removed afterwards), trains at each grid
     point, scores on validation.
@@ -170,7 +173,11 @@ def tune_skipgram(
     try:
         for params in _grid(base, epochs=epochs, alpha=alpha):
             t = time.perf_counter()
-            _, vectors, _ = train_skipgram(corpus, stats.vertex_counts, params)
+            if trainer == "gensim":
+                _, vectors, _ = train_skipgram(corpus, stats.vertex_counts, params)
+            else:
+                one_file = ShardedCorpus([corpus], [stats.tokens], stats.vertex_counts)
+                vectors = train_units(one_file, params, trainer=trainer).vectors
             space = Space.from_graph("proposed", EUCLIDEAN, vectors, graph, songs)
             rows.append({"epochs": params.epochs, "alpha": params.alpha, **_validation_score(queries, space, k, base.seed),
                          "seconds": time.perf_counter() - t})

@@ -305,6 +305,18 @@ def test_the_numba_trainer_writes_the_stage_as_gensim_does_and_refuses_a_cut_wal
     assert message.startswith("embedding_us: ") and f"{shard.name}: " in message and "but the walk index records" in message
 
 
+def test_the_skip_gram_grid_can_train_with_the_numba_trainer(run):
+    resources = {"store": run.store, "settings": PipelineSettings(workers=1), "mlflow": run.mlflow}
+    config = {"enabled": True, "epochs": [1, 2], "alpha": [0.025], "dimensions": 8, "walk_length": 10, "walks_per_vertex": 2,
+              "trainer": "numba"}
+    tuned = dg.materialize([ASSETS_BY_NAME["skipgram_tuning"]], resources=resources, instance=run.instance,
+                           run_config=dg.RunConfig(ops={"skipgram_tuning": {"config": config}}))
+    files = stage_io.of_result(tuned)["skipgram_tuning"]
+    grid = pl.read_csv(files["grid"])
+    assert sorted(grid["epochs"]) == [1, 2] and grid["score"].null_count() == 0 and grid["score"].is_sorted(descending=True)
+    assert json.loads(files["result"].read_text())["best"]["epochs"] == grid["epochs"][0]
+
+
 def test_the_champion_alias_follows_the_validation_gate(run):
     from pipeline.io import read_json
     from pipeline.promotion import Validation

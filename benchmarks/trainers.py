@@ -9,7 +9,8 @@ trainers train DeepWalk's skip-gram on the first ``--max-words`` of it with the 
 each training in its own process, so the peak RSS printed is its own; the reading of the walk file alone is timed
 once. Printed, not asserted.
 
-    python benchmarks/trainers.py                          # 30k, 200k and 3.16M vertices
+    python benchmarks/trainers.py                          # 16k (the demo's), 200k and 3.16M vertices
+    python benchmarks/trainers.py --threads 1              # as the pipeline trains by default (workers=1)
     python benchmarks/trainers.py --vertices 200000 --max-words 5000000
 """
 
@@ -76,7 +77,7 @@ def make_walks(n: int, max_words: int, folder: Path) -> None:
     np.save(folder / "counts.npy", counts)
 
 
-def train(trainer: str, folder: Path) -> dict:
+def train(trainer: str, folder: Path, threads: int) -> dict:
     counts = np.load(folder / "counts.npy")
     walks = np.load(folder / "walks.npy", mmap_mode="r")
     words = int((walks >= 0).sum())
@@ -85,7 +86,7 @@ def train(trainer: str, folder: Path) -> dict:
 
         from pipeline.embed import SkipGramParams
 
-        model = Word2Vec(**SkipGramParams(workers=0).gensim_kwargs())
+        model = Word2Vec(**SkipGramParams(workers=threads).gensim_kwargs())
         model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(counts)})
         t = time.perf_counter()
         model.train(corpus_file=str(folder / "corpus.txt"), total_words=words, epochs=1)  # (its tree is built above, untimed)
@@ -93,7 +94,7 @@ def train(trainer: str, folder: Path) -> dict:
         from pipeline.embed import SkipGramParams
         from pipeline.trainers import NumbaTrainer
 
-        trainer = NumbaTrainer(SkipGramParams(workers=0), counts)
+        trainer = NumbaTrainer(SkipGramParams(workers=threads), counts)
         warm = folder / "warm.txt"  # compiles the kernel outside the timing
         warm.write_bytes(b"".join((folder / "corpus.txt").open("rb").readlines()[:1000]))
         trainer.train_unit(trainer.fresh(), warm, int((walks[:1000] >= 0).sum()), 0, 0.025, 0.0001)
@@ -119,16 +120,17 @@ def reading_rate(folder: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--vertices", type=int, nargs="+", default=[30_000, 200_000, 3_160_000])
+    parser.add_argument("--vertices", type=int, nargs="+", default=[16_213, 200_000, 3_160_000])
     parser.add_argument("--max-words", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="training threads (0: all cores; the pipeline's default is 1)")
     parser.add_argument("--trainer", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trainer:
-        print(json.dumps(train(args.trainer, Path(args.folder))))
+        print(json.dumps(train(args.trainer, Path(args.folder), args.threads)))
         return
-    print(f"skip-gram, hierarchical softmax, d=128, window 6, {os.cpu_count()} cores; at most {args.max_words:,} words of one "
+    print(f"skip-gram, hierarchical softmax, d=128, window 6, {args.threads or os.cpu_count()} thread(s); at most {args.max_words:,} words of one "
           f"pass; each trainer {args.repeats} times, alternately (single runs vary by up to a third on this machine)")
     print(f"{'vertices':>10}{'trainer':>9}{'k words/s':>11}{'seconds':>9}{'peak RSS MB':>13}")
     for n in args.vertices:
@@ -138,7 +140,7 @@ def main() -> None:
             rates: dict[str, list[float]] = {"gensim": [], "numba": []}
             for _ in range(args.repeats):
                 for trainer in rates:
-                    done = subprocess.run([sys.executable, __file__, "--trainer", trainer, "--folder", tmp], cwd=ROOT,
+                    done = subprocess.run([sys.executable, __file__, "--trainer", trainer, "--folder", tmp, "--threads", str(args.threads)], cwd=ROOT,
                                           capture_output=True, text=True, check=True)
                     r = json.loads(done.stdout.strip().splitlines()[-1])
                     rates[trainer].append(r["words"] / r["seconds"])

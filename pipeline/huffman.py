@@ -12,6 +12,8 @@ The Python face is :func:`assign_binary_codes`; the kernels are :func:`_tree` an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 
@@ -97,6 +99,30 @@ def _codes(n, left, right):
             codes[at], points[at] = bit[v], parent[v] - n
             v = parent[v]
     return codes, points, offsets
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The Huffman tree of a vocabulary in flat arrays: vertex ``v``'s codes and inner nodes are
+    ``codes[offsets[v]:offsets[v + 1]]`` and ``points[...]`` (from the root)."""
+
+    codes: np.ndarray  # uint8
+    points: np.ndarray  # int32
+    offsets: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, counts: np.ndarray) -> Tree:
+        """gensim's tree for vertices with these counts (every vertex with a count above zero has a leaf)."""
+        n = len(counts)
+        if n < 2:
+            raise ValueError("a hierarchical softmax needs at least two vertices")
+        left, right = _tree(np.asarray(counts, np.int64))
+        codes, points, offsets = _codes(n, left, right)
+        return cls(codes, points.astype(np.int32), offsets)
+
+    @property
+    def depth(self) -> int:
+        return int(np.diff(self.offsets).max())
 
 
 def assign_binary_codes(wv) -> None:

@@ -1,25 +1,20 @@
 """Skip-gram with hierarchical softmax over int32 walks, trained by a numba kernel: DeepWalk's training as gensim
-defines it (``pipeline.embed``), with each centre vertex's Huffman path shared by its whole window.
+defines it (``word2vec_inner.pyx``, ``sg=1, hs=1, negative=0``), with each centre's Huffman path shared by its window.
 
-The rules are gensim's (``word2vec_inner.pyx``, ``sg=1, hs=1, negative=0``): for each centre vertex of a walk, a
-reduced window ``window - b`` on each side (``b`` drawn uniformly from ``0 .. window - 1``); each context vertex's
-input vector is trained to predict the centre's code along the centre's path in the Huffman tree
-(``pipeline.huffman``, gensim's tree node for node); a dot product at or beyond +-6 gives no update (gensim's
-``MAX_EXP``), and the sigmoid is read from gensim's table of 1,000 points; the learning rate falls linearly from ``alpha`` to ``min_alpha`` over the words of all passes; input
-vectors start uniform in +-0.5/d, the tree's vectors at zero. Threads share the matrices without locks (Hogwild, as
-gensim's workers do).
+gensim's rules: a reduced window ``window - b`` on each side (``b`` uniform in ``0 .. window - 1``); each context's
+input vector learns the centre's code along the centre's path in the Huffman tree (``pipeline.huffman``, gensim's
+node for node); a score at or beyond +-6 gives no update (``MAX_EXP``); the sigmoid read from gensim's 1,000-point
+table; the rate falling linearly over all words; input vectors uniform in +-0.5/d, the tree's at zero; threads
+sharing the matrices without locks, as gensim's workers do.
 
-One lever differs from gensim, and only in the order of updates (Ji et al. 2016, *Parallelizing Word2Vec in Shared
-and Distributed Memory*, applied to hierarchical softmax): gensim walks the centre's path once per context vertex,
-updating each tree node after each context (three level-1 BLAS calls a node); here every context vertex of the
-window is scored against the whole path at once, three small matrix products a window (the scores, the contexts'
-updates, the path's updates). Within one window the contexts see the path as it was before the window, a
-difference of the same kind as the lock-free threads' own. (The same sharing written as numba loops, without the
-products, measured 278k words/s against the products' 360k at 200k vertices, best of three.)
+gensim walks the path once per context, moving each node before the next context meets it. Here the path is
+gathered once per centre and the window scored against it in small matrix products (Ji et al. 2016's sharing,
+applied to hierarchical softmax), keeping gensim's order exactly: context j's score at a node adds the moves of
+contexts 0 .. j-1 through the contexts' Gram matrix, and its update the same moves through G G^T (checked against
+gensim's order written plainly, ``tests/test_skipgram.py``; docs/performance.md has what each lever gave).
 
-The Python face is :func:`train`; the kernel is :func:`_train_walks`. Each thread's draws come from a counter-based
-stream per block of walks, so one thread reproduces its vectors bit for bit; more threads, like gensim's workers,
-interleave their updates and do not.
+:class:`Trainer` is the face ``pipeline.trainers`` drives; :func:`train` trains in-memory walks. One thread
+reproduces its vectors bit for bit (its draws come from a counter-based stream per block of walks).
 """
 
 from __future__ import annotations
@@ -34,7 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from pipeline import defaults
-from pipeline.huffman import _codes, _tree
+from pipeline.huffman import Tree
 from pipeline.walks import _GOLDEN
 from pipeline.walks import _splitmix64 as _mix  # the walks' counter-based stream, for the reduced windows
 
@@ -43,30 +38,6 @@ EXP_TABLE_SIZE = 1000  # gensim's sigmoid table: the score's sigmoid read at one
 _EXP = np.exp((np.arange(EXP_TABLE_SIZE) / EXP_TABLE_SIZE * 2 - 1) * MAX_EXP)
 SIGMOID = (_EXP / (_EXP + 1)).astype(np.float32)
 BLOCK_WALKS = 256  # walks a thread takes at a time (its draws come from one stream per block)
-
-
-@dataclass(frozen=True)
-class Tree:
-    """The Huffman tree of a vocabulary in flat arrays: vertex ``v``'s codes and inner nodes are
-    ``codes[offsets[v]:offsets[v + 1]]`` and ``points[...]`` (from the root)."""
-
-    codes: np.ndarray  # uint8
-    points: np.ndarray  # int32
-    offsets: np.ndarray  # int64
-
-    @classmethod
-    def of(cls, counts: np.ndarray) -> Tree:
-        """gensim's tree for vertices with these counts (every vertex with a count above zero has a leaf)."""
-        n = len(counts)
-        if n < 2:
-            raise ValueError("a hierarchical softmax needs at least two vertices")
-        left, right = _tree(np.asarray(counts, np.int64))
-        codes, points, offsets = _codes(n, left, right)
-        return cls(codes, points.astype(np.int32), offsets)
-
-    @property
-    def depth(self) -> int:
-        return int(np.diff(self.offsets).max())
 
 
 @numba.njit(parallel=True, cache=True)

@@ -7,7 +7,8 @@ push their sum as node ``n + i``) comparing counts only, as gensim's ``Heapitem`
 exactly as they fall there; then each word's code (0 left, 1 right, from the root) and points (the
 inner nodes on its path, numbered from 0). ``tests/test_huffman.py`` holds it to gensim's own function.
 
-The Python face is :func:`assign_binary_codes`; the kernels are :func:`_tree` and :func:`_codes`.
+The Python faces are :func:`assign_binary_codes` (gensim's model) and :class:`Tree` (flat arrays, for
+``pipeline.skipgram``); the kernels are :func:`_tree` and :func:`_codes`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve paper paper-all paper-status test ui serve-model bench bench-scaling bench-spark bench-baselines lint clean
+.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve paper paper-all paper-status test ui serve-model bench bench-trainers bench-scaling bench-spark bench-baselines lint clean
 
 # What an install holds: the runtime for the demo and your logs (with pyspark when ENGINE=spark), the dev extras
 # (pytest, Playwright, ruff, pyspark) for the tests, benchmarks and Spark cluster.
@@ -97,6 +97,12 @@ bench: install-dev .venv-bench/.installed
 	$(BIN)/python benchmarks/evaluation.py
 
 # The whole pipeline at 1M, 4M and 16M events (hours; rerun to resume: finished sizes are read back).
+# The two skip-gram trainers: speed side by side at the demo's size, 200k and 3.16M vertices (about 15 minutes here),
+# then quality on the latest demo run of LATENT_HOME (run make demo first).
+bench-trainers: install-dev
+	$(BIN)/python benchmarks/trainers.py --repeats 2
+	$(BIN)/python benchmarks/trainer_quality.py --home $(LATENT_HOME)
+
 bench-scaling: install-dev
 	$(BIN)/python benchmarks/scaling.py $(SCALING_ARGS)
 

@@ -145,10 +145,13 @@ def test_train_shards_reaches_every_training_and_marks_the_ledger(tmp_path):
     from assets.paper_run.runner import run_config
 
     class Args:
-        users, songs, artists, mean_session_songs, workers, train_shards = 40, 600, 60, 14.0, 1, 2
+        users, songs, artists, mean_session_songs, workers, train_shards, trainer = 40, 600, 60, 14.0, 1, 2, "gensim"
 
     assert run_config("embedding_uss_2d", Args, 600.0)["ops"]["embedding_uss_2d"]["config"] == {"max_train_seconds": 600.0,
                                                                                                 "train_shards": 2}
+    Args.trainer = "numba"
+    assert run_config("embedding_us", Args, 0.0)["ops"]["embedding_us"]["config"]["trainer"] == "numba"
+    Args.trainer = "gensim"
     assert "ops" not in run_config("metrics", Args, 0.0)  # nothing else trains
     home = tmp_path / "run"
     quick = runner(home, "--train-shards", "2", "--until", "raw_events")

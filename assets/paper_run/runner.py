@@ -29,6 +29,7 @@ from assets.deepwalk import PAUSED_KEY
 from assets.paper_run.ledger import Ledger
 from assets.paper_run.report import disk_usage, status_table, training_summary, training_times
 from assets.paper_run.stages import NOT_ENDED, PAUSED, ROOT, STAGE_TAG, STAGES, TRAINING, instance_of, set_home
+from pipeline.trainers import RESUMABLE
 from resources import MlflowTracking
 
 
@@ -39,7 +40,8 @@ def run_config(stage: str, args: argparse.Namespace, max_train_seconds: float) -
         "execution": {"config": {"in_process": {}}},
     }
     if stage in TRAINING:
-        config["ops"] = {stage: {"config": {"max_train_seconds": max_train_seconds, "train_shards": args.train_shards}}}
+        config["ops"] = {stage: {"config": {"max_train_seconds": max_train_seconds, "train_shards": args.train_shards,
+                                            **({"trainer": args.trainer} if args.trainer != "gensim" else {})}}}
     return config
 
 
@@ -98,7 +100,8 @@ def step(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve()
     set_home(home)
     settings = {"users": args.users, "songs": args.songs, "artists": args.artists, "mean_session_songs": args.mean_session_songs,
-                "workers": args.workers, **({"train_shards": args.train_shards} if args.train_shards else {})}
+                "workers": args.workers, **({"train_shards": args.train_shards} if args.train_shards else {}),
+                **({"trainer": args.trainer} if args.trainer != "gensim" else {})}  # (gensim runs' ledgers as they were)
     ledger = Ledger(home / "paper-run.json", settings)
     ledger.recover()
     for run_id in fail_killed_runs(home):
@@ -197,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-shards", type=int, default=0, help="train each skip-gram on its first N walk files only "
                         "(0: all, the paper's training): every other stage at full size in a few hours, to measure them; "
                         "the vectors are not the paper's")
+    parser.add_argument("--trainer", choices=RESUMABLE, default="gensim", help="the skip-gram trainer of every embedding "
+                        "(numba: the same method, about 2.4-2.9x faster at this size; docs/performance.md)")
     parser.add_argument("--until", choices=[n for n, _ in STAGES], help="stop after this stage")
     args = parser.parse_args(argv)
     if args.command == "redo":

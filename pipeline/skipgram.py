@@ -223,8 +223,8 @@ class Trainer:
         """Train on ``blocks`` (int32 walk matrices in corpus order, ``words`` words in all), unit ``unit`` of the
         training, its rate falling from ``alpha`` to ``end_alpha``; returns the words trained on. The draws depend on
         the unit and each walk's place in it, not on how the walks were cut into blocks."""
-        if self.threads:
-            numba.set_num_threads(self.threads)
+        if self.threads:  # (numba's pool has one thread a core: more workers than cores run as many as there are)
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
         done = walks_before = 0
         tree = self.tree
         with threadpool_limits(1, "blas"):  # each window's products are small: one BLAS thread in each of numba's

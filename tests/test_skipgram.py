@@ -1,6 +1,7 @@
 """The numba skip-gram (pipeline.skipgram): one walk's updates worked out by hand, one thread reproducible, and a
 planted-community graph recovered as well as gensim recovers it."""
 
+import numba
 import numpy as np
 import polars as pl
 import pytest
@@ -114,6 +115,12 @@ def test_the_vectors_do_not_depend_on_how_the_walks_are_cut_into_blocks(walks):
     trainer.train_unit(cut, [w[:300], w[300:301], wider, w[1000:]], words, 0, 0.025, 0.02)
     assert whole.words == cut.words == words
     assert np.array_equal(whole.syn0, cut.syn0) and np.array_equal(whole.syn1, cut.syn1)
+
+
+def test_more_threads_than_cores_train_on_every_core(walks):
+    w, counts, _ = walks
+    many = skipgram.train([w[:200]], counts, dimensions=4, threads=numba.config.NUMBA_NUM_THREADS + 3)
+    assert many.words == int((w[:200] >= 0).sum()) and np.isfinite(many.syn0).all()
 
 
 def test_both_trainers_recover_planted_communities_equally_well(walks, tmp_path):

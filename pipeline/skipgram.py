@@ -219,14 +219,16 @@ class Trainer:
                      self.order)
 
     def train_unit(self, model: Model, blocks: Iterable[np.ndarray], words: int, unit: int, alpha: float,
-                   end_alpha: float) -> int:
+                   end_alpha: float, progress: Callable[[str], None] | None = None, every: float = 30.0) -> int:
         """Train on ``blocks`` (int32 walk matrices in corpus order, ``words`` words in all), unit ``unit`` of the
         training, its rate falling from ``alpha`` to ``end_alpha``; returns the words trained on. The draws depend on
-        the unit and each walk's place in it, not on how the walks were cut into blocks."""
+        the unit and each walk's place in it, not on how the walks were cut into blocks. ``progress`` hears how far
+        the unit is about every ``every`` seconds."""
         if self.threads:  # (numba's pool has one thread a core: more workers than cores run as many as there are)
             numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
         done = walks_before = 0
         tree = self.tree
+        t0 = last = time.perf_counter()
         with threadpool_limits(1, "blas"):  # each window's products are small: one BLAS thread in each of numba's
             for walks in _whole_blocks(blocks, BLOCK_WALKS):
                 done += int(_train_walks(_renumbered(walks, self.rank), model.syn0, model.syn1, tree.codes, tree.points,
@@ -234,6 +236,12 @@ class Trainer:
                                          self.seed + 7919 * unit, walks_before // BLOCK_WALKS, BLOCK_WALKS, SIGMOID,
                                          tree.depth))
                 walks_before += len(walks)
+                now = time.perf_counter()
+                if progress and now - last >= every:
+                    rate = done / (now - t0)
+                    progress(f"skip-gram (numba): {100 * done / max(words, 1):.0f}% of this pass, {rate / 1e3:,.0f}k words/s, "
+                             f"ETA {(words - done) / max(rate, 1e-9):.0f}s")
+                    last = now
         model.words += done
         return done
 

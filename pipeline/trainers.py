@@ -63,7 +63,8 @@ class GensimTrainer:
 class NumbaTrainer:
     name = "numba"
 
-    def __init__(self, params: SkipGramParams, counts: np.ndarray) -> None:
+    def __init__(self, params: SkipGramParams, counts: np.ndarray, progress: Callable[[str], None] | None = None) -> None:
+        self.progress = progress
         self.kernel = skipgram.Trainer(counts, params.dimensions, params.window, params.seed,
                                        params.workers or os.cpu_count() or 1)
 
@@ -71,7 +72,8 @@ class NumbaTrainer:
         return self.kernel.fresh()
 
     def train_unit(self, model: skipgram.Model, shard: Path, words: int, unit: int, alpha: float, end_alpha: float) -> None:
-        trained = self.kernel.train_unit(model, read_walk_blocks(shard, len(self.kernel.counts)), words, unit, alpha, end_alpha)
+        trained = self.kernel.train_unit(model, read_walk_blocks(shard, len(self.kernel.counts)), words, unit, alpha, end_alpha,
+                                         self.progress)
         if trained != words:
             raise WalkFileError(f"{shard}: {trained:,} words, but the walk index records {words:,} (a truncated or replaced walk file)")
 
@@ -87,10 +89,13 @@ class NumbaTrainer:
         checkpoint.save_arrays(done, lambda folder: self.kernel.save(model, folder))
 
 
-def trainer_for(name: str, params: SkipGramParams, counts: np.ndarray) -> GensimTrainer | NumbaTrainer:
+def trainer_for(name: str, params: SkipGramParams, counts: np.ndarray,
+                progress: Callable[[str], None] | None = None) -> GensimTrainer | NumbaTrainer:
+    """The trainer called ``name``; ``progress`` hears the numba trainer's lines within a pass (gensim's own progress
+    lines reach it through ``forwarded_progress``)."""
     if name not in RESUMABLE:
         raise ValueError(f"trainer {name!r} is not one of {', '.join(RESUMABLE)}")
-    return (GensimTrainer if name == "gensim" else NumbaTrainer)(params, counts)
+    return GensimTrainer(params, counts) if name == "gensim" else NumbaTrainer(params, counts, progress)
 
 
 class Checkpointer(Protocol):
@@ -147,7 +152,7 @@ def train_units(
     # Checkpoints written before these were recorded have none: the lists then cover the later units only.
     unit_seconds: list[float] = state.get("unit_seconds", [])
     checkpoint_seconds: list[float] = state.get("checkpoint_seconds", [])
-    face = trainer_for(trainer, params, corpus.vertex_counts)
+    face = trainer_for(trainer, params, corpus.vertex_counts, progress)
     model = face.load(checkpoint, done) if checkpoint else face.fresh()
     reused = done
     if progress:

@@ -117,6 +117,15 @@ def test_the_vectors_do_not_depend_on_how_the_walks_are_cut_into_blocks(walks):
     assert np.array_equal(whole.syn0, cut.syn0) and np.array_equal(whole.syn1, cut.syn1)
 
 
+def test_a_long_pass_says_how_far_it_is(walks):
+    w, counts, _ = walks
+    trainer, lines = skipgram.Trainer(counts, dimensions=4, threads=1), []
+    words = int((w >= 0).sum())
+    trainer.train_unit(trainer.fresh(), [w[:256], w[256:512], w[512:]], words, 0, 0.025, 0.02, progress=lines.append, every=0)
+    assert len(lines) >= 3 and lines[-1].startswith("skip-gram (numba): 100% of this pass")  # (a line a block trained)
+    assert lines[0].startswith(f"skip-gram (numba): {100 * int((w[:256] >= 0).sum()) / words:.0f}% of this pass")
+
+
 def test_more_threads_than_cores_train_on_every_core(walks):
     w, counts, _ = walks
     many = skipgram.train([w[:200]], counts, dimensions=4, threads=numba.config.NUMBA_NUM_THREADS + 3)

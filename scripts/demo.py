@@ -12,7 +12,9 @@ import dagster as dg
 from assets import stage_io
 from assets.console import console_config
 from assets.definitions import defs, pipeline_job
+from pipeline.contract import EMBEDDING_NETWORK
 from pipeline.report import render
+from pipeline.training import TRAINERS
 from resources import MlflowTracking
 
 
@@ -42,13 +44,19 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("local", "spark"), help="where the import, sessions, splits, graphs, walks and metrics run "
                         "(default: $LATENT_ENGINE, else local)")
     parser.add_argument("--spark-master", help="with --engine spark: local[*] (the default), spark://host:port, ...")
+    parser.add_argument("--trainer", choices=TRAINERS, help="every embedding's skip-gram trainer (default: gensim; numba: the "
+                        "same method, faster, docs/performance.md)")
 
 
 def with_engine(config: dict, args: argparse.Namespace) -> dict:
-    """``config`` with the engine resource's settings from ``--engine`` / ``--spark-master``, if given."""
+    """``config`` with the engine resource's settings from ``--engine`` / ``--spark-master`` and every embedding's
+    trainer from ``--trainer``, if given (over what ``config`` says)."""
     engine = {k: v for k, v in (("engine", args.engine), ("spark_master", args.spark_master)) if v}
     if engine:
         config.setdefault("resources", {}).setdefault("engine", {}).setdefault("config", {}).update(engine)
+    if getattr(args, "trainer", None):
+        for name in EMBEDDING_NETWORK:
+            config.setdefault("ops", {}).setdefault(name, {}).setdefault("config", {})["trainer"] = args.trainer
     return config
 
 

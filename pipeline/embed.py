@@ -143,7 +143,7 @@ def train_skipgram(
     params: SkipGramParams,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Word2Vec, np.ndarray, dict]:
-    """Train on one corpus file in one call, no checkpoints (``train_units`` trains shard by shard);
+    """Train on one corpus file in one call, no checkpoints (``pipeline.trainers.train_units`` trains shard by shard);
     return the model, the vectors in vertex order and training stats."""
     check_counts(vertex_counts)
     model = new_model(params, vertex_counts)
@@ -165,7 +165,7 @@ class TrainingResult:
     model: object  # the trainer's model (a gensim Word2Vec, a pipeline.skipgram.Model)
     seconds: float
     words_trained: int
-    # Time in gensim's train() and in writing checkpoints, per (epoch, shard) unit, over every call
+    # Time in the trainer's unit and in writing checkpoints, per (epoch, shard) unit, over every call
     # that trained a unit of this run (a resumed run carries them over from its checkpoint).
     unit_seconds: list[float] = field(default_factory=list)
     checkpoint_seconds: list[float] = field(default_factory=list)

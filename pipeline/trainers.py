@@ -1,11 +1,11 @@
 """The two resumable skip-gram trainers behind an embedding stage, one face: ``gensim`` (gensim's Word2Vec in its
 ``corpus_file`` mode: the reference) and ``numba`` (``pipeline.skipgram``: the same method, each centre's Huffman
-path shared by its window). ``pipeline.embed.train_units`` drives either, a walk pass at a time, with a checkpoint
-after each.
+path shared by its window). :func:`train_units` drives either, a walk pass at a time, with a checkpoint after each.
 
 A trainer has a ``name``, ``fresh()`` (an untrained model), ``train_unit(model, shard, words, unit, alpha,
 end_alpha)`` (one walk file, its learning rate falling from ``alpha`` to ``end_alpha``), ``vectors(model)`` (in
-vertex order), and ``load(checkpoint, done)`` / ``save(checkpoint, model, done)``.
+vertex order), and ``load(checkpoint, done)`` / ``save(checkpoint, model, done)``. Which one trains is the
+embedding config's ``trainer``; ``benchmarks/trainers.py`` and ``benchmarks/trainer_quality.py`` compare them.
 """
 
 from __future__ import annotations

@@ -103,3 +103,15 @@ def read_walk_blocks(path: Path | str, n_vertices: int, chunk_bytes: int = CHUNK
                 raise WalkFileError(f"{path}: line {line_base + bad_line + 1}: a vertex id beyond the {n_vertices:,} vertices")
             line_base += lines
             yield out
+
+
+def count_walk_words(path: Path | str, n_vertices: int) -> int:
+    """The words of a walk file, every line checked as ``read_walk_blocks`` checks it (for a trainer that reads the
+    file itself: gensim)."""
+    return sum(int((walks >= 0).sum()) for walks in read_walk_blocks(path, n_vertices))
+
+
+def check_walk_words(path: Path | str, found: int, recorded: int) -> None:
+    """Refuse a walk file whose words differ from what the walk index recorded for it."""
+    if found != recorded:
+        raise WalkFileError(f"{path}: {found:,} words, but the walk index records {recorded:,} (a truncated or replaced walk file)")

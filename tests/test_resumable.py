@@ -9,6 +9,7 @@ from pipeline.checkpoints import train_skipgram_resumable
 from pipeline.contract import StageFiles
 from pipeline.embed import SkipGramParams
 from pipeline.trainers import shard_fits
+from pipeline.walk_reader import WalkFileError
 from pipeline.walks import ShardedCorpus, write_corpus, write_corpus_shards
 
 PARAMS = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3)
@@ -61,16 +62,21 @@ def test_changed_config_never_reuses_checkpoints(corpus, tmp_path):
     assert numba.units_reused == 0  # another trainer's weights are never resumed from
 
 
-def test_the_numba_trainer_refuses_a_walk_file_shorter_than_its_index(corpus, tmp_path):
+@pytest.mark.parametrize("trainer", ["gensim", "numba"])
+@pytest.mark.parametrize("cut_at_a_line_end", [True, False])
+def test_a_walk_file_shorter_than_its_index_is_refused(corpus, tmp_path, trainer, cut_at_a_line_end):
     short = tmp_path / "short"
     short.mkdir()
     for p in corpus.shards:
         (short / p.name).write_bytes(p.read_bytes())
     text = (short / corpus.shards[1].name).read_bytes()
-    (short / corpus.shards[1].name).write_bytes(text[: text.index(b"\n", len(text) // 2) + 1])  # half its walks
+    end = text.index(b"\n", len(text) // 2) + 1 if cut_at_a_line_end else len(text) // 2  # (as truncate -s 50% cuts)
+    (short / corpus.shards[1].name).write_bytes(text[:end])
     cut = ShardedCorpus([short / p.name for p in corpus.shards], corpus.shard_words, corpus.vertex_counts)
-    with pytest.raises(ValueError, match=f"{corpus.shards[1].name}: .* words, but the walk index records {corpus.shard_words[1]:,}"):
-        train_skipgram_resumable(cut, PARAMS, tmp_path / "e", trainer="numba")
+    why = (f"but the walk index records {corpus.shard_words[1]:,}" if cut_at_a_line_end else
+           "has no newline at its end \\(a truncated walk file\\)")
+    with pytest.raises(WalkFileError, match=f"{corpus.shards[1].name}: .*{why}"):
+        train_skipgram_resumable(cut, PARAMS, tmp_path / "e", trainer=trainer)
 
 
 def test_checkpoints_hold_only_what_training_changes_and_whole_model_checkpoints_still_resume(corpus, tmp_path):

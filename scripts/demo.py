@@ -12,6 +12,7 @@ import dagster as dg
 from assets import stage_io
 from assets.console import console_config
 from assets.definitions import defs, pipeline_job
+from assets.instance import local_instance
 from pipeline.contract import EMBEDDING_NETWORK
 from pipeline.report import render
 from pipeline.training import TRAINERS
@@ -64,7 +65,7 @@ def materialize_and_report(run_config: dict, verbose: bool = False) -> int:
     """Every asset of the pipeline in the local Dagster instance with ``run_config``; the report printed; 0 when it all passed.
     Without ``verbose`` the console shows INFO lines and a failure's message, not its stack trace."""
     run_config = {**run_config, "loggers": {**console_config(verbose), **run_config.get("loggers", {})}}
-    instance = dg.DagsterInstance.get()
+    instance = local_instance()
     print(f"Materializing every asset of {pipeline_job.name} (Dagster home: {instance.root_directory})", flush=True)
     t0 = time.perf_counter()
     # The multiprocess executor runs independent steps side by side (two cores: the three

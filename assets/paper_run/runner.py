@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assets.deepwalk import PAUSED_KEY
+from assets.instance import local_instance
 from assets.paper_run.ledger import Ledger
 from assets.paper_run.report import disk_usage, status_table, training_summary, training_times
 from assets.paper_run.stages import NOT_ENDED, PAUSED, ROOT, STAGE_TAG, STAGES, TRAINING, instance_of, set_home
@@ -53,7 +54,7 @@ def run_stage(stage: str, config: dict) -> int:
 
     keys = dict(STAGES)[stage]
     with dg.execute_job(
-        dg.reconstructable(_job), instance=dg.DagsterInstance.get(), run_config=config, raise_on_error=False,
+        dg.reconstructable(_job), instance=local_instance(), run_config=config, raise_on_error=False,
         asset_selection=[dg.AssetKey(k) for k in keys], tags={STAGE_TAG: stage},
     ) as result:
         # no daemon runs the run-status sensors here: end the MLflow run as they would

@@ -1,0 +1,26 @@
+"""The local Dagster instance, opened so that two commands started together in a fresh ``$DAGSTER_HOME`` cannot
+both create its SQLite tables (one then died with "table runs already exists", 1 run in 8 here)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from filelock import FileLock
+
+LOCK = ".instance-create.lock"
+
+
+def local_instance() -> dg.DagsterInstance:
+    """``$DAGSTER_HOME``'s instance, its storages created (or found) under a lock held by one process at a time."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.get()  # (Dagster's own message says what is missing)
+    Path(home).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(Path(home) / LOCK)):
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # the run, event log and schedule storages, created here if new
+        instance.event_log_storage.get_asset_keys()
+        instance.all_instigator_state()
+    return instance

@@ -41,7 +41,7 @@ SCIENCE: dict[str, tuple[str, ...]] = {
     "raw_events": ("importers", "inputs", "columnar", "line_split", "log_formats", "field_rules", "columns", "text_form",
                    "pseudonyms", "synthetic", "synthetic_config"),
     "sessions": ("sessions",), "split_plan": ("split_plan",), "splits": ("splits", "split_plan"),
-    "graph": ("graph",), "walks": ("walks",), "embedding": ("embed", "checkpoints", "trainers", "skipgram", "walk_reader", "huffman"),
+    "graph": ("graph",), "walks": ("walks",), "embedding": ("embed", "training", "checkpoints", "trainers", "skipgram", "walk_reader", "huffman"),
     "validation_split": ("splits", "split_plan"), "als_tuning": ("tuning", "baselines"), "skipgram_tuning": ("tuning", "embed", "trainers", "skipgram", "walk_reader", "huffman"),
     "baselines": ("baselines",), "metrics": ("experiments", "evaluate", "methods", "nearest", "measures", "queries", "sknn", "sparse"),
     "model": ("serving",), "behaviour": ("behaviour",), "plots": ("plots", "figures"), "explorer": ("explorer", "egonet"),

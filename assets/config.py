@@ -58,12 +58,14 @@ ALSConfig = model_from(
 
 class SkipGramTuningConfig(dg.Config):
     """Off by default (the paper's settings stay the default): when on, grid-searches the
-    user-session-song skip-gram's epochs and learning rate on the validation split and reports how far
-    the paper's settings are from the best; it does not change the embeddings."""
+    user-session-song skip-gram's epochs, learning rate and window on the validation split, and
+    ``embedding_uss`` trains with the best point (as ``baselines`` refits the point ``als_tuning``
+    chose). A grid stopped midway resumes from the points it scored."""
 
     enabled: bool = False
     epochs: list[int] = [1, 3, 5]
     alpha: list[float] = [0.025, 0.05]
+    window: list[int] = [defaults.WINDOW]
     dimensions: int = defaults.DIMENSIONS
     walk_length: int = defaults.WALK_LENGTH
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX

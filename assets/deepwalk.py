@@ -12,12 +12,12 @@ from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.stage_io import begin, inputs, materialized, new_version, store_of
 from pipeline import defaults
 from pipeline.checkpoints import discard_checkpoint, train_skipgram_resumable
-from pipeline.contract import EMBEDDING_NETWORK, upstream_assets
+from pipeline.contract import EMBEDDING_NETWORK, TUNED_BY, upstream_assets
 from pipeline.embed import SkipGramParams
 from pipeline.graph import Graph
 from pipeline.io import read_json, save_npy, write_json
 from pipeline.trainers import RESUMABLE
-from pipeline.training import TRAINERS, TRAINING_STATS, params_json, resumable_trained, spark_settings, spark_trained
+from pipeline.training import TRAINERS, TRAINING_STATS, TUNED_SETTINGS, params_json, resumable_trained, spark_settings, spark_trained, tuned
 from pipeline.walk_reader import WalkFileError
 from pipeline.walks import ShardedCorpus
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
@@ -119,6 +119,27 @@ def _train_spark(context, walks_stage: str, walks, params: SkipGramParams, confi
     return out, np.load(out["vectors"]), spark_trained(outcome, params, config.spark_partitions)
 
 
+def _settings(context, name: str, config, settings: PipelineSettings, upstream: dict) -> tuple[SkipGramParams, dict]:
+    """The skip-gram settings of ``name``: its config's, or the point its tuning stage chose (``TUNED_BY``) when that ran;
+    and a metadata line saying which."""
+    params = params_of(config, SkipGramParams, workers=settings.workers, seed=settings.seed)
+    for stage in TUNED_BY.get(name, ()):
+        result = read_json(upstream[stage]["result"])
+        params, changed = tuned(params, result)
+        if not result.get("enabled"):
+            return params, {"settings": f"this asset's config ({stage} is off: the paper's unless configured)"}
+        chosen = ", ".join(f"{k}={getattr(params, k)}" for k in TUNED_SETTINGS)
+        if changed:
+            context.log.info(f"{name}: {stage} chose " + ", ".join(f"{k}={new} (configured {old})" for k, (old, new) in changed.items()))
+        return params, {"settings": f"chosen on validation by {stage}: {chosen} (validation score {result['best_score']:.4f}, "
+                                    f"the paper's point {_score(result.get('paper_score'))}; tuned at d={result.get('dimensions', '?')})"}
+    return params, {}
+
+
+def _score(value) -> str:
+    return "not in the grid" if value is None else f"{value:.4f}"
+
+
 def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description: str):
     walks_stage = f"walks_{EMBEDDING_NETWORK[name]}"
 
@@ -132,8 +153,9 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
             raise dg.Failure(f"trainer {config.trainer!r} is not one of {', '.join(TRAINERS)}")
         if config.train_shards and config.trainer not in RESUMABLE:
             raise dg.Failure(f"train_shards={config.train_shards} applies to the {' and '.join(RESUMABLE)} trainers, not {config.trainer!r}")
-        walks = inputs(context)[walks_stage]
-        params = params_of(config, SkipGramParams, workers=settings.workers, seed=settings.seed)
+        upstream = inputs(context)
+        walks = upstream[walks_stage]
+        params, tuning = _settings(context, name, config, settings, upstream)
         out, vectors, trained = (
             _train_resumable(context, name, walks, params, config, store) if config.trainer in RESUMABLE
             else _train_spark(context, walks_stage, walks, params, config, store, engine))
@@ -148,7 +170,8 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
         )
         n_vertices = len(np.load(walks["vertex_counts"], mmap_mode="r"))
         return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.finite_and_complete(name, vectors, n_vertices)], metadata={
-            "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **{k: round(v, 2) for k, v in stats.items()}, **trained.metadata,
+            "vertices": vectors.shape[0], "dimensions": vectors.shape[1], **tuning, **{k: round(v, 2) for k, v in stats.items()},
+            **trained.metadata,
         })
 
     return _asset

@@ -6,7 +6,7 @@ import polars as pl
 
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig
-from assets.stage_io import begin, materialized
+from assets.stage_io import begin, materialized, store_of
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
 from pipeline.contract import StageFiles, upstream_assets
@@ -17,7 +17,7 @@ from pipeline.report import metrics_table
 from pipeline.splits import validation_split_files
 from pipeline.trainers import RESUMABLE
 from pipeline.training import TRAINING_STATS
-from pipeline.tuning import ALSGrid, at_grid_edge, popularity_validation, search_summary, tune_als, tune_skipgram
+from pipeline.tuning import ALSGrid, at_grid_edge, grid_ledger, popularity_validation, search_summary, skipgram_result, tune_als, tune_skipgram
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import config_digest, params_of
 
@@ -60,8 +60,9 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
                                        "grid (validation)": md_table(grid.drop("seed", "factors"))})
 
 
-@dg.asset(group_name=GROUP, deps=upstream_assets("skipgram_tuning"), **asset_meta("skipgram_tuning"), description="Optional: grid search of the skip-gram's epochs and "
-          "learning rate on the validation split, to see how far the paper's settings are from tuned ones. Off by default.")
+@dg.asset(group_name=GROUP, deps=upstream_assets("skipgram_tuning"), **asset_meta("skipgram_tuning"), description="Optional: grid search of the skip-gram's epochs, "
+          "learning rate and window on the validation split; when on, embedding_uss trains with the best point. Off by default "
+          "(the paper's settings).")
 def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningConfig, store: DataStore,
                     settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -73,18 +74,25 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     if config.trainer not in RESUMABLE:
         raise dg.Failure(f"skipgram_tuning: trainer {config.trainer!r} is not one of {', '.join(RESUMABLE)}")
     base = SkipGramParams(dimensions=config.dimensions, workers=settings.workers, seed=settings.seed)
-    best, grid = tune_skipgram(
+    finished = grid_ledger(store_of(store).checkpoints("skipgram_tuning"), {part: validation[part] for part in ("fit", "validation")},
+                           config.model_dump(), settings.seed)
+    _, grid = tune_skipgram(
         pl.read_parquet(validation["fit"], columns=EVENT_IDS), pl.read_parquet(validation["validation"], columns=EVENT_IDS), base, config.epochs, config.alpha,
-        out["corpus"], config.walk_length, config.walks_per_vertex, k=config.tuning_k, progress=context.log.info,
-        trainer=config.trainer,
+        out["corpus"], config.window, config.walk_length, config.walks_per_vertex, k=config.tuning_k, progress=context.log.info,
+        trainer=config.trainer, finished=finished,
     )
     grid.write_csv(out["grid"])
-    paper = grid.filter((pl.col("epochs") == base.epochs) & (pl.col("alpha") == base.alpha))
-    result = {"enabled": True, "best": {"epochs": best.epochs, "alpha": best.alpha}, "best_score": grid["score"].max(),
-              "paper_score": paper["score"].item() if paper.height else None}
+    result = skipgram_result(grid, base)
     write_json(out["result"], result)
-    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("skipgram_grid", config), artifacts=[out["grid"]], artifact_dir="skipgram_tuning")
-    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**{k: str(v) for k, v in result.items()}, "grid (validation)": md_table(grid)})
+    finished.unlink(missing_ok=True)
+    edge = at_grid_edge(grid, {"epochs": config.epochs, "alpha": config.alpha, "window": config.window})
+    if edge:
+        context.log.warning(f"skip-gram: the best {', '.join(edge)} is at the edge of the grid; consider widening it")
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params={**config_params("skipgram_grid", config),
+               **{f"skipgram.{k}": v for k, v in result["best"].items()}}, artifacts=[out["grid"]], artifact_dir="skipgram_tuning")
+    return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
+        **{k: str(v) for k, v in result.items()}, "best at the grid's edge": ", ".join(edge) or "none",
+        "seconds": round(grid["seconds"].sum(), 1), "grid (validation)": md_table(grid)})
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), **asset_meta("baselines"), description="Popularity (train play counts) and ALS matrix factorisation "

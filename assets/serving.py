@@ -34,7 +34,8 @@ def model(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTra
     scores = read_json(upstream["als_tuning"]["validation"])
     tuned = read_json(upstream["skipgram_tuning"]["result"])
     validation = {  # scored on the validation split by models trained on the fit part (pipeline.promotion)
-        "proposed": Validation(tuned.get("paper_score") if tuned.get("enabled") else None, scores["popularity"], scores["data"]),
+        # the settings embedding_uss trained with: the grid's best point (pipeline.training.tuned)
+        "proposed": Validation(tuned.get("best_score") if tuned.get("enabled") else None, scores["popularity"], scores["data"]),
         "mf": Validation(scores["MF"], scores["popularity"], scores["data"]),
     }
     versions = {}

@@ -21,6 +21,8 @@ import polars as pl
 RUNS, CHECKPOINTS = "runs", "checkpoints"
 NETWORKS = ("uss", "us")  # user-session-song (the paper's), user-song (baseline)
 EMBEDDING_NETWORK = {"embedding_uss": "uss", "embedding_uss_2d": "uss", "embedding_us": "us"}
+# The embeddings that train with the settings a tuning stage chose on validation (when that tuning is enabled).
+TUNED_BY = {"embedding_uss": ("skipgram_tuning",)}
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def _stages() -> dict[str, Stage]:
             "vertex_counts": File("vertex_counts.npy", "occurrences of each vertex (the skip-gram vocabulary)"),
             "stats": File("stats.json", "walks, tokens, seconds, config and seed"),
         }) for n in NETWORKS],
-        *[Stage(name, (f"walks_{n}",), {
+        *[Stage(name, (f"walks_{n}", *TUNED_BY.get(name, ())), {
             "vectors": File("vectors.npy", "one vector a vertex, in vertex order"),
             "params": File("params.json", "the skip-gram's settings and training times"),
         }) for name, n in EMBEDDING_NETWORK.items()],

@@ -3,9 +3,9 @@ beats popularity on the validation split and beats the current champion where th
 
 A score is the mean of Experiment 1 and Experiment 2 recall@k (``pipeline.tuning``) of a model *trained on the
 fit part* and scored on the validation part: the ALS point ``als_tuning`` chose, and, for the latent space, the
-paper's skip-gram settings as ``skipgram_tuning`` trains them (so the proposed space has a score only when that
-asset is enabled; without one it is registered but never promoted). Never test: promoting on test would tune on
-it. Two scores are comparable when they were measured on the same validation data (the same file digest); a
+skip-gram point ``skipgram_tuning`` chose, which ``embedding_uss`` then trains with (so the proposed space has a
+score only when that asset is enabled; without one it is registered but never promoted). Never test: promoting on
+test would tune on it. Two scores are comparable when they were measured on the same validation data (the same file digest); a
 champion validated on other data (last week's log) does not block a version that beats popularity on this one.
 """
 

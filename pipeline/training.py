@@ -8,7 +8,7 @@ stage's params.json, the same shape for both.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from pipeline.embed import SkipGramParams, TrainingResult
 
@@ -19,6 +19,19 @@ TRAINING_STATS = ("seconds", "words_per_second", "train_seconds_all_attempts", "
 # The skip-gram settings Spark ML's Word2Vec takes (it is always skip-gram with hierarchical softmax; no
 # workers, min_alpha or min_count of gensim's).
 SPARK_WORD2VEC_SETTINGS = ("dimensions", "window", "epochs", "alpha", "seed")
+# The skip-gram settings ``skipgram_tuning`` searches on validation; its best point is what ``embedding_uss`` trains.
+TUNED_SETTINGS = ("epochs", "alpha", "window")
+
+
+def tuned(params: SkipGramParams, result: dict) -> tuple[SkipGramParams, dict]:
+    """``params`` with the settings ``skipgram_tuning`` chose (its result.json), as ``baselines`` refits the ALS point
+    ``als_tuning`` chose; and what changed, {setting: (configured, tuned)}. A tuning that did not run leaves ``params``
+    as configured."""
+    if not result.get("enabled"):
+        return params, {}
+    best = {k: result["best"][k] for k in TUNED_SETTINGS if k in result["best"]}
+    changed = {k: (getattr(params, k), v) for k, v in best.items() if getattr(params, k) != v}
+    return replace(params, **best), changed
 
 
 @dataclass(frozen=True)

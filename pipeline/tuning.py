@@ -7,9 +7,11 @@ by the caller.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +22,7 @@ from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_
 from pipeline.embed import SkipGramParams, train_skipgram
 from pipeline.evaluate import run_experiments
 from pipeline.graph import user_session_song_graph
+from pipeline.io import file_digest, read_json, write_json
 from pipeline.methods import Popularity, Space
 from pipeline.nearest import DOT, EUCLIDEAN
 from pipeline.queries import build_queries
@@ -145,6 +148,26 @@ def popularity_validation(fit: pl.DataFrame, val: pl.DataFrame, k: int = default
     return _validation_score(queries, Popularity(play_counts(fit, songs)), k, seed)
 
 
+def grid_ledger(folder: Path, data: dict[str, Path], config: dict, seed: int) -> Path:
+    """Where a skip-gram grid records its scored points (``tune_skipgram``'s ``finished``): named by the data's
+    digests, the grid's settings and the seed, so only a rerun of the same grid on the same data resumes from it."""
+    key = hashlib.sha256(json.dumps({"data": {k: file_digest(p) for k, p in sorted(data.items())}, "config": config,
+                                     "seed": seed}, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(folder) / f"grid-{key}.json"
+
+
+def skipgram_result(grid: pl.DataFrame, base: SkipGramParams) -> dict:
+    """``skipgram_tuning``'s result.json: the best point (what ``embedding_uss`` trains), its score and the paper's."""
+    best = grid.row(0, named=True)
+    paper = grid.filter((pl.col("epochs") == base.epochs) & (pl.col("alpha") == base.alpha) & (pl.col("window") == base.window))
+    return {"enabled": True, "best": {k: best[k] for k in ("epochs", "alpha", "window")}, "best_score": best["score"],
+            "paper_score": paper["score"].item() if paper.height else None, "dimensions": base.dimensions}
+
+
+def _point_key(point: dict) -> tuple:
+    return point["epochs"], float(point["alpha"]), point["window"]
+
+
 def tune_skipgram(
     fit: pl.DataFrame,
     val: pl.DataFrame,
@@ -152,39 +175,53 @@ def tune_skipgram(
     epochs: list[int],
     alpha: list[float],
     corpus: Path,
+    window: list[int] | None = None,
     walk_length: int = defaults.WALK_LENGTH,
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX,
     k: int = defaults.TUNING_K,
     max_queries: int = defaults.VALIDATION_QUERIES,
     progress: Callable[[str], None] | None = None,
     trainer: str = "gensim",
+    finished: Path | None = None,
 ) -> tuple[SkipGramParams, pl.DataFrame]:
-    """Grid search of the skip-gram's epochs and learning rate for the user-session-song space, trained by
-    ``trainer`` (``pipeline.trainers.RESUMABLE``).
+    """Grid search of the skip-gram's epochs, learning rate and window (``window`` None: ``base``'s only) for the
+    user-session-song space, trained by ``trainer`` (``pipeline.trainers.RESUMABLE``): the best point and every
+    point's row, best first.
 
     Walks the fit part's network once into ``corpus`` (removed afterwards), trains at each grid
-    point, scores on validation.
+    point, scores on validation. With ``finished`` (a JSON file), each scored point is recorded there as it ends and a
+    rerun with the same file scores only the points it lacks, so a long grid resumes where it stopped; the caller
+    names the file by everything that fixes a point's score (data, settings, trainer) and removes it when done.
     """
     graph = user_session_song_graph(fit)
-    stats = write_corpus(graph, corpus, walk_length, walks_per_vertex, base.seed)
     _, songs = catalogue(fit)
     queries = build_queries(val, songs, max_queries, base.seed)
-    rows = []
+    grid = _grid(base, epochs=epochs, alpha=alpha, window=window or [base.window])
+    recorded = {_point_key(r): r for r in (read_json(finished) if finished is not None and finished.exists() else [])}
+    rows = [recorded[_point_key(asdict(p))] for p in grid if _point_key(asdict(p)) in recorded]
+    if rows and progress:
+        progress(f"skip-gram grid: {len(rows)} of {len(grid)} points scored by an earlier attempt ({finished.name}); scoring the rest")
+    todo = [p for p in grid if _point_key(asdict(p)) not in recorded]
+    stats = write_corpus(graph, corpus, walk_length, walks_per_vertex, base.seed) if todo else None
     try:
-        for params in _grid(base, epochs=epochs, alpha=alpha):
+        for params in todo:
             t = time.perf_counter()
             if trainer == "gensim":
                 _, vectors, _ = train_skipgram(corpus, stats.vertex_counts, params)
             else:
                 one_file = ShardedCorpus([corpus], [stats.tokens], stats.vertex_counts)
-                vectors = train_units(one_file, params, trainer=trainer).vectors
+                vectors = train_units(one_file, params, progress=progress, trainer=trainer).vectors
             space = Space.from_graph("proposed", EUCLIDEAN, vectors, graph, songs)
-            rows.append({"epochs": params.epochs, "alpha": params.alpha, **_validation_score(queries, space, k, base.seed),
-                         "seconds": time.perf_counter() - t})
+            point = {"epochs": params.epochs, "alpha": params.alpha, "window": params.window}
+            rows.append({**point, **_validation_score(queries, space, k, base.seed), "seconds": time.perf_counter() - t})
             if progress:
-                progress(f"skip-gram grid {len(rows)}: epochs={params.epochs} alpha={params.alpha} -> {rows[-1]['score']:.4f}")
+                said = " ".join(f"{name}={value}" for name, value in point.items())
+                progress(f"skip-gram grid {len(rows)}/{len(grid)}: {said} -> {rows[-1]['score']:.4f} ({rows[-1]['seconds']:.0f} s)")
+            if finished is not None:
+                write_json(finished, rows)
     finally:
         corpus.unlink(missing_ok=True)
-    table = pl.DataFrame(rows).sort("score", descending=True, maintain_order=True)
+    by_point = {_point_key(r): r for r in rows}  # in the grid's order, resumed or not (ties keep it)
+    table = pl.DataFrame([by_point[_point_key(asdict(p))] for p in grid]).sort("score", descending=True, maintain_order=True)
     best = table.row(0, named=True)
-    return replace(base, epochs=best["epochs"], alpha=best["alpha"]), table
+    return replace(base, epochs=best["epochs"], alpha=best["alpha"], window=best["window"]), table

@@ -146,6 +146,7 @@ def test_train_shards_reaches_every_training_and_marks_the_ledger(tmp_path):
 
     class Args:
         users, songs, artists, mean_session_songs, workers, train_shards, trainer = 40, 600, 60, 14.0, 1, 2, "gensim"
+        tune_skipgram = None
 
     assert run_config("embedding_uss_2d", Args, 600.0)["ops"]["embedding_uss_2d"]["config"] == {"max_train_seconds": 600.0,
                                                                                                 "train_shards": 2}
@@ -161,3 +162,19 @@ def test_train_shards_reaches_every_training_and_marks_the_ledger(tmp_path):
     assert settings["train_shards"] == 2
     with pytest.raises(SystemExit, match="other settings"):  # a quick run's ledger is never continued as a full one
         Ledger(home / "paper-run.json", {k: v for k, v in settings.items() if k != "train_shards"})
+
+
+def test_tune_skipgram_enables_the_grid_with_the_runs_trainer_and_refuses_unknown_axes():
+    from assets.paper_run.runner import _grid_arg, run_config
+
+    class Args:
+        users, songs, artists, mean_session_songs, workers, train_shards, trainer = 40, 600, 60, 14.0, 1, 0, "numba"
+        tune_skipgram = _grid_arg('{"epochs": [1, 3], "window": [6, 10]}')
+
+    assert run_config("skipgram_tuning", Args, 0.0)["ops"]["skipgram_tuning"]["config"] == {
+        "enabled": True, "trainer": "numba", "epochs": [1, 3], "window": [6, 10]}
+    Args.tune_skipgram = None
+    assert "ops" not in run_config("skipgram_tuning", Args, 0.0)  # off: the asset's own default
+    refused = subprocess.run([sys.executable, "-m", "scripts.paper", "--tune-skipgram", '{"epoch": [3]}'], cwd=ROOT,
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "a JSON object of epochs, alpha, window" in refused.stderr

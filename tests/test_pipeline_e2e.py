@@ -28,7 +28,7 @@ EXPECTED_GRAPH = {
     "graph_us": {"splits"},
     "walks_uss": {"graph_uss"},
     "walks_us": {"graph_us"},
-    "embedding_uss": {"walks_uss"},
+    "embedding_uss": {"walks_uss", "skipgram_tuning"},  # it trains with the point skipgram_tuning chose, when enabled
     "embedding_uss_2d": {"walks_uss"},
     "embedding_us": {"walks_us"},
     "validation_split": {"splits"},
@@ -210,6 +210,10 @@ def test_tuning_ran_on_validation(run):
     assert (best["regularization"], best["confidence_scale"]) == (grid["regularization"][0], grid["confidence_scale"][0])
     result = json.loads(run.files("skipgram_tuning")["result"].read_text())
     assert result["enabled"] and result["best"]["epochs"] in (1, 2) and result["paper_score"] is not None
+    # embedding_uss trains with the point the grid chose, as baselines refits ALS's; the 2-d pictures keep their config
+    trained = json.loads(run.files("embedding_uss")["params"].read_text())
+    assert {k: trained[k] for k in ("epochs", "alpha", "window")} == result["best"]
+    assert json.loads(run.files("embedding_uss_2d")["params"].read_text())["epochs"] == 1
 
 
 def test_behaviour_table_and_explorer(run):
@@ -324,7 +328,7 @@ def test_the_champion_alias_follows_the_validation_gate(run):
     versions = json.loads(run.files("model")["versions"].read_text())
     scores, tuned = read_json(run.files("als_tuning")["validation"]), read_json(run.files("skipgram_tuning")["result"])
     client = run.mlflow.client()
-    for name, score in (("mf", scores["MF"]), ("proposed", tuned["paper_score"])):
+    for name, score in (("mf", scores["MF"]), ("proposed", tuned["best_score"])):
         v = versions[name]
         tags = client.get_model_version(v["registered_name"], str(v["version"])).tags
         assert float(tags["validation_score"]) == pytest.approx(score) and tags["validation_data"] == scores["data"]
@@ -416,3 +420,20 @@ def test_the_scale_effect_diagnosis_reruns_metrics_with_every_similarity(run, tm
     # the same seed and files: the proposed space's recall is the metrics asset's
     asset = pl.read_parquet(run.files("metrics")["metrics"]).filter((pl.col("k") == k) & (pl.col("method") == "proposed-user"))
     assert table.filter(pl.col("method") == "proposed-user")["recall"].item() == asset["recall"].item()
+
+
+def test_embedding_uss_trains_with_the_point_the_skip_gram_grid_chose(run):
+    # last in this file: it makes a new latest embedding_uss, which the tests above read from the instance
+    resources = {"store": run.store, "engine": ComputeEngine(), "settings": PipelineSettings(workers=1), "mlflow": run.mlflow}
+    grid = {"enabled": True, "epochs": [2], "alpha": [0.05], "window": [3], "dimensions": 8, "walk_length": 10,
+            "walks_per_vertex": 2, "trainer": "numba"}  # one point: it is the best, and none of it the paper's
+    tuned = dg.materialize([ASSETS_BY_NAME["skipgram_tuning"], ASSETS_BY_NAME["embedding_uss"]], resources=resources,
+                           instance=run.instance, run_config=dg.RunConfig(ops={
+                               "skipgram_tuning": {"config": grid}, "embedding_uss": {"config": {"dimensions": 8, "trainer": "numba"}}}))
+    files = stage_io.of_result(tuned)
+    assert json.loads(files["skipgram_tuning"]["result"].read_text())["paper_score"] is None
+    params = json.loads(files["embedding_uss"]["params"].read_text())
+    assert (params["epochs"], params["alpha"], params["window"], params["dimensions"]) == (2, 0.05, 3, 8)
+    assert params["units_total"] == 2 * 4  # two epochs over the run's 4 walk files
+    meta = next(e for e in tuned.get_asset_materialization_events() if e.asset_key.to_user_string() == "embedding_uss").materialization.metadata
+    assert meta["settings"].value.startswith("chosen on validation by skipgram_tuning: epochs=2, alpha=0.05, window=3")

@@ -3,7 +3,7 @@
 import numpy as np
 
 from pipeline.embed import SkipGramParams, TrainingResult
-from pipeline.training import TRAINING_STATS, params_json, resumable_trained, spark_settings, spark_trained
+from pipeline.training import TRAINING_STATS, params_json, resumable_trained, spark_settings, spark_trained, tuned
 
 PARAMS = SkipGramParams(dimensions=16, window=6, epochs=2, alpha=0.05, seed=3)
 WALKED = {"seed": 3, "walk_length": 40, "walks_per_vertex": 20, "tokens": 999}
@@ -35,3 +35,13 @@ def test_spark_word2vec_is_given_and_records_only_the_settings_it_takes():
     settings = {k: v for k, v in params_json(trained, WALKED).items() if k not in TRAINING_STATS}
     assert settings == {"trainer": "spark-word2vec", "spark_partitions": 2, "dimensions": 16, "window": 6, "epochs": 2,
                         "alpha": 0.05, "seed": 3, "sg": 1, "hs": 1, "walk_seed": 3, "walk_length": 40, "walks_per_vertex": 20}
+
+
+def test_the_tuned_point_replaces_the_configured_settings_only_when_the_tuning_ran():
+    configured = SkipGramParams(epochs=1, alpha=0.025, window=6, dimensions=16)
+    assert tuned(configured, {"enabled": False}) == (configured, {})
+    params, changed = tuned(configured, {"enabled": True, "best": {"epochs": 3, "alpha": 0.025, "window": 10}})
+    assert (params.epochs, params.alpha, params.window, params.dimensions) == (3, 0.025, 10, 16)
+    assert changed == {"epochs": (1, 3), "window": (6, 10)}
+    # a result written before the window was searched tunes what it has
+    assert tuned(configured, {"enabled": True, "best": {"epochs": 5, "alpha": 0.05}})[0].window == 6

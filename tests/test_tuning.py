@@ -1,12 +1,15 @@
-"""ALS tuning on validation: the screened search against the full grid on a small log with two taste groups."""
+"""Tuning on validation, on a small log with two taste groups: ALS (the screened search against the full grid) and the
+skip-gram grid."""
 
+import json
 from datetime import timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
-from pipeline.tuning import ALSGrid, tune_als
+from pipeline.embed import SkipGramParams
+from pipeline.tuning import ALSGrid, skipgram_result, tune_als, tune_skipgram
 from tests.helpers import T0
 
 
@@ -67,3 +70,36 @@ def test_the_screening_scores_a_sample_of_the_queries_and_the_finalists_all_of_t
     assert screens.height == 6 and (screens["screen_score"] != screens["on_20"]).any()  # 20 sessions score otherwise
     with pytest.raises(ValueError, match="screen_queries"):
         ALSGrid(screen_queries=0)
+
+
+def test_the_skipgram_grid_resumes_from_the_points_it_scored(tmp_path):
+    """A grid stopped midway scores only the points its record lacks: a recorded point is read back (here one
+    doctored to win, which a retraining would undo), a missing one is trained again to the score it had."""
+    base = SkipGramParams(dimensions=8, workers=1, seed=3)
+    finished = tmp_path / "grid.json"
+
+    def grid():
+        return tune_skipgram(FIT, VAL, base, [1, 2], [0.025], tmp_path / "corpus.txt", window=[2, 4], walk_length=10,
+                             walks_per_vertex=2, trainer="numba", finished=finished)
+
+    best, first = grid()
+    assert first.height == 4 and set(zip(first["epochs"], first["window"])) == {(1, 2), (1, 4), (2, 2), (2, 4)}
+    assert (best.epochs, best.window) == (first["epochs"][0], first["window"][0]) and not (tmp_path / "corpus.txt").exists()
+    rows = json.loads(finished.read_text())
+    assert len(rows) == 4
+    doctored = next(r for r in rows if (r["epochs"], r["window"]) == (2, 4))
+    lost = next(r for r in rows if (r["epochs"], r["window"]) == (1, 2))
+    finished.write_text(json.dumps([{**r, "score": 9.0} if r is doctored else r for r in rows if r is not lost]))
+
+    best, again = grid()
+    assert (best.epochs, best.window, again["score"][0]) == (2, 4, 9.0)  # read back, not retrained
+    retrained = again.filter((pl.col("epochs") == 1) & (pl.col("window") == 2))
+    assert retrained["score"].item() == lost["score"]  # one thread: the same vectors, the same score
+
+
+def test_the_skipgram_result_names_the_best_point_and_the_papers():
+    grid = pl.DataFrame({"epochs": [3, 1], "alpha": [0.05, 0.025], "window": [6, 6], "score": [0.3, 0.2]})
+    result = skipgram_result(grid, SkipGramParams())
+    assert result["best"] == {"epochs": 3, "alpha": 0.05, "window": 6} and result["best_score"] == 0.3
+    assert result["paper_score"] == 0.2 and result["enabled"]
+    assert skipgram_result(grid.head(1), SkipGramParams())["paper_score"] is None  # the paper's point not in the grid

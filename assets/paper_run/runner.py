@@ -43,7 +43,27 @@ def run_config(stage: str, args: argparse.Namespace, max_train_seconds: float) -
     if stage in TRAINING:
         config["ops"] = {stage: {"config": {"max_train_seconds": max_train_seconds, "train_shards": args.train_shards,
                                             **({"trainer": args.trainer} if args.trainer != "gensim" else {})}}}
+    if stage == "skipgram_tuning" and args.tune_skipgram is not None:
+        config["ops"] = {stage: {"config": skipgram_grid(args)}}
     return config
+
+
+def skipgram_grid(args: argparse.Namespace) -> dict | None:
+    """``skipgram_tuning``'s config from ``--tune-skipgram`` (a JSON object of its axes, {} for its default grid)."""
+    if args.tune_skipgram is None:
+        return None
+    return {"enabled": True, **({"trainer": args.trainer} if args.trainer != "gensim" else {}), **args.tune_skipgram}
+
+
+def _grid_arg(text: str) -> dict:
+    try:
+        grid = json.loads(text or "{}")
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
+    unknown = set(grid) - {"epochs", "alpha", "window", "tuning_k"} if isinstance(grid, dict) else None
+    if unknown is None or unknown:
+        raise argparse.ArgumentTypeError(f"a JSON object of epochs, alpha, window (lists) or tuning_k; got {text!r}")
+    return grid
 
 
 # ---------------------------------------------------------------- one stage, in its own process
@@ -102,7 +122,8 @@ def step(args: argparse.Namespace) -> int:
     set_home(home)
     settings = {"users": args.users, "songs": args.songs, "artists": args.artists, "mean_session_songs": args.mean_session_songs,
                 "workers": args.workers, **({"train_shards": args.train_shards} if args.train_shards else {}),
-                **({"trainer": args.trainer} if args.trainer != "gensim" else {})}  # (gensim runs' ledgers as they were)
+                **({"trainer": args.trainer} if args.trainer != "gensim" else {}),  # (gensim runs' ledgers as they were)
+                **({"skipgram_tuning": skipgram_grid(args)} if args.tune_skipgram is not None else {})}
     ledger = Ledger(home / "paper-run.json", settings)
     ledger.recover()
     for run_id in fail_killed_runs(home):
@@ -203,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                         "the vectors are not the paper's")
     parser.add_argument("--trainer", choices=RESUMABLE, default="gensim", help="the skip-gram trainer of every embedding "
                         "(numba: the same method, about 2.4-2.9x faster at this size; docs/performance.md)")
+    parser.add_argument("--tune-skipgram", nargs="?", const="{}", type=_grid_arg, metavar="GRID", help="enable skipgram_tuning, "
+                        "so embedding_uss trains with the point it chooses on validation; GRID, a JSON object such as "
+                        "'{\"epochs\": [1, 3], \"alpha\": [0.025]}', replaces its default axes (epochs [1, 3, 5], alpha "
+                        "[0.025, 0.05], window [6]); its trainer is --trainer's")
     parser.add_argument("--until", choices=[n for n, _ in STAGES], help="stop after this stage")
     args = parser.parse_args(argv)
     if args.command == "redo":

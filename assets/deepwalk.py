@@ -17,7 +17,16 @@ from pipeline.embed import SkipGramParams
 from pipeline.graph import Graph
 from pipeline.io import read_json, save_npy, write_json
 from pipeline.trainers import RESUMABLE
-from pipeline.training import TRAINERS, TRAINING_STATS, TUNED_SETTINGS, params_json, resumable_trained, spark_settings, spark_trained, tuned
+from pipeline.training import (
+    TRAINERS,
+    TRAINING_STATS,
+    TUNED_SETTINGS,
+    params_json,
+    resumable_trained,
+    spark_settings,
+    spark_trained,
+    tuned,
+)
 from pipeline.walk_reader import WalkFileError
 from pipeline.walks import ShardedCorpus
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings

@@ -17,7 +17,16 @@ from pipeline.report import metrics_table
 from pipeline.splits import validation_split_files
 from pipeline.trainers import RESUMABLE
 from pipeline.training import TRAINING_STATS
-from pipeline.tuning import ALSGrid, at_grid_edge, grid_ledger, popularity_validation, search_summary, skipgram_result, tune_als, tune_skipgram
+from pipeline.tuning import (
+    ALSGrid,
+    at_grid_edge,
+    grid_ledger,
+    popularity_validation,
+    search_summary,
+    skipgram_result,
+    tune_als,
+    tune_skipgram,
+)
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import config_digest, params_of
 

@@ -56,3 +56,58 @@ def render(stages: Mapping[str, StageFiles]) -> str:
         lines.append("Figures:")
         lines += [f"  {p}" for p in figures]
     return "\n".join(lines)
+
+
+# Head-to-heads of the latent space against the tuned baselines, at every k: (experiment, better, worse, smallest k).
+HEAD_TO_HEAD = (
+    ("exp1", "proposed", "MF", 0),
+    ("exp1", "proposed", "SKNN", 0),
+    ("exp2", "proposed-user", "MF", 0),
+    ("exp2", "proposed-user", "SKNN-user", 0),
+    ("exp2", "proposed-device", "SKNN-device", 0),
+)
+HEADLINE = (("exp1", ("proposed", "MF", "SKNN")), ("exp2", ("proposed-user", "proposed-device", "MF", "SKNN-user")))
+
+
+def claims_table(runs: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """One row a claim, one column a run (``runs``: label -> its metrics table): the paper's orderings and the
+    head-to-heads against the tuned baselines, judged as the metrics stage judges (``ordering_verdicts``: user-level
+    intervals where the table has them), each cell the verdict and at how many k it separates which way."""
+    from pipeline.measures import PAPER_ORDERINGS, ordering_verdicts
+
+    columns = {}
+    for label, metrics in runs.items():
+        verdicts = ordering_verdicts(metrics, (*PAPER_ORDERINGS, *HEAD_TO_HEAD))
+        smallest = f">= {int(metrics['k'].min())}"
+        columns[label] = {(r["experiment"], r["ordering"], "" if r["k"] == smallest else f", k {r['k']}"): _cell(r)
+                          for r in verdicts.iter_rows(named=True)}
+    claims = list(dict.fromkeys(key for cells in columns.values() for key in cells))
+    return pl.DataFrame([{"claim": f"{'Exp. 1' if e == 'exp1' else 'Exp. 2'} {o}{ks}", **{label: cells.get((e, o, ks), "—")
+                          for label, cells in columns.items()}} for e, o, ks in claims])
+
+
+def _cell(verdict: dict) -> str:
+    v, n = verdict["verdict"], verdict["k_total"]
+    if v == "mixed":
+        return f"mixed: ahead at {verdict['k_separated_as_claimed']}, behind at {verdict['k_separated_reversed']} of {n} k"
+    return v if v != "not separable" else f"not separable ({n} k)"
+
+
+def headline_table(runs: Mapping[str, pl.DataFrame], k: int = 20) -> pl.DataFrame:
+    """recall@k with its user-level 95 % interval of the latent space and the tuned baselines, one column a run."""
+    rows = []
+    for experiment, methods in HEADLINE:
+        for method in methods:
+            row = {"recall@%d" % k: f"{'Exp. 1' if experiment == 'exp1' else 'Exp. 2'} {method}"}
+            for label, metrics in runs.items():
+                r = metrics.filter((pl.col("experiment") == experiment) & (pl.col("method") == method) & (pl.col("k") == k))
+                lo, hi = ("recall_user_lo", "recall_user_hi") if "recall_user_lo" in r.columns else ("recall_lo", "recall_hi")
+                row[label] = "—" if r.is_empty() else f"{r['recall'][0]:.3f} ({r[lo][0]:.3f}–{r[hi][0]:.3f})"
+            rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def markdown(frame: pl.DataFrame) -> str:
+    """A frame as a Markdown table (every cell as text)."""
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
+    return "\n".join(lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.iter_rows()])

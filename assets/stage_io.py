@@ -6,6 +6,9 @@ folders recorded by the upstream materializations of its own run (or of the run 
 an upstream stage the run did not materialize is read at its latest materialization. Runs side by
 side therefore never read each other's files.
 
+When a materialization is complete its folder gets a manifest (each file's size and digest), and a stage
+verifies every folder it reads against it before reading (``pipeline.manifest``).
+
 Retention: when a stage starts a new materialization, its older folders go, except the newest
 ``keep_materializations - 1`` materialized ones and those of runs still in progress (a run still
 reading them). A killed run's partial folder goes with them once its run is marked ended.
@@ -20,6 +23,7 @@ import dagster as dg
 from dagster import DagsterEventType
 
 from pipeline.contract import STAGE_OF_ASSET, STAGES, StageFiles, Store
+from pipeline.manifest import IntegrityError, verify, write_manifest
 from resources import DataStore
 
 LOCATION = "location"
@@ -68,8 +72,18 @@ def located(instance: dg.DagsterInstance, run: dg.DagsterRun | None, stage: str)
 
 
 def inputs(context: dg.AssetExecutionContext) -> dict[str, StageFiles]:
-    """The folders of the stages this asset's stage reads (and only those)."""
-    return {name: located(context.instance, context.dagster_run, name) for name in STAGES[stage_of(context)].reads}
+    """The folders of the stages this asset's stage reads (and only those), each checked against what its stage
+    wrote (``pipeline.manifest``): a file cut short, changed or removed since fails this stage naming it."""
+    reader = stage_of(context)
+    found = {name: located(context.instance, context.dagster_run, name) for name in STAGES[reader].reads}
+    for name, files in found.items():
+        try:
+            checked = verify(files.folder)
+        except IntegrityError as e:
+            raise dg.Failure(f"{reader}: {name}'s {e}. Materialize {name} again.") from None
+        if checked is None:
+            context.log.warning(f"{reader}: {name} at {files.folder} predates manifests: read unverified")
+    return found
 
 
 def new_version(context: dg.AssetExecutionContext, store: DataStore) -> StageFiles:
@@ -125,6 +139,7 @@ def materialized(files: StageFiles, metadata: dict | None = None, asset_key: str
     """The materialization of ``files``: its metadata with the folder recorded as ``location`` (and the
     link to the MLflow run it logged to)."""
     links = {MLFLOW_RUN: mlflow_run} if mlflow_run is not None else {}
+    write_manifest(files.folder)  # what a reader verifies (pipeline.manifest)
     return dg.MaterializeResult(asset_key=asset_key, check_results=check_results,
                                 metadata={**(metadata or {}), LOCATION: dg.MetadataValue.path(str(files.folder)), **links})
 

@@ -12,6 +12,7 @@ from assets import stage_io
 from assets.deepwalk import PAUSED_KEY
 from assets.definitions import ASSETS, defs, pipeline_job, weekly_schedule
 from pipeline.contract import STAGES
+from pipeline.manifest import MANIFEST, write_manifest
 from resources import ComputeEngine, ListeningLogSource, PipelineSettings
 from resources.mlflow_tracking import DAGSTER_RUN_TAG
 
@@ -296,17 +297,27 @@ def test_the_numba_trainer_writes_the_stage_as_gensim_does_and_refuses_a_cut_wal
 
     walks = run.files("walks_us")
     shard = sorted(walks.folder.glob("pass-*.txt"))[2]
-    text = shard.read_bytes()
-    try:
-        shard.write_bytes(text[: text.index(b"\n", len(text) // 2) + 1])  # half its walks, cut at a line's end
+    text, manifest = shard.read_bytes(), (walks.folder / MANIFEST).read_bytes()
+
+    def failure_of_a_training():
         cut = dg.materialize([ASSETS_BY_NAME["embedding_us"]], resources=resources, instance=run.instance,
                              run_config=config, raise_on_error=False)
+        assert not cut.success
+        (failure,) = [e.event_specific_data for e in cut.all_events if e.event_type_value == "STEP_FAILURE"]
+        return failure.user_failure_data.description
+
+    try:
+        shard.write_bytes(text[: text.index(b"\n", len(text) // 2) + 1])  # half its walks, cut at a line's end
+        # the reader's check of what the walk stage wrote (pipeline.manifest) catches it before any training
+        message = failure_of_a_training()
+        assert message.startswith(f"embedding_us: walks_us's {shard}: ") and "cut short since" in message
+        # a walk file that was cut when it was written (its manifest agrees): the trainer's count against the index
+        write_manifest(walks.folder)
+        message = failure_of_a_training()
+        assert message.startswith("embedding_us: ") and f"{shard.name}: " in message and "but the walk index records" in message
     finally:
         shard.write_bytes(text)
-    assert not cut.success
-    (failure,) = [e.event_specific_data for e in cut.all_events if e.event_type_value == "STEP_FAILURE"]
-    message = failure.user_failure_data.description
-    assert message.startswith("embedding_us: ") and f"{shard.name}: " in message and "but the walk index records" in message
+        (walks.folder / MANIFEST).write_bytes(manifest)
 
 
 def test_the_skip_gram_grid_can_train_with_the_numba_trainer(run):

@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve paper paper-all paper-status test ui serve-model bench bench-trainers bench-scaling bench-spark bench-baselines lint clean
+.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve status paper paper-all paper-status test ui serve-model bench bench-trainers bench-scaling bench-spark bench-baselines lint clean
 
 # What an install holds: the runtime for the demo and your logs (with pyspark when ENGINE=spark), the dev extras
 # (pytest, Playwright, ruff, pyspark) for the tests, benchmarks and Spark cluster.
@@ -74,6 +74,10 @@ spark-cluster-stop: install-dev
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	@bash scripts/ui.sh
+
+# Settle runs whose processes are gone (FAILED in Dagster and MLflow) and list what runs the local instance holds
+status: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/latent-listening status
 
 # The team server: Dagster webserver + daemon and an MLflow server, on PostgreSQL (see scripts/serve.py and the README)
 serve: install

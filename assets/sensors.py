@@ -5,6 +5,7 @@ import json
 
 import dagster as dg
 
+from assets.reconcile import MLFLOW_STATUS
 from pipeline import split_plan
 from resources import ListeningLogSource, MlflowTracking
 from resources.source import SYNTHETIC
@@ -44,8 +45,6 @@ def make_new_files_sensor(job) -> dg.SensorDefinition:
     return _sensor
 
 
-# A Dagster run's end, as MLflow says it.
-MLFLOW_STATUS = {dg.DagsterRunStatus.SUCCESS: "FINISHED", dg.DagsterRunStatus.FAILURE: "FAILED", dg.DagsterRunStatus.CANCELED: "KILLED"}
 
 
 def _mlflow_status_sensor(run_status: dg.DagsterRunStatus, mlflow_status: str) -> dg.SensorDefinition:

@@ -11,7 +11,8 @@ verifies every folder it reads against it before reading (``pipeline.manifest``)
 
 Retention: when a stage starts a new materialization, its older folders go, except the newest
 ``keep_materializations - 1`` materialized ones and those of runs still in progress (a run still
-reading them). A killed run's partial folder goes with them once its run is marked ended.
+reading them). A killed run's partial folder goes with them: a run whose processes are gone is marked failed
+(``assets.reconcile``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import DagsterEventType
 
+from assets.reconcile import fail_dead, is_local
 from pipeline.contract import STAGE_OF_ASSET, STAGES, StageFiles, Store
 from pipeline.manifest import IntegrityError, verify, write_manifest
 from resources import DataStore
@@ -127,8 +129,8 @@ def sweep(instance: dg.DagsterInstance, store: Store, stage: str, keep: int, cur
         if folder.name in keepers:
             continue
         run = instance.get_run_by_id(folder.name)
-        if run is not None and not run.is_finished:
-            continue
+        if run is not None and not run.is_finished and not (is_local(instance) and fail_dead(instance, run)):
+            continue  # a run in progress may still read it; a dead one is marked failed and swept
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder.name)
     return removed

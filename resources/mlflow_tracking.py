@@ -186,6 +186,14 @@ class MlflowTracking(dg.ConfigurableResource):
                 ended.append(run.info.run_id)
         return ended
 
+    def running_pipeline_runs(self) -> list[str]:
+        """The Dagster run ids of the pipeline runs MLflow still shows RUNNING."""
+        if not self.enabled:
+            return []
+        runs = self.client().search_runs([self.experiment_id()], filter_string="tags.kind = 'pipeline' and attributes.status = 'RUNNING'",
+                                         max_results=10_000)
+        return [run.data.tags[DAGSTER_RUN_TAG] for run in runs if DAGSTER_RUN_TAG in run.data.tags]
+
     def method_run_id(self, dagster_run_id: str, method: str, tags: dict[str, str] | None = None) -> str:
         """A nested run for one method (proposed, MF, ...) under the pipeline run, named so that the methods
         of two pipeline runs can be told apart (``<method> · <dagster run>``)."""

@@ -13,6 +13,7 @@ from assets import stage_io
 from assets.console import console_config
 from assets.definitions import defs, pipeline_job
 from assets.instance import local_instance
+from assets.reconcile import reconcile
 from pipeline.contract import EMBEDDING_NETWORK
 from pipeline.report import render
 from pipeline.training import TRAINERS
@@ -66,6 +67,7 @@ def materialize_and_report(run_config: dict, verbose: bool = False) -> int:
     Without ``verbose`` the console shows INFO lines and a failure's message, not its stack trace."""
     run_config = {**run_config, "loggers": {**console_config(verbose), **run_config.get("loggers", {})}}
     instance = local_instance()
+    say_reconciled(reconcile(instance, MlflowTracking()))
     print(f"Materializing every asset of {pipeline_job.name} (Dagster home: {instance.root_directory})", flush=True)
     t0 = time.perf_counter()
     # The multiprocess executor runs independent steps side by side (two cores: the three
@@ -75,6 +77,14 @@ def materialize_and_report(run_config: dict, verbose: bool = False) -> int:
         # no daemon runs the run-status sensors here: end the MLflow run as they would
         MlflowTracking().end_pipeline_run(result.run_id, "FINISHED" if result.success else "FAILED")
         return report(result, wall)
+
+
+def say_reconciled(done: dict[str, list[str]]) -> None:
+    if done["failed"]:
+        print(f"Marked failed: {len(done['failed'])} earlier run(s) whose processes are gone ({', '.join(r[:8] for r in done['failed'])})")
+    if done["mlflow_ended"]:
+        print(f"Ended in MLflow: the runs of {len(done['mlflow_ended'])} Dagster run(s) that had ended "
+              f"({', '.join(r[:8] for r in done['mlflow_ended'])})")
 
 
 def report(result, wall: float) -> int:

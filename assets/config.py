@@ -60,7 +60,8 @@ class SkipGramTuningConfig(dg.Config):
     """Off by default (the paper's settings stay the default): when on, grid-searches the
     user-session-song skip-gram's epochs, learning rate and window on the validation split, and
     ``embedding_uss`` trains with the best point (as ``baselines`` refits the point ``als_tuning``
-    chose). A grid stopped midway resumes from the points it scored."""
+    chose). A grid stopped midway resumes from the points it scored, and a widened one
+    on the same data trains only its new points."""
 
     enabled: bool = False
     epochs: list[int] = [1, 3, 5]

@@ -92,8 +92,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     )
     grid.write_csv(out["grid"])
     result = skipgram_result(grid, base)
-    write_json(out["result"], result)
-    finished.unlink(missing_ok=True)
+    write_json(out["result"], result)  # (the scored points stay in `finished`: a widened grid scores only new ones)
     edge = at_grid_edge(grid, {"epochs": config.epochs, "alpha": config.alpha, "window": config.window})
     if edge:
         context.log.warning(f"skip-gram: the best {', '.join(edge)} is at the edge of the grid; consider widening it")

@@ -148,10 +148,15 @@ def popularity_validation(fit: pl.DataFrame, val: pl.DataFrame, k: int = default
     return _validation_score(queries, Popularity(play_counts(fit, songs)), k, seed)
 
 
+GRID_AXES = ("epochs", "alpha", "window")
+
+
 def grid_ledger(folder: Path, data: dict[str, Path], config: dict, seed: int) -> Path:
     """Where a skip-gram grid records its scored points (``tune_skipgram``'s ``finished``): named by the data's
-    digests, the grid's settings and the seed, so only a rerun of the same grid on the same data resumes from it."""
-    key = hashlib.sha256(json.dumps({"data": {k: file_digest(p) for k, p in sorted(data.items())}, "config": config,
+    digests, every setting but the grid's axes, and the seed; so a grid stopped midway resumes, and a widened grid
+    on the same data scores only its new points."""
+    fixed = {k: v for k, v in config.items() if k not in GRID_AXES}
+    key = hashlib.sha256(json.dumps({"data": {k: file_digest(p) for k, p in sorted(data.items())}, "config": fixed,
                                      "seed": seed}, sort_keys=True).encode()).hexdigest()[:16]
     return Path(folder) / f"grid-{key}.json"
 
@@ -191,13 +196,15 @@ def tune_skipgram(
     Walks the fit part's network once into ``corpus`` (removed afterwards), trains at each grid
     point, scores on validation. With ``finished`` (a JSON file), each scored point is recorded there as it ends and a
     rerun with the same file scores only the points it lacks, so a long grid resumes where it stopped; the caller
-    names the file by everything that fixes a point's score (data, settings, trainer) and removes it when done.
+    names the file by everything that fixes a point's score (``grid_ledger``: data, settings, trainer). Points of the
+    file outside this grid are kept in it, not reported.
     """
     graph = user_session_song_graph(fit)
     _, songs = catalogue(fit)
     queries = build_queries(val, songs, max_queries, base.seed)
     grid = _grid(base, epochs=epochs, alpha=alpha, window=window or [base.window])
     recorded = {_point_key(r): r for r in (read_json(finished) if finished is not None and finished.exists() else [])}
+    others = [r for key, r in recorded.items() if key not in {_point_key(asdict(p)) for p in grid}]
     rows = [recorded[_point_key(asdict(p))] for p in grid if _point_key(asdict(p)) in recorded]
     if rows and progress:
         progress(f"skip-gram grid: {len(rows)} of {len(grid)} points scored by an earlier attempt ({finished.name}); scoring the rest")
@@ -218,7 +225,7 @@ def tune_skipgram(
                 said = " ".join(f"{name}={value}" for name, value in point.items())
                 progress(f"skip-gram grid {len(rows)}/{len(grid)}: {said} -> {rows[-1]['score']:.4f} ({rows[-1]['seconds']:.0f} s)")
             if finished is not None:
-                write_json(finished, rows)
+                write_json(finished, [*others, *rows])
     finally:
         corpus.unlink(missing_ok=True)
     by_point = {_point_key(r): r for r in rows}  # in the grid's order, resumed or not (ties keep it)

@@ -96,6 +96,12 @@ def test_the_skipgram_grid_resumes_from_the_points_it_scored(tmp_path):
     retrained = again.filter((pl.col("epochs") == 1) & (pl.col("window") == 2))
     assert retrained["score"].item() == lost["score"]  # one thread: the same vectors, the same score
 
+    # a narrower grid reports only its points, and keeps the others on record; widened again, it trains nothing
+    narrow = tune_skipgram(FIT, VAL, base, [1], [0.025], tmp_path / "corpus.txt", window=[2], walk_length=10,
+                           walks_per_vertex=2, trainer="numba", finished=finished)[1]
+    assert narrow.height == 1 and len(json.loads(finished.read_text())) == 4
+    assert grid()[1]["score"][0] == 9.0
+
 
 def test_the_skipgram_result_names_the_best_point_and_the_papers():
     grid = pl.DataFrame({"epochs": [3, 1], "alpha": [0.05, 0.025], "window": [6, 6], "score": [0.3, 0.2]})

@@ -1,10 +1,13 @@
-"""Two commands started together in a fresh Dagster home both open its instance (assets.instance)."""
+"""The local Dagster instance (assets.instance): two commands started together in a fresh home both open it; a
+read-only home is one message naming it."""
 
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN = "from assets.instance import local_instance; local_instance().get_runs(limit=1); print('opened')"
@@ -21,3 +24,33 @@ def test_two_processes_create_a_fresh_instance_together(tmp_path):
         outs = [p.communicate(timeout=120)[0] for p in pair]
         assert [p.returncode for p in pair] == [0, 0], outs
         assert all(out.strip().endswith("opened") for out in outs)
+
+
+def read_only(tmp_path: Path) -> Path:
+    """A read-only view of a folder holding a Dagster home (a read-only bind mount: root writes through a chmod)."""
+    src, view = tmp_path / "src", tmp_path / "ro"
+    (src / "dagster").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "dagster.yaml", src / "dagster" / "dagster.yaml")
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(src), str(view)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here ({mounted.stderr.decode().strip()}): a read-only home needs a mount to test")
+    if subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", str(view)])
+        pytest.skip("cannot remount read-only here")
+    return view
+
+
+def test_a_read_only_home_is_one_message_naming_it(tmp_path):
+    home = read_only(tmp_path)
+    try:
+        env = {**os.environ, "LATENT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
+               "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow/mlflow.db"}
+        status = subprocess.run([sys.executable, "-m", "scripts.cli", "status"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=120)
+    finally:
+        subprocess.run(["umount", str(home)])
+    assert status.returncode == 1 and "Traceback" not in status.stderr
+    assert status.stderr.strip() == (f"the Dagster home {home / 'dagster'} cannot be written (Read-only file system): LATENT_HOME "
+                                     "(or DAGSTER_HOME) must name a folder you can write, on a disk with space "
+                                     "(LATENT_HOME=/path/to/data make demo)")

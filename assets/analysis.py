@@ -6,7 +6,7 @@ import polars as pl
 
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import BehaviourConfig
-from assets.stage_io import begin, materialized
+from assets.stage_io import begin, guarded, materialized
 from pipeline import plots as figs
 from pipeline.behaviour import agreement_with_truth, analyse_users
 from pipeline.contract import StageFiles, upstream_assets
@@ -50,6 +50,7 @@ def _space_view(upstream: dict[str, StageFiles], embedding: str) -> SpaceView:
 @dg.asset(group_name=GROUP, deps=upstream_assets("behaviour"), **asset_meta("behaviour"),
           description="Every user's listening behaviour, measured in the 128-d space: preference spread (single vs dynamic, "
           "clusters), device relevance and time relevance with permutation tests; checked against the planted truth when there is one.")
+@guarded
 def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store: DataStore, settings: PipelineSettings,
               mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -70,6 +71,7 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
 @dg.asset(group_name=GROUP, deps=upstream_assets("plots"), **asset_meta("plots"),
           description="The paper's figures: Fig 1, 3 (songs by language, genre, popularity), 4, 5, 6 from the 2-D space, and "
           "Fig 7 / Fig 8 (recall and precision against k with 95 % intervals).")
+@guarded
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     figures, not_drawn = paper_figures(pl.read_parquet(upstream["metrics"]["metrics"]), song_table(upstream),
@@ -89,6 +91,7 @@ def plots(context: dg.AssetExecutionContext, store: DataStore, settings: Pipelin
 @dg.asset(group_name=GROUP, deps=upstream_assets("explorer"), **asset_meta("explorer"),
           description="A self-contained HTML page (works offline): pick a user, see their sessions and songs, colour by device or "
           "hour, click a session to highlight its songs; a songs view by language, genre or popularity.")
+@guarded
 def explorer(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     songs = song_table(upstream)

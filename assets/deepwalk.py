@@ -9,7 +9,7 @@ import numpy as np
 from assets import checks
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
-from assets.stage_io import begin, inputs, materialized, new_version, store_of
+from assets.stage_io import begin, guarded, inputs, materialized, new_version, store_of
 from pipeline import defaults
 from pipeline.checkpoints import discard_checkpoint, train_skipgram_resumable
 from pipeline.contract import EMBEDDING_NETWORK, TUNED_BY, upstream_assets
@@ -42,6 +42,7 @@ def _graph_asset(network: str):
 
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name),
               description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.")
+    @guarded
     def _asset(context: dg.AssetExecutionContext, store: DataStore, engine: ComputeEngine) -> dg.MaterializeResult:
         upstream, out = begin(context, store)
         engine.run(context, name, upstream, out)
@@ -70,6 +71,7 @@ def _walks_asset(network: str):
         description=f"Uniform random walks on the {NETWORK_TITLES[network]} network (L={defaults.WALK_LENGTH}, "
         f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit).",
     )
+    @guarded
     def _asset(
         context: dg.AssetExecutionContext, config: WalkConfig, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking,
         engine: ComputeEngine,
@@ -154,6 +156,7 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
 
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name), check_specs=[checks.embedding_spec(name)],
               description=description)
+    @guarded
     def _asset(
         context: dg.AssetExecutionContext, config: config_class, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking,
         engine: ComputeEngine,

@@ -6,7 +6,7 @@ import polars as pl
 
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig
-from assets.stage_io import begin, materialized, store_of
+from assets.stage_io import begin, guarded, materialized, store_of
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
 from pipeline.contract import StageFiles, upstream_assets
@@ -35,6 +35,7 @@ GROUP = "evaluation"
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("validation_split"), **asset_meta("validation_split"), description="Validation carved out of train the real-life way: each user's "
           "last train sessions validate, the earlier ones fit. Tuning uses it; test is never seen.")
+@guarded
 def validation_split(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     split = upstream["splits"]
@@ -48,6 +49,7 @@ def validation_split(context: dg.AssetExecutionContext, store: DataStore, mlflow
 @dg.asset(group_name=GROUP, deps=upstream_assets("als_tuning"), **asset_meta("als_tuning"), description="ALS search over a grid (regularization, confidence scaling, "
           "iterations) on the validation split: every point screened after a few iterations, the best few fitted to the end (or, with "
           "`search: full`, every point to the end); the best point is what `baselines` refits on all of train.")
+@guarded
 def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: DataStore, settings: PipelineSettings,
                mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -72,6 +74,7 @@ def als_tuning(context: dg.AssetExecutionContext, config: ALSConfig, store: Data
 @dg.asset(group_name=GROUP, deps=upstream_assets("skipgram_tuning"), **asset_meta("skipgram_tuning"), description="Optional: grid search of the skip-gram's epochs, "
           "learning rate and window on the validation split; when on, embedding_uss trains with the best point. Off by default "
           "(the paper's settings).")
+@guarded
 def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningConfig, store: DataStore,
                     settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -105,6 +108,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("baselines"), **asset_meta("baselines"), description="Popularity (train play counts) and ALS matrix factorisation "
           "(implicit, confidence 1+c*log(1+plays), settings chosen on validation) refit on the whole train set.")
+@guarded
 def baselines(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     train = pl.read_parquet(upstream["splits"]["train"], columns=["user_id", "song_id"])
@@ -144,6 +148,7 @@ def strata_tables(strata: pl.DataFrame, k: int) -> dict:
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("metrics"), **asset_meta("metrics"),
           description="Recall@k and precision@k of every method in Experiment 1 (similar songs) and 2 (recommendation).")
+@guarded
 def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: DataStore, settings: PipelineSettings,
             mlflow: MlflowTracking, engine: ComputeEngine) -> dg.MaterializeResult:
     upstream, out = begin(context, store)

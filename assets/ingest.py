@@ -9,7 +9,7 @@ import polars as pl
 from assets import checks
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import SessionConfig, SplitConfig
-from assets.stage_io import begin, materialized, new_version
+from assets.stage_io import begin, guarded, materialized, new_version
 from pipeline import defaults
 from pipeline import split_plan as planner
 from pipeline.contract import upstream_assets
@@ -32,6 +32,7 @@ GROUP = "data"
     check_specs=[checks.RECONCILE],
     can_subset=True,  # raw_events alone, or quarantine alone: one import writes both files; the selected ones are recorded
 )
+@guarded
 def raw_events(
     context: dg.AssetExecutionContext,
     source: ListeningLogSource,
@@ -71,6 +72,7 @@ def raw_events(
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("sessions"), **asset_meta("sessions"), check_specs=[checks.SESSION_RULE],
           description="Events cut into sessions: a new session after a gap of session_gap_minutes or more, or on a device change.")
+@guarded
 def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: DataStore, mlflow: MlflowTracking,
              engine: ComputeEngine) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
@@ -94,6 +96,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
 @dg.asset(group_name=GROUP, deps=upstream_assets("split_plan"), **asset_meta("split_plan"),
           description="The split planner: for candidate cutoffs and (train, test) session counts, the users, sessions and events "
                       "each real-life split keeps, and the one its rule recommends (used by splits with cutoff: auto).")
+@guarded
 def split_plan(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     table = planner.plan(pl.read_parquet(upstream["sessions"]["sessions"]))
@@ -113,6 +116,7 @@ def plan_tables(table: pl.DataFrame) -> dict:
 @dg.asset(group_name=GROUP, deps=upstream_assets("splits"), **asset_meta("splits"), check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
           description="The real-life split by the cutoff date (train / test) and the paper's Table 1; cutoff: auto takes the "
                       "split planner's recommendation.")
+@guarded
 def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataStore, mlflow: MlflowTracking,
            engine: ComputeEngine) -> dg.MaterializeResult:
     upstream, out = begin(context, store)

@@ -6,7 +6,7 @@ import polars as pl
 
 from assets._meta import asset_meta
 from assets.analysis import song_table
-from assets.stage_io import begin, materialized
+from assets.stage_io import begin, guarded, materialized
 from pipeline.baselines import catalogue
 from pipeline.contract import upstream_assets
 from pipeline.experiments import EVENT_IDS, mf_space, proposed_space
@@ -24,6 +24,7 @@ GROUP = "serving"
           description="The user-session-song space (128-d) as an MLflow pyfunc model: similar songs for a song id, songs for a "
           "user, on a device as the user's latest session there; and the ALS baseline the same way. Each run registers a new "
           "version of both (`mlflow models serve` answers over HTTP).")
+@guarded
 def model(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)

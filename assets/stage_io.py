@@ -17,6 +17,9 @@ reading them). A killed run's partial folder goes with them: a run whose process
 
 from __future__ import annotations
 
+import errno
+import functools
+import inspect
 import shutil
 from pathlib import Path
 
@@ -165,3 +168,54 @@ def of_result(result) -> dict[str, StageFiles]:
             stage = STAGE_OF_ASSET[m.asset_key.path[-1]]
             out[stage] = StageFiles(stage, Path(m.metadata[LOCATION].value))
     return out
+
+
+def guarded(body):
+    """An asset's body whose writes may run out of disk: a write that does fails the stage with one message naming it
+    and the folder, after removing this run's partial folder of it and any half-written checkpoint (which also gives
+    Dagster back the space to record the failure, when its home is on the same disk)."""
+    if inspect.isgeneratorfunction(body):
+        @functools.wraps(body)
+        def stages(*args, **kwargs):
+            try:
+                yield from body(*args, **kwargs)
+            except Exception as e:
+                _out_of_space(e, args, kwargs)
+                raise
+        return stages
+
+    @functools.wraps(body)
+    def stage(*args, **kwargs):
+        try:
+            return body(*args, **kwargs)
+        except Exception as e:
+            _out_of_space(e, args, kwargs)
+            raise
+    return stage
+
+
+def is_out_of_space(e: BaseException) -> bool:
+    """An OSError of a full disk or quota, or a library's error that wraps one (polars: "(os error 28)")."""
+    return (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+        text in str(e) for text in ("No space left on device", "os error 28", "Disk quota exceeded"))
+
+
+def _out_of_space(e: Exception, args: tuple, kwargs: dict) -> None:
+    if not is_out_of_space(e):
+        return
+    context, store = kwargs.get("context", args[0] if args else None), kwargs.get("store")
+    stage = stage_of(context)
+    where = store_of(store).version(stage, context.run_id).folder if store is not None else None
+    if where is not None:
+        shutil.rmtree(where, ignore_errors=True)
+        for partial in store_of(store).checkpoints(stage).rglob("*.partial*"):
+            shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
+    near = where or Path(getattr(e, "filename", None) or ".")
+    while not near.exists():
+        near = near.parent
+    free = shutil.disk_usage(near).free / 1e6
+    raise dg.Failure(
+        f"{stage}: out of disk space writing {getattr(e, 'filename', None) or where} ({free:,.0f} MB free there after removing "
+        f"this run's partial folder {where}). Free some space (a store with keep_materializations: 1 keeps one copy of each "
+        f"stage) or point LATENT_HOME at a larger disk, and materialize {stage} again."
+    ) from None

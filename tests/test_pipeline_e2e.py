@@ -1,6 +1,8 @@
 """End to end: every asset and check materialized on a tiny generated log, MLflow run inspected."""
 
 import json
+import shutil
+import subprocess
 
 import dagster as dg
 import numpy as np
@@ -13,7 +15,7 @@ from assets.deepwalk import PAUSED_KEY
 from assets.definitions import ASSETS, defs, pipeline_job, weekly_schedule
 from pipeline.contract import STAGES
 from pipeline.manifest import MANIFEST, write_manifest
-from resources import ComputeEngine, ListeningLogSource, PipelineSettings
+from resources import ComputeEngine, DataStore, ListeningLogSource, PipelineSettings
 from resources.mlflow_tracking import DAGSTER_RUN_TAG
 
 ASSETS_BY_NAME = {a.key.to_user_string(): a for a in ASSETS if len(a.keys) == 1}
@@ -318,6 +320,28 @@ def test_the_numba_trainer_writes_the_stage_as_gensim_does_and_refuses_a_cut_wal
     finally:
         shard.write_bytes(text)
         (walks.folder / MANIFEST).write_bytes(manifest)
+
+
+def test_a_disk_that_fills_mid_stage_fails_it_naming_the_stage_and_folder_and_leaves_no_partial_folder(run, tmp_path):
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: a full disk needs one to test")
+    try:
+        free = shutil.disk_usage(disk).free
+        (disk / "ballast").write_bytes(b"x" * (free - 48 * 1024))  # 48 KB left: less than one walk file of this run
+        store = DataStore(base_dir=str(disk / "store"), min_free_gb=0)
+        resources = {"store": store, "engine": ComputeEngine(), "settings": PipelineSettings(workers=1), "mlflow": run.mlflow}
+        full = dg.materialize([ASSETS_BY_NAME["walks_us"]], resources=resources, instance=run.instance, raise_on_error=False,
+                              run_config=dg.RunConfig(ops={"walks_us": {"config": {"walk_length": 20, "walks_per_vertex": 4}}}))
+        assert not full.success and run.instance.get_run_by_id(full.run_id).status == dg.DagsterRunStatus.FAILURE
+        (failure,) = [e.event_specific_data for e in full.all_events if e.event_type_value == "STEP_FAILURE"]
+        folder = disk / "store" / "walks_us" / "runs" / full.run_id
+        message = failure.user_failure_data.description
+        assert message.startswith("walks_us: out of disk space writing ") and f"partial folder {folder})" in message
+        assert not folder.exists() and shutil.disk_usage(disk).free >= 48 * 1024  # its partial files are gone
+    finally:
+        subprocess.run(["umount", str(disk)])
 
 
 def test_the_skip_gram_grid_can_train_with_the_numba_trainer(run):

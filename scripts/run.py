@@ -5,7 +5,7 @@
 
 Materializes every asset in the local Dagster instance (``$DAGSTER_HOME``: visible in ``make ui``),
 records the run in MLflow, and prints the same report as ``make demo``. The cutoff defaults to
-``auto`` here: the split planner's recommendation (see the README, "Choosing the split").
+``auto`` here: the split planner's recommendation (see docs/your-log.md, "Choosing the split").
 
 ``--config`` takes a YAML file of overrides by stage (asset) or resource name, only what differs:
 

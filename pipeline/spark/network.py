@@ -8,7 +8,7 @@ Walks: the adjacency is held by every executor (read once per Python worker from
 a task walks one batch of start vertices of one pass with the same numba kernel and per-walk counter-based streams
 as the local engine, and writes its lines to a part file; the driver concatenates the parts of each pass in order.
 So the corpus equals the local one for a seed, whatever the number of executors. When the adjacency no longer fits
-an executor, a walk becomes a join per step (the plan in the README, "Beyond one machine").
+an executor, a walk becomes a join per step (the plan in docs/spark.md).
 """
 
 from __future__ import annotations

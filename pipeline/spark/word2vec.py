@@ -4,7 +4,7 @@ live on a cluster.
 It is the paper's model (skip-gram with hierarchical softmax; no subsampling, every vertex kept), trained on the
 walk corpus's shards as Spark reads them, but not gensim's training: each of ``partitions`` partitions trains its
 own copy of the model on its share of the walks and the copies are averaged after every iteration (quality falls as
-partitions grow: see the README, "Beyond one machine"), the model lives on the driver and is broadcast every
+partitions grow: see docs/spark.md), the model lives on the driver and is broadcast every
 iteration, and Spark refuses vocabulary x dimensions >= 2^31 (16.8M vertices at d=128). The vectors are written in
 vertex order, as gensim's are.
 """

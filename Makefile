@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve status paper paper-all paper-status test ui serve-model bench bench-trainers bench-scaling bench-spark bench-baselines lint clean
+.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve status test-fast paper paper-all paper-status test ui serve-model bench bench-trainers bench-scaling bench-spark bench-baselines lint clean
 
 # What an install holds: the runtime for the demo and your logs (with pyspark when ENGINE=spark), the dev extras
 # (pytest, Playwright, ruff, pyspark) for the tests, benchmarks and Spark cluster.
@@ -64,7 +64,11 @@ paper-status: install
 	$(BIN)/python -m scripts.paper status $(PAPER_ARGS)
 
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
+
+# The unit tests (no servers, clusters or whole pipeline runs): a few minutes, for every change
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow" --durations=10
 
 # A Spark standalone cluster on 127.0.0.1 (master :7077, UI :8080, two workers of 1 core and 2 GB), stopped by PID.
 spark-cluster: install-dev

@@ -1,5 +1,6 @@
-"""The pipeline's console logger: Dagster's console lines, with stack traces and skipped-step notices left to the
-run's event log when ``traces`` is off (``latent-listening run`` and ``make demo`` without ``--verbose``).
+"""The pipeline's console logger: Dagster's console lines; when ``traces`` is off (``latent-listening run`` and
+``make demo`` without ``--verbose``), concise ones: ``time stage: message``, progress at most every 20 s a stage,
+stack traces and skipped-step notices left to the run's event log.
 
 It replaces Dagster's default ``console`` logger for this code location; its defaults (DEBUG, traces on) print what
 Dagster's would, so runs launched from the UI, a schedule or a sensor log as before.
@@ -13,19 +14,37 @@ import sys
 import dagster as dg
 
 FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+CONCISE = "%(asctime)s %(message)s"  # without traces: "12:03:44 walks_uss: walks: pass 3/20 written, ..."
 TRACE = "\nStack Trace:"
 SKIPPED = "Not executing."  # Dagster's line for each step after a failed one
 
 
+PROGRESS = "ETA "  # in every progress line of a long stage (walks, training, the import)
+PROGRESS_EVERY = 20.0  # seconds between two progress lines of one stage on a concise console
+
+
 class _Concise(logging.Filter):
-    """Drop a failure's stack trace (the first line of its error stays) and the notices of steps not run."""
+    """Drop a failure's stack trace (the first line of its error stays) and the notices of steps not run; print each
+    line as ``stage: message`` (the run's id and the job's name are the same on every line), and a stage's progress
+    lines at most every ``PROGRESS_EVERY`` seconds (the first always)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_progress: dict[str, float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        meta = getattr(record, "dagster_meta", None) or {}
+        message = meta.get("orig_message") or record.getMessage()
         if message.rstrip().endswith(SKIPPED):
             return False
         if TRACE in message:
-            record.msg, record.args = message.split(TRACE, 1)[0].rstrip(), ()
+            message = message.split(TRACE, 1)[0].rstrip()
+        where = meta.get("step_key") or meta.get("job_name") or ""
+        if PROGRESS in message and record.levelno < logging.WARNING:
+            if record.created - self.last_progress.get(where, float("-inf")) < PROGRESS_EVERY:
+                return False
+            self.last_progress[where] = record.created
+        record.msg, record.args = (f"{where}: {message}" if where and not message.startswith(f"{where}:") else message), ()
         return True
 
 
@@ -37,8 +56,10 @@ class _Concise(logging.Filter):
 def console(init_context: dg.InitLoggerContext) -> logging.Logger:
     log = logging.Logger("dagster", level=init_context.logger_config["log_level"].upper())
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
-    if not init_context.logger_config["traces"]:
+    if init_context.logger_config["traces"]:
+        handler.setFormatter(logging.Formatter(FORMAT))
+    else:
+        handler.setFormatter(logging.Formatter(CONCISE, datefmt="%H:%M:%S"))
         handler.addFilter(_Concise())
     log.addHandler(handler)
     return log

@@ -59,6 +59,13 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in ("mlflow", "numpy", "pandas", "polars", "pyarrow", "numba", "threadpoolctl", "scipy")]
 
 
+def ui_urls(environ=os.environ) -> dict[str, str]:
+    """Where ``make ui`` / ``make serve`` serve the two UIs on this machine: ``DAGSTER_PORT`` (3000) and ``MLFLOW_PORT``
+    (5000), as the launchers read them, so that links between the two follow the ports."""
+    return {"dagster_url": f"http://127.0.0.1:{environ.get('DAGSTER_PORT') or 3000}",
+            "ui_url": f"http://127.0.0.1:{environ.get('MLFLOW_PORT') or 5000}"}
+
+
 def default_tracking_uri() -> str:
     """``$MLFLOW_TRACKING_URI`` or a SQLite file under ``<project>/.data/mlflow``."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_home() / 'mlflow' / 'mlflow.db'}"
@@ -76,8 +83,8 @@ class MlflowTracking(dg.ConfigurableResource):
     experiment_name: str = "latent-listening"
     artifact_location: str = ""
     enabled: bool = True
-    ui_url: str = "http://127.0.0.1:5000"  # where the MLflow UI serves this store (for links)
-    dagster_url: str = "http://127.0.0.1:3000"  # where the Dagster UI serves the instance (for links)
+    ui_url: str = ""  # where the MLflow UI serves this store, for links (empty: 127.0.0.1 on $MLFLOW_PORT, 5000)
+    dagster_url: str = ""  # where the Dagster UI serves the instance, for links (empty: 127.0.0.1 on $DAGSTER_PORT, 3000)
     system_metrics_interval: float = 10.0  # seconds between system metrics samples while a step runs; 0: none
     _monitor: Any = PrivateAttr(default=None)
 
@@ -150,7 +157,7 @@ class MlflowTracking(dg.ConfigurableResource):
         )
 
     def _creation_tags(self, dagster_run_id: str, run) -> dict[str, str]:
-        tags = {DAGSTER_URL_TAG: f"{self.dagster_url}/runs/{dagster_run_id}", "mlflow.source.type": "JOB",
+        tags = {DAGSTER_URL_TAG: f"{self.dagster_ui()}/runs/{dagster_run_id}", "mlflow.source.type": "JOB",
                 "mlflow.source.name": "assets.definitions"}
         commit = _git_commit()
         if commit:
@@ -167,7 +174,13 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def run_url(self, run_id: str) -> str:
         """The run's page in the MLflow UI."""
-        return f"{self.ui_url}/#/experiments/{self.experiment_id()}/runs/{run_id}"
+        return f"{self.mlflow_ui()}/#/experiments/{self.experiment_id()}/runs/{run_id}"
+
+    def mlflow_ui(self) -> str:
+        return self.ui_url or ui_urls()["ui_url"]
+
+    def dagster_ui(self) -> str:
+        return self.dagster_url or ui_urls()["dagster_url"]
 
     def end_pipeline_run(self, dagster_run_id: str, status: str) -> list[str]:
         """End the MLflow runs of a Dagster run that has ended (``status``: FINISHED, FAILED or KILLED),

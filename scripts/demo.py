@@ -107,10 +107,10 @@ def report(result, wall: float) -> int:
     failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     print(f"Asset checks: {len(result.get_asset_check_evaluations())} run, failed: {failed_checks or 'none'}\n")
     print(render(stage_io.of_result(result)))
-    experiment = MlflowTracking().experiment_id()
+    tracking = MlflowTracking()
     print(
-        "\nOpen the UIs with `make ui`: Dagster at http://127.0.0.1:3000 (run "
-        f"{result.run_id[:8]}), MLflow's runs at http://127.0.0.1:5000/#/experiments/{experiment}/runs "
+        f"\nOpen the UIs with `make ui`: Dagster at {tracking.dagster_ui()} (run "
+        f"{result.run_id[:8]}), MLflow's runs at {tracking.mlflow_ui()}/#/experiments/{tracking.experiment_id()}/runs "
         "(one run per Dagster run; expand it for a run per method)."
     )
     return 0 if not failed_checks else 1

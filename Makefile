@@ -84,8 +84,10 @@ status: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/latent-listening status
 
 # The team server: Dagster webserver + daemon and an MLflow server, on PostgreSQL (see scripts/serve.py and the README)
+# (its own Dagster home and store, never the local ones: TEAM_DAGSTER_HOME, default $LATENT_HOME/dagster-team)
+TEAM_DAGSTER_HOME ?= $(LATENT_HOME)/dagster-team
 serve: install
-	$(BIN)/latent-listening serve
+	DAGSTER_HOME=$(TEAM_DAGSTER_HOME) $(BIN)/latent-listening serve
 
 # The registered latent space over HTTP on 127.0.0.1 (MODEL=models:/latent-listening-mf/latest for the ALS baseline).
 MODEL ?= models:/latent-listening-proposed/latest

@@ -121,7 +121,8 @@ def begin(context: dg.AssetExecutionContext, store: DataStore) -> tuple[dict[str
 
 def sweep(instance: dg.DagsterInstance, store: Store, stage: str, keep: int, current: str) -> list[str]:
     """Remove the folders of ``stage`` that are neither among its newest ``keep - 1`` materializations,
-    nor the current run's, nor a run's still in progress. Returns the removed folder names."""
+    nor the current run's, nor a run's still in progress, nor of a run this instance does not know (another
+    instance's). Returns the removed folder names."""
     runs = store.runs(stage)
     if not runs.is_dir():
         return []
@@ -132,7 +133,9 @@ def sweep(instance: dg.DagsterInstance, store: Store, stage: str, keep: int, cur
         if folder.name in keepers:
             continue
         run = instance.get_run_by_id(folder.name)
-        if run is not None and not run.is_finished and not (is_local(instance) and fail_dead(instance, run)):
+        if run is None:
+            continue  # another instance's folder (a store two instances share): only that instance may sweep it
+        if not run.is_finished and not (is_local(instance) and fail_dead(instance, run)):
             continue  # a run in progress may still read it; a dead one is marked failed and swept
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder.name)

@@ -126,6 +126,21 @@ def ensure_databases(url: str, names=("dagster", "mlflow")) -> None:
         connection.close()
 
 
+class AnotherInstance(SystemExit):
+    """The folder given as the team server's Dagster home holds another instance: refused, never overwritten."""
+
+
+def refuse_another_instance(dagster_home: Path) -> None:
+    """The team server writes its own ``dagster.yaml``; a home that holds another instance's (the local setup's
+    SQLite one, whose runs and store it would orphan and whose folders its retention could sweep) is refused."""
+    config, sqlite = dagster_home / "dagster.yaml", [p.name for p in (dagster_home / "history", dagster_home / "storage") if p.exists()]
+    if (config.exists() and config.read_text() != INSTANCE_YAML) or sqlite:
+        raise AnotherInstance(
+            f"{dagster_home} holds another Dagster instance ({'its dagster.yaml is not the team server' + chr(39) + 's' if config.exists() else 'SQLite storage: ' + ', '.join(sqlite)}): "
+            "the team server keeps its own, by default in $LATENT_HOME/dagster-team (make serve sets it). Unset DAGSTER_HOME, "
+            "or point it at an empty folder.")
+
+
 @dataclass
 class TeamServer:
     """The three servers, started with ``start`` and stopped with ``stop``."""
@@ -136,9 +151,12 @@ class TeamServer:
     dagster_port: int = 3000
     mlflow_port: int = 5000
     workspace: Path = PROJECT_ROOT / "workspace.yaml"
+    store: Path = Path()  # the stages' files of the team's runs (empty: <the Dagster home's folder>/store-team)
 
     def __post_init__(self) -> None:
         self.processes: dict[str, subprocess.Popen] = {}
+        if self.store == Path():
+            self.store = self.dagster_home.parent / "store-team"
 
     @property
     def mlflow_url(self) -> str:
@@ -147,10 +165,12 @@ class TeamServer:
     def environment(self) -> dict[str, str]:
         """What every server and every run they launch sees: the instance, the tracking server, the database."""
         return {**os.environ, "DAGSTER_HOME": str(self.dagster_home), "MLFLOW_TRACKING_URI": self.mlflow_url,
+                "LATENT_DATA_DIR": str(self.store),
                 DAGSTER_DB_ENV: database(self.database_url, "dagster"), "MLFLOW_DISABLE_TELEMETRY": "true",
                 "DAGSTER_DISABLE_TELEMETRY": "true"}
 
     def start(self, timeout: float = 120) -> None:
+        refuse_another_instance(self.dagster_home)
         ensure_databases(self.database_url)
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         (self.dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
@@ -201,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         url = local.start()
     server = TeamServer(url, Path(os.environ.get("DAGSTER_HOME") or home / "dagster-team"),
                         Path(os.environ.get("LATENT_ARTIFACTS") or home / "mlflow-artifacts"),
-                        int(os.environ.get("DAGSTER_PORT", "3000")), int(os.environ.get("MLFLOW_PORT", "5000")))
+                        int(os.environ.get("DAGSTER_PORT", "3000")), int(os.environ.get("MLFLOW_PORT", "5000")),
+                        store=Path(os.environ.get("LATENT_TEAM_DATA_DIR") or home / "store-team"))
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:

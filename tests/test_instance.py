@@ -54,3 +54,24 @@ def test_a_read_only_home_is_one_message_naming_it(tmp_path):
     assert status.stderr.strip() == (f"the Dagster home {home / 'dagster'} cannot be written (Read-only file system): LATENT_HOME "
                                      "(or DAGSTER_HOME) must name a folder you can write, on a disk with space "
                                      "(LATENT_HOME=/path/to/data make demo)")
+
+
+def test_the_team_server_refuses_a_dagster_home_that_holds_the_local_instance(tmp_path):
+    """make serve beside make ui in one LATENT_HOME: the team server never takes over the local instance's home."""
+    from scripts.serve import INSTANCE_YAML, AnotherInstance, refuse_another_instance
+
+    local = tmp_path / "dagster"
+    local.mkdir()
+    (local / "dagster.yaml").write_text((ROOT / "scripts" / "dagster.yaml").read_text())  # as make writes it
+    with pytest.raises(AnotherInstance, match=f"{local} holds another Dagster instance .*Unset DAGSTER_HOME"):
+        refuse_another_instance(local)
+    assert (local / "dagster.yaml").read_text() == (ROOT / "scripts" / "dagster.yaml").read_text()  # untouched
+    (local / "dagster.yaml").unlink()
+    (local / "history").mkdir()  # the local instance's SQLite run storage, without its yaml
+    with pytest.raises(AnotherInstance, match="SQLite storage: history"):
+        refuse_another_instance(local)
+    team = tmp_path / "dagster-team"
+    team.mkdir()
+    (team / "dagster.yaml").write_text(INSTANCE_YAML)
+    refuse_another_instance(team)  # its own home: restarted, not refused
+    refuse_another_instance(tmp_path / "new")  # a new one

@@ -178,3 +178,4 @@ def test_the_daemon_fires_the_new_file_sensor_once_per_new_file(team):
     assert isinstance(again, dg.SkipReason) and "no new files" in again.skip_message
     # the sensor's run runs, and ends FAILED: a one-row log has no split (waited for, so nothing is left running)
     assert wait_for(client, new[0].run_id) == dg.DagsterRunStatus.FAILURE
+

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
-from mlflow.types.schema import ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from pipeline.io import read_json, save_npy, write_json
 from pipeline.methods import Space
@@ -55,7 +55,8 @@ def write_space(folder: Path, space: Space, songs: pl.DataFrame, latest: pl.Data
 
 def input_schema() -> Schema:
     return Schema([ColSpec("string", "song_id", required=False), ColSpec("string", "user_id", required=False),
-                   ColSpec("string", "device", required=False), ColSpec("long", "k", required=False)])
+                   ColSpec("string", "device", required=False),
+                   ColSpec(AnyType(), "k", required=False)])  # any: MLflow would cast 2.5 or "5" to a long; k_of refuses them
 
 
 def output_schema() -> Schema:
@@ -65,6 +66,19 @@ def output_schema() -> Schema:
 
 def signature() -> ModelSignature:
     return ModelSignature(inputs=input_schema(), outputs=output_schema())
+
+
+def k_of(i: int, k) -> int:
+    """Row ``i``'s k: absent (None, or NaN where other rows gave one) is the default; a whole number from 1 to MAX_K
+    is taken (5 or 5.0: a JSON number, whichever way pandas holds it); anything else (2.5, "5", true) is refused."""
+    if k is None or (isinstance(k, float | np.floating) and np.isnan(k)):
+        return DEFAULT_K
+    whole = isinstance(k, int | np.integer) and not isinstance(k, bool | np.bool_) or (
+        isinstance(k, float | np.floating) and float(k).is_integer())
+    if not whole or not 1 <= int(k) <= MAX_K:
+        raise _refuse(f"row {i}: k must be a whole number from 1 to {MAX_K}, or absent for {DEFAULT_K}; not {k!r}"
+                      + (f" (a {type(k).__name__})" if not isinstance(k, int | float | np.number) or isinstance(k, bool) else ""))
+    return int(k)
 
 
 def _refuse(message: str) -> MlflowException:
@@ -114,13 +128,7 @@ class LatentSpaceModel(PythonModel):
         rows = model_input.to_dict("records")
         if not rows:
             raise _refuse("no queries: send one row a query, with song_id or user_id")
-        ks = []
-        for i, row in enumerate(rows):
-            k = row.get("k")
-            k = DEFAULT_K if k is None or (isinstance(k, float) and np.isnan(k)) else k
-            if not float(k).is_integer() or not 1 <= int(k) <= MAX_K:
-                raise _refuse(f"row {i}: k must be a whole number from 1 to {MAX_K}, not {k!r}")
-            ks.append(int(k))
+        ks = [k_of(i, row.get("k")) for i, row in enumerate(rows)]
         queries = [self._query(i, row) for i, row in enumerate(rows)]
         top = nearest(np.stack([q for q, _, _ in queries]), self.song_vectors, max(ks), self.metric,
                       exclude=np.array([e for _, e, _ in queries], dtype=np.int64))

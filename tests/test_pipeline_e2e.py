@@ -431,11 +431,14 @@ def test_the_registered_model_is_served_over_http(run, tmp_path):
         assert served["song_id"].tolist() == expected["song_id"].tolist() and len(served) == 10
         assert song not in served[served["query"] == 0]["song_id"].tolist()
         assert served[served["query"] == 1]["by"].iloc[0].startswith(("latest session on", "user"))
-        try:
-            post([{"song_id": "no-such-song"}])
-            raise AssertionError("an unknown song was answered")
-        except urllib.error.HTTPError as error:
-            assert 400 <= error.code < 500 and "unknown song_id 'no-such-song'" in error.read().decode()
+        for bad, said in (({"song_id": "no-such-song"}, "unknown song_id 'no-such-song'"),
+                          ({"song_id": song, "k": 2.5}, "k must be a whole number"),  # not cast to 2 on the way in
+                          ({"song_id": song, "k": "5"}, "not '5' (a str)")):
+            try:
+                post([bad])
+                raise AssertionError(f"{bad} was answered")
+            except urllib.error.HTTPError as error:
+                assert 400 <= error.code < 500 and said in error.read().decode()
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -45,6 +45,9 @@ def test_a_user_and_a_user_on_a_device(model):
 def test_several_queries_at_once_and_the_default_k(model):
     out = model.predict(None, pd.DataFrame([{"song_id": "s3"}, {"user_id": "u", "k": 3}]))
     assert out.groupby("query").size().tolist() == [3, 3]  # k defaults to 10, at most the other songs
+    # a whole number as pandas holds it beside a missing k (5.0), or as numpy's integer
+    assert model.predict(None, pd.DataFrame([{"song_id": "s3", "k": 2.0}, {"user_id": "u", "k": None}])).groupby("query").size().tolist() == [2, 3]
+    assert len(model.predict(None, pd.DataFrame({"song_id": ["s3"], "k": np.array([1], dtype=np.int32)}))) == 1
 
 
 @pytest.mark.parametrize("row, message", [
@@ -53,6 +56,9 @@ def test_several_queries_at_once_and_the_default_k(model):
     ({"song_id": "s0", "user_id": "u"}, "not both"),
     ({"device": "mobile"}, "not neither"),
     ({"song_id": "s0", "k": 0}, "k must be a whole number"),
+    ({"song_id": "s0", "k": 2.5}, "k must be a whole number from 1 to 500, or absent for 10; not 2.5"),
+    ({"song_id": "s0", "k": "5"}, "not '5' \\(a str\\)"),
+    ({"song_id": "s0", "k": True}, "not True \\(a bool\\)"),
 ])
 def test_bad_queries_are_refused_with_a_message(model, row, message):
     with pytest.raises(MlflowException, match=message):

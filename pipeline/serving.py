@@ -27,6 +27,8 @@ from pipeline.methods import Space
 from pipeline.nearest import nearest
 
 DEFAULT_K, MAX_K = 10, 500
+# One request's bounds, checked before any work: queries, and songs answered in all (the sum of the rows' k).
+MAX_ROWS, MAX_ANSWERS = 1_000, 100_000
 SONG_TAGS = ("title", "artist", "genre", "language")
 FILES = {"meta": "space.json", "songs": "songs.parquet", "song_vectors": "song_vectors.npy", "users": "users.parquet",
          "user_vectors": "user_vectors.npy", "sessions": "sessions.parquet", "session_vectors": "session_vectors.npy"}
@@ -128,7 +130,12 @@ class LatentSpaceModel(PythonModel):
         rows = model_input.to_dict("records")
         if not rows:
             raise _refuse("no queries: send one row a query, with song_id or user_id")
+        if len(rows) > MAX_ROWS:
+            raise _refuse(f"{len(rows):,} queries in one request; at most {MAX_ROWS:,}: send them in several")
         ks = [k_of(i, row.get("k")) for i, row in enumerate(rows)]
+        if sum(ks) > MAX_ANSWERS:
+            raise _refuse(f"{sum(ks):,} songs asked for in all (the rows' k summed); at most {MAX_ANSWERS:,} a request: "
+                          "ask for fewer rows or a smaller k")
         queries = [self._query(i, row) for i, row in enumerate(rows)]
         top = nearest(np.stack([q for q, _, _ in queries]), self.song_vectors, max(ks), self.metric,
                       exclude=np.array([e for _, e, _ in queries], dtype=np.int64))

@@ -63,3 +63,13 @@ def test_several_queries_at_once_and_the_default_k(model):
 def test_bad_queries_are_refused_with_a_message(model, row, message):
     with pytest.raises(MlflowException, match=message):
         ask(model, **row)
+
+
+def test_a_request_too_large_is_refused_before_any_work(model):
+    from pipeline.serving import MAX_ANSWERS, MAX_ROWS
+
+    with pytest.raises(MlflowException, match=f"{MAX_ROWS + 1:,} queries in one request; at most {MAX_ROWS:,}"):
+        model.predict(None, pd.DataFrame([{"song_id": "s0"}] * (MAX_ROWS + 1)))
+    rows = MAX_ANSWERS // 500 + 1
+    with pytest.raises(MlflowException, match=f"{rows * 500:,} songs asked for in all"):
+        model.predict(None, pd.DataFrame([{"song_id": "s0", "k": 500}] * rows))

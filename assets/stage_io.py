@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import functools
 import inspect
+import re
 import shutil
 from pathlib import Path
 
@@ -149,7 +150,17 @@ def materialized(files: StageFiles, metadata: dict | None = None, asset_key: str
     links = {MLFLOW_RUN: mlflow_run} if mlflow_run is not None else {}
     write_manifest(files.folder)  # what a reader verifies (pipeline.manifest)
     return dg.MaterializeResult(asset_key=asset_key, check_results=check_results,
-                                metadata={**(metadata or {}), LOCATION: dg.MetadataValue.path(str(files.folder)), **links})
+                                metadata={**results_first(metadata or {}), LOCATION: dg.MetadataValue.path(str(files.folder)), **links})
+
+
+OPERATIONAL = re.compile(r"seconds|per_second|words/s|steps/s|\bengine\b|checkpoint|shards|units_|attempts")
+
+
+def results_first(metadata: dict) -> dict:
+    """The metadata in the order a reader wants it in the UI: what the stage found first, how long it took and
+    what ran it (``OPERATIONAL``: timings, rates, the engine, checkpoints) after; each group in its own order."""
+    timing = {k: v for k, v in metadata.items() if OPERATIONAL.search(k)}
+    return {**{k: v for k, v in metadata.items() if k not in timing}, **timing}
 
 
 def latest(instance: dg.DagsterInstance) -> dict[str, StageFiles]:

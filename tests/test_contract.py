@@ -141,3 +141,12 @@ def test_code_versions_follow_the_science_modules(tmp_path, monkeypatch):
     after = {a: _meta.code_version(a) for a in assets}
     _meta.code_version.cache_clear()
     assert {a for a in assets if before[a] != after[a]} == {"sessions"}
+
+
+def test_the_ui_shows_results_before_timings():
+    from assets.stage_io import results_first
+
+    metadata = {"exp1.proposed.seconds": 0.1, "test_sessions": 2400, "engine": "local", "Exp 1 recall@k": "table",
+                "words_per_second": 5e5, "shards trained": 20, "vertices": 16213}
+    assert list(results_first(metadata)) == ["test_sessions", "Exp 1 recall@k", "vertices",
+                                             "exp1.proposed.seconds", "engine", "words_per_second", "shards trained"]

@@ -21,6 +21,7 @@ def run_of(home: Path) -> tuple[pl.DataFrame, str]:
     import dagster as dg
 
     from assets.stage_io import latest
+    from pipeline import defaults
     from pipeline.io import read_json
 
     if not (home / "dagster" / "dagster.yaml").exists():
@@ -33,8 +34,10 @@ def run_of(home: Path) -> tuple[pl.DataFrame, str]:
     sg = read_json(stages["embedding_uss"]["params"])
     als = read_json(stages["baselines"]["params"])
     tuned = read_json(stages["skipgram_tuning"]["result"]) if "skipgram_tuning" in stages else {}
+    paper = (sg["epochs"], sg["alpha"], sg["window"]) == (defaults.EPOCHS, defaults.ALPHA, defaults.WINDOW)
+    how = "tuned on validation" if tuned.get("enabled") else "the paper's, untuned" if paper else "set in the run's config"
     said = (f"{train:,} train events; skip-gram ({sg.get('trainer', 'gensim')}) epochs={sg['epochs']} alpha={sg['alpha']} "
-            f"window={sg['window']} ({'tuned on validation' if tuned.get('enabled') else 'the paper’s, untuned'}); "
+            f"window={sg['window']} ({how}); "
             f"ALS regularization={als['regularization']} confidence_scale={als['confidence_scale']} (tuned on validation)")
     return pl.read_parquet(stages["metrics"]["metrics"]), said
 

@@ -10,10 +10,8 @@ run-status sensors under the Dagster daemon, and by the scripts that launch runs
 """
 
 
-import functools
 import hashlib
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,10 +23,11 @@ import dagster as dg  # noqa: E402
 from filelock import FileLock  # noqa: E402
 from pydantic import PrivateAttr  # noqa: E402
 
-from pipeline.io import PROJECT_ROOT, default_home, file_digest  # noqa: E402
+from pipeline.io import PROJECT_ROOT, file_digest  # noqa: E402
 from pipeline.promotion import Validation  # noqa: E402
 from resources import system_metrics  # noqa: E402
 from resources.params import config_digest  # noqa: E402
+from resources.places import default_artifact_location, default_tracking_uri, git_commit, ui_urls  # noqa: E402,F401
 from resources.registry import champion_gate  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"
@@ -36,16 +35,6 @@ DAGSTER_URL_TAG = "dagster_run_url"
 METHOD_TAG = "method"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
-
-
-@functools.lru_cache(maxsize=1)
-def _git_commit() -> str | None:
-    """The checkout's commit, for MLflow's source tags (None outside a git checkout)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 _MLFLOW_TYPES = {"String": "string", "Int64": "long", "Int32": "integer", "UInt32": "integer", "Float64": "double",
@@ -57,22 +46,6 @@ def _requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{p}=={version(p)}" for p in ("mlflow", "numpy", "pandas", "polars", "pyarrow", "numba", "threadpoolctl", "scipy")]
-
-
-def ui_urls(environ=os.environ) -> dict[str, str]:
-    """Where ``make ui`` / ``make serve`` serve the two UIs on this machine: ``DAGSTER_PORT`` (3000) and ``MLFLOW_PORT``
-    (5000), as the launchers read them, so that links between the two follow the ports."""
-    return {"dagster_url": f"http://127.0.0.1:{environ.get('DAGSTER_PORT') or 3000}",
-            "ui_url": f"http://127.0.0.1:{environ.get('MLFLOW_PORT') or 5000}"}
-
-
-def default_tracking_uri() -> str:
-    """``$MLFLOW_TRACKING_URI`` or a SQLite file under ``<project>/.data/mlflow``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_home() / 'mlflow' / 'mlflow.db'}"
-
-
-def default_artifact_location() -> str:
-    return str(default_home() / "mlflow" / "artifacts")
 
 
 class MlflowTracking(dg.ConfigurableResource):
@@ -159,7 +132,7 @@ class MlflowTracking(dg.ConfigurableResource):
     def _creation_tags(self, dagster_run_id: str, run) -> dict[str, str]:
         tags = {DAGSTER_URL_TAG: f"{self.dagster_ui()}/runs/{dagster_run_id}", "mlflow.source.type": "JOB",
                 "mlflow.source.name": "assets.definitions"}
-        commit = _git_commit()
+        commit = git_commit()
         if commit:
             tags["mlflow.source.git.commit"] = commit
         if run is not None:

@@ -18,6 +18,7 @@ from pipeline.splits import validation_split_files
 from pipeline.trainers import RESUMABLE
 from pipeline.training import TRAINING_STATS
 from pipeline.tuning import (
+    GRID_AXES,
     ALSGrid,
     at_grid_edge,
     grid_ledger,
@@ -96,7 +97,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     grid.write_csv(out["grid"])
     result = skipgram_result(grid, base)
     write_json(out["result"], result)  # (the scored points stay in `finished`: a widened grid scores only new ones)
-    edge = at_grid_edge(grid, {"epochs": config.epochs, "alpha": config.alpha, "window": config.window})
+    edge = at_grid_edge(grid, {axis: getattr(config, axis) for axis in GRID_AXES})
     if edge:
         context.log.warning(f"skip-gram: the best {', '.join(edge)} is at the edge of the grid; consider widening it")
     mlflow.log(mlflow.run_id(context.run_id, context.run), params={**config_params("skipgram_grid", config),

@@ -27,6 +27,7 @@ from pipeline.methods import Popularity, Space
 from pipeline.nearest import DOT, EUCLIDEAN
 from pipeline.queries import build_queries
 from pipeline.trainers import train_units
+from pipeline.training import TUNED_SETTINGS
 from pipeline.walks import ShardedCorpus, write_corpus
 
 
@@ -148,7 +149,7 @@ def popularity_validation(fit: pl.DataFrame, val: pl.DataFrame, k: int = default
     return _validation_score(queries, Popularity(play_counts(fit, songs)), k, seed)
 
 
-GRID_AXES = ("epochs", "alpha", "window")
+GRID_AXES = TUNED_SETTINGS  # the skip-gram grid's axes: the settings embedding_uss takes from it
 
 
 def grid_ledger(folder: Path, data: dict[str, Path], config: dict, seed: int) -> Path:
@@ -165,7 +166,7 @@ def skipgram_result(grid: pl.DataFrame, base: SkipGramParams) -> dict:
     """``skipgram_tuning``'s result.json: the best point (what ``embedding_uss`` trains), its score and the paper's."""
     best = grid.row(0, named=True)
     paper = grid.filter((pl.col("epochs") == base.epochs) & (pl.col("alpha") == base.alpha) & (pl.col("window") == base.window))
-    return {"enabled": True, "best": {k: best[k] for k in ("epochs", "alpha", "window")}, "best_score": best["score"],
+    return {"enabled": True, "best": {k: best[k] for k in GRID_AXES}, "best_score": best["score"],
             "paper_score": paper["score"].item() if paper.height else None, "dimensions": base.dimensions}
 
 
@@ -219,7 +220,7 @@ def tune_skipgram(
                 one_file = ShardedCorpus([corpus], [stats.tokens], stats.vertex_counts)
                 vectors = train_units(one_file, params, progress=progress, trainer=trainer).vectors
             space = Space.from_graph("proposed", EUCLIDEAN, vectors, graph, songs)
-            point = {"epochs": params.epochs, "alpha": params.alpha, "window": params.window}
+            point = {axis: getattr(params, axis) for axis in GRID_AXES}
             rows.append({**point, **_validation_score(queries, space, k, base.seed), "seconds": time.perf_counter() - t})
             if progress:
                 said = " ".join(f"{name}={value}" for name, value in point.items())

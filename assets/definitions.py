@@ -9,6 +9,7 @@ import dagster as dg
 
 from assets import analysis, deepwalk, evaluation, ingest, serving
 from assets.console import console
+from assets.executor import tracked_executor
 from assets.sensors import MLFLOW_STATUS_SENSORS, make_new_files_sensor
 from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 
@@ -56,4 +57,5 @@ defs = dg.Definitions(
     sensors=[new_files_sensor, *MLFLOW_STATUS_SENSORS],
     resources=default_resources(),
     loggers={"console": console},
+    executor=tracked_executor,
 )

@@ -58,7 +58,7 @@ def _mlflow_status_sensor(run_status: dg.DagsterRunStatus, mlflow_status: str) -
     def _sensor(context: dg.RunStatusSensorContext, mlflow: MlflowTracking):
         ended = mlflow.end_pipeline_run(context.dagster_run.run_id, mlflow_status)
         if not ended:
-            return dg.SkipReason(f"run {context.dagster_run.run_id} logged nothing to MLflow")
+            return dg.SkipReason(f"run {context.dagster_run.run_id} logged nothing to MLflow, or its executor ended its run already")
         context.log.info(f"MLflow runs {', '.join(ended)} of Dagster run {context.dagster_run.run_id}: {mlflow_status}")
         return None
 

@@ -5,8 +5,9 @@ every call names its run. The parent run is found by its ``dagster_run_id`` tag,
 the tracking database and the experiment) under a file lock, so parallel steps never race.
 
 The parent run's status mirrors its Dagster run's: RUNNING from its first log while the Dagster run
-runs, then FINISHED, FAILED or KILLED when the Dagster run ends (``end_pipeline_run``, called by the
-run-status sensors under the Dagster daemon, and by the scripts that launch runs themselves).
+runs, then FINISHED, FAILED or KILLED when the Dagster run ends (``end_pipeline_run``, called by the run's
+own executor, ``assets.executor``; the run-status sensors under the Dagster daemon and ``assets.reconcile`` are
+the safety nets for runs whose process died).
 """
 
 
@@ -155,9 +156,10 @@ class MlflowTracking(dg.ConfigurableResource):
     def dagster_ui(self) -> str:
         return self.dagster_url or ui_urls()["dagster_url"]
 
-    def end_pipeline_run(self, dagster_run_id: str, status: str) -> list[str]:
-        """End the MLflow runs of a Dagster run that has ended (``status``: FINISHED, FAILED or KILLED),
-        the parent and any child still running; returns their ids (none if the run logged nothing)."""
+    def end_pipeline_run(self, dagster_run_id: str, status: str, tags: dict[str, str] | None = None) -> list[str]:
+        """End the MLflow runs of a Dagster run that has ended (``status``: FINISHED, FAILED or KILLED), the
+        parent (with ``tags``, such as the failed step) and any child still running; returns their ids (none if the
+        run logged nothing, or its parent was ended already: a run ended keeps its first end)."""
         if not self.enabled:
             return []
         if status not in ("FINISHED", "FAILED", "KILLED"):
@@ -165,9 +167,15 @@ class MlflowTracking(dg.ConfigurableResource):
         runs = self._find(self.experiment_id(), {DAGSTER_RUN_TAG: dagster_run_id})
         client = self.client()
         ended = []
+        if not any(r.data.tags.get("kind") == "pipeline" and r.info.status == "RUNNING" for r in runs):
+            return []
         for run in runs:
-            is_parent = run.data.tags.get("kind") == "pipeline"
-            if is_parent or run.info.status == "RUNNING":  # a finished child keeps its own end
+            if run.data.tags.get("kind") == "pipeline":
+                for key, value in (tags or {}).items():
+                    client.set_tag(run.info.run_id, key, value)
+                client.set_terminated(run.info.run_id, status)
+                ended.insert(0, run.info.run_id)
+            elif run.info.status == "RUNNING":  # a finished child keeps its own end
                 client.set_terminated(run.info.run_id, status)
                 ended.append(run.info.run_id)
         return ended

@@ -74,8 +74,6 @@ def materialize_and_report(run_config: dict, verbose: bool = False) -> int:
     # single-threaded, bit-reproducible skip-gram trainings share them).
     with dg.execute_job(dg.reconstructable(pipeline), instance=instance, raise_on_error=False, run_config=run_config) as result:
         wall = time.perf_counter() - t0
-        # no daemon runs the run-status sensors here: end the MLflow run as they would
-        MlflowTracking().end_pipeline_run(result.run_id, "FINISHED" if result.success else "FAILED")
         return report(result, wall)
 
 

@@ -77,8 +77,6 @@ def run_stage(stage: str, config: dict) -> int:
         dg.reconstructable(_job), instance=local_instance(), run_config=config, raise_on_error=False,
         asset_selection=[dg.AssetKey(k) for k in keys], tags={STAGE_TAG: stage},
     ) as result:
-        # no daemon runs the run-status sensors here: end the MLflow run as they would
-        MlflowTracking().end_pipeline_run(result.run_id, "FINISHED" if result.success else "FAILED")
         if result.success:
             return 0
         failures = [e.event_specific_data for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

@@ -8,7 +8,7 @@ from assets._meta import asset_meta, config_params, md_table
 from assets.config import BehaviourConfig
 from assets.stage_io import begin, guarded, materialized
 from pipeline import plots as figs
-from pipeline.behaviour import agreement_with_truth, analyse_users
+from pipeline.behaviour import agreement_with_truth, analyse_users, summary_parts
 from pipeline.contract import StageFiles, upstream_assets
 from pipeline.egonet import EGO_USERS, ego_networks, write_graphml
 from pipeline.experiments import EVENT_IDS
@@ -63,8 +63,9 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
         summary.update({f"truth_{k}": v for k, v in agreement_with_truth(table, pl.read_parquet(truth_path)).items()})
     table.write_parquet(out["users"])
     write_json(out["summary"], summary)
-    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("behaviour", config),
-               metrics={f"behaviour.{k}": v for k, v in summary.items()})
+    settings, counts, findings = ({f"behaviour.{k}": v for k, v in part.items()} for part in summary_parts(summary))
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params={**config_params("behaviour", config), **settings},
+               counts=counts, metrics=findings)
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**summary, "users (first 20)": md_table(table.head(20))})
 
 

@@ -83,7 +83,7 @@ def _walks_asset(network: str):
         mlflow.log(
             mlflow.run_id(context.run_id, context.run),
             params=config_params(name, config),
-            metrics={f"{name}.tokens": record["tokens"], f"{name}.seconds": record["seconds"]},
+            counts={f"{name}.tokens": record["tokens"]}, timings={f"{name}.seconds": record["seconds"]},
         )
         graph = Graph.load(upstream[f"graph_{network}"])
         return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.walks_follow_edges(network, graph, out)], metadata={
@@ -176,7 +176,7 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
         mlflow.log(
             mlflow.run_id(context.run_id, context.run),
             params={f"{name}.{k}": v for k, v in trained.record.items() if k not in TRAINING_STATS},
-            metrics={f"{name}.words_per_second": stats["words_per_second"], f"{name}.seconds": stats["seconds"]},
+            timings={f"{name}.words_per_second": stats["words_per_second"], f"{name}.seconds": stats["seconds"]},
             artifacts=[out["vectors"]] if vectors.nbytes <= 200e6 else [],
             artifact_dir=name,
         )

@@ -43,7 +43,7 @@ def validation_split(context: dg.AssetExecutionContext, store: DataStore, mlflow
     sessions = read_json(split["chosen"])["validation_sessions"]  # the run's plan (pipeline.split_plan.RunPlan)
     counts = validation_split_files(split["train"], out["fit"], out["validation"], sessions)
     mlflow.log(mlflow.run_id(context.run_id, context.run), params={"validation.validation_sessions": sessions},
-               metrics={f"validation.{k}": v for k, v in counts.items()})
+               counts={f"validation.{k}": v for k, v in counts.items()})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=counts)
 
 
@@ -158,7 +158,8 @@ def metrics(context: dg.AssetExecutionContext, config: EvaluationConfig, store: 
 
     parent = mlflow.run_id(context.run_id, context.run)
     mlflow.log(parent, params=config_params("evaluation", config),
-               metrics={f"evaluation.{k}": v for k, v in notes.items() if k not in config.model_fields},
+               counts={f"evaluation.{k}": v for k, v in notes.items() if k not in config.model_fields and not k.endswith(".seconds")},
+               timings={f"evaluation.{k}": v for k, v in notes.items() if k.endswith(".seconds")},
                artifacts=[out["metrics_csv"]], dicts={"ordering_verdicts.json": verdicts.to_dicts(),
                                                       "strata.json": strata.to_dicts()})
     mlflow.log_methods(context.run_id, table, _method_params(upstream, config), headline_k=defaults.HEADLINE_K if defaults.HEADLINE_K in config.k_values else config.k_values[0],

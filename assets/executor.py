@@ -1,5 +1,5 @@
-"""The runs' executor: Dagster's default one (a process per step, or one process by config), which also ends
-the run's MLflow parent run when the run ends.
+"""The runs' executor: Dagster's default one (a process per step, or one process by config), which also starts
+the run's MLflow parent run (named by the log, the seed and what the run overrode) and ends it when the run ends.
 
 Every way a run is started goes through its job's executor: the UI, the schedule and sensors, ``dagster asset
 materialize`` on the command line, ``execute_job``. So the parent run is FINISHED, FAILED (tagged with the failed
@@ -11,11 +11,14 @@ The run-status sensors stay as the safety net for a run whose orchestrating proc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 from dagster._core.definitions.executor_definition import multi_or_in_process_executor
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.executor.base import Executor
+
+from resources.run_names import run_name
 
 
 def ending(failures: list[tuple[str, str]], interrupted: bool, error: str | None) -> tuple[str, dict[str, str]]:
@@ -48,6 +51,7 @@ class EndsMlflowRun(Executor):
     def execute(self, plan_context, execution_plan) -> Iterator[dg.DagsterEvent]:
         failures: list[tuple[str, str]] = []
         interrupted, error = False, None
+        start_mlflow_run(plan_context)
         try:
             for event in self._inner.execute(plan_context, execution_plan):
                 if event.is_step_failure:
@@ -64,17 +68,39 @@ class EndsMlflowRun(Executor):
             end_mlflow_run(plan_context, status, tags)
 
 
+@contextmanager
+def _resources(plan_context, keys: tuple[str, ...]):
+    """The run's resources ``keys`` (those its job has), as the run's config sets them."""
+    defs = plan_context.job.get_definition().resource_defs
+    keys = tuple(k for k in keys if k in defs)
+    config = {k: v for k, v in (plan_context.dagster_run.run_config.get("resources") or {}).items() if k in keys}
+    with dg.build_resources({k: defs[k] for k in keys}, resource_config=config or None) as built:
+        yield built
+
+
+def start_mlflow_run(plan_context) -> None:
+    """Create the run's MLflow parent run before any step logs to it, named by ``run_names.run_name`` from the run's
+    own log, seed and overrides."""
+    run = plan_context.dagster_run
+    try:
+        with _resources(plan_context, ("mlflow", "source", "settings")) as built:
+            mlflow = getattr(built, "mlflow", None)
+            if mlflow is not None and mlflow.enabled:
+                settings = getattr(built, "settings", None)
+                mlflow.run_id(run.run_id, run, name=run_name(run.run_id, run, getattr(built, "source", None),
+                                                             settings.seed if settings is not None else None))
+    except Exception as exc:  # noqa: BLE001 - the run's result must not hinge on its bookkeeping
+        plan_context.log.warning(f"could not start this run's MLflow run ({type(exc).__name__}: {exc}); its steps will")
+
+
 def end_mlflow_run(plan_context, status: str, tags: dict[str, str]) -> None:
     """End the MLflow runs of ``plan_context``'s Dagster run with the tracking resource as this run configured it.
     A tracking store that cannot be reached is a warning: the run's own outcome stands."""
     run = plan_context.dagster_run
     try:
-        resource_def = plan_context.job.get_definition().resource_defs.get("mlflow")
-        if resource_def is None:
-            return
-        config = (run.run_config.get("resources") or {}).get("mlflow")
-        with dg.build_resources({"mlflow": resource_def}, resource_config={"mlflow": config} if config else None) as built:
-            ended = built.mlflow.end_pipeline_run(run.run_id, status, tags=tags)
+        with _resources(plan_context, ("mlflow",)) as built:
+            mlflow = getattr(built, "mlflow", None)
+            ended = mlflow.end_pipeline_run(run.run_id, status, tags=tags) if mlflow is not None else []
         if ended:
             plan_context.log.info(f"MLflow run {ended[0]} of this run: {status}")
     except Exception as exc:  # noqa: BLE001 - the run's result must not hinge on its bookkeeping

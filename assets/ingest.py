@@ -52,7 +52,7 @@ def raw_events(
         params={**{f"source.{k}": v for k, v in source.model_dump().items()}, "source.salt_fingerprint": summary.get("salt_fingerprint"),
                 "seed": settings.seed,
                 "workers": settings.workers},
-        metrics={f"raw.{k}": v for k, v in counts.items()},
+        counts={f"raw.{k}": v for k, v in counts.items()},
     )
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "raw_events" in selected:
@@ -81,7 +81,7 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
     table = pl.read_parquet(out["sessions"])
     has_device = bool(pl.scan_parquet(raw["events"]).select(pl.col("device").is_not_null().any()).collect().item())
     lengths = table["n_songs"]
-    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("sessions", config), metrics={"sessions.count": table.height})
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("sessions", config), counts={"sessions.count": table.height})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.session_rule(out, config.session_gap_minutes, config.split_on_device_change)], metadata={
         "sessions": table.height,
         "events": int(lengths.sum()),

@@ -207,6 +207,20 @@ def analyse_users(
     return table, summary
 
 
+# Which of a summary's entries are the analysis's settings and which count the users it saw (the rest are findings).
+SUMMARY_SETTINGS = ("permutations", "alpha")
+SUMMARY_COUNTS = ("users", "users_in_train", "truth_users_checked")
+
+
+def summary_parts(summary: dict) -> tuple[dict, dict, dict]:
+    """A summary as (settings, counts, findings)."""
+    part = {**dict.fromkeys(SUMMARY_SETTINGS, 0), **dict.fromkeys(SUMMARY_COUNTS, 1)}
+    parts: tuple[dict, dict, dict] = ({}, {}, {})
+    for key, value in summary.items():
+        parts[part.get(key, 2)][key] = value
+    return parts
+
+
 def agreement_with_truth(table: pl.DataFrame, truth: pl.DataFrame) -> dict:
     """Accuracy of each classification against the generator's planted truth (kind, dependence)."""
     t = table.join(truth.select("user_id", "kind", "dependence"), on="user_id", how="inner")

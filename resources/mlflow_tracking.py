@@ -24,22 +24,21 @@ import dagster as dg  # noqa: E402
 from filelock import FileLock  # noqa: E402
 from pydantic import PrivateAttr  # noqa: E402
 
-from pipeline.io import PROJECT_ROOT, file_digest  # noqa: E402
+from pipeline.io import PROJECT_ROOT  # noqa: E402
 from pipeline.promotion import Validation  # noqa: E402
 from resources import system_metrics  # noqa: E402
-from resources.params import config_digest  # noqa: E402
+from resources.mlflow_datasets import dataset_inputs  # noqa: E402
 from resources.places import default_artifact_location, default_tracking_uri, git_commit, ui_urls  # noqa: E402,F401
 from resources.registry import champion_gate  # noqa: E402
+from resources.run_names import creation_tags, description, run_name  # noqa: E402
 
 DAGSTER_RUN_TAG = "dagster_run_id"
-DAGSTER_URL_TAG = "dagster_run_url"
+DAGSTER_URL_TAG = "dagster_run_url"  # set by run_names.creation_tags
 METHOD_TAG = "method"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
+DATA, TIME = "data/", "time/"  # the sections of counts and timings in MLflow's charts
 
-
-_MLFLOW_TYPES = {"String": "string", "Int64": "long", "Int32": "integer", "UInt32": "integer", "Float64": "double",
-                 "Float32": "float", "Boolean": "boolean", "Datetime": "datetime"}
 
 
 def _requirements() -> list[str]:
@@ -66,7 +65,7 @@ class MlflowTracking(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
         if self.enabled and self.system_metrics_interval > 0 and run is not None:
-            self._monitor = system_metrics.start(self.run_id(run.run_id, run), self.uri(),
+            self._monitor = system_metrics.start(self.system_run_id(run.run_id, run), self.uri(),
                                                  system_metrics.node_id(context), self.system_metrics_interval)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -122,25 +121,20 @@ class MlflowTracking(dg.ConfigurableResource):
             return self.client().create_run(experiment_id, tags={**tags, **(extra_tags or {})}, run_name=run_name).info.run_id
 
     # -- the runs -------------------------------------------------------------------------
-    def run_id(self, dagster_run_id: str, run=None) -> str:
-        """The MLflow run of this Dagster run (created on first use, tagged from ``run``, the DagsterRun, if given:
-        its job, the assets it selected and a digest of its config, so a one-asset run says what it was)."""
+    def run_id(self, dagster_run_id: str, run=None, name: str | None = None) -> str:
+        """The MLflow run of this Dagster run, created on first use: named ``name``, else from ``run`` (the DagsterRun,
+        ``run_names.run_name``), and tagged from it (its job, the assets it selected and a digest of its config)."""
         return self._find_or_create(
-            {DAGSTER_RUN_TAG: dagster_run_id, "kind": "pipeline"}, run_name=f"dagster-{dagster_run_id[:8]}",
-            extra_tags=self._creation_tags(dagster_run_id, run),
+            {DAGSTER_RUN_TAG: dagster_run_id, "kind": "pipeline"}, run_name=name or run_name(dagster_run_id, run),
+            extra_tags=creation_tags(dagster_run_id, run, self.dagster_ui()),
         )
 
-    def _creation_tags(self, dagster_run_id: str, run) -> dict[str, str]:
-        tags = {DAGSTER_URL_TAG: f"{self.dagster_ui()}/runs/{dagster_run_id}", "mlflow.source.type": "JOB",
-                "mlflow.source.name": "assets.definitions"}
-        commit = git_commit()
-        if commit:
-            tags["mlflow.source.git.commit"] = commit
-        if run is not None:
-            selected = sorted(k.to_user_string() for k in run.asset_selection) if run.asset_selection else [f"every asset of {run.job_name}"]
-            tags.update({"dagster_job": run.job_name, "dagster_assets": ", ".join(selected)[:4000],
-                         "config_digest": config_digest(run.run_config)})
-        return tags
+    def system_run_id(self, dagster_run_id: str, run=None) -> str:
+        """The nested run that holds the machine's samples while the run's steps ran (``system/<step>/...``), kept out
+        of the pipeline run, whose metrics are the results."""
+        parent = self.run_id(dagster_run_id, run)
+        return self._find_or_create({DAGSTER_RUN_TAG: dagster_run_id, "kind": "system", "mlflow.parentRunId": parent},
+                                    run_name=f"system metrics · {dagster_run_id[:8]}")
 
     def link(self, dagster_run_id: str):
         """The MLflow run of a Dagster run, as a link for the assets' metadata (None when tracking is off)."""
@@ -199,14 +193,17 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def log_methods(self, dagster_run_id: str, table, params: dict[str, dict], tags: dict[str, str], headline_k: int) -> None:
         """Each method's curves over k (step = k) in its own nested run, with the params that shaped it;
-        the pipeline run gets each method's recall and NDCG at ``headline_k`` (the runs table's columns).
+        the pipeline run gets each method's recall and NDCG at ``headline_k`` (the runs table's columns) and, as its
+        description, the table of recall at ``headline_k``.
 
         ``table``: the metrics (experiment, method, k, measures...); ``params``: method -> params."""
         rows = list(table.iter_rows(named=True))
         measures = [c for c in table.columns if c not in ("experiment", "method", "k", "queries")]
         headline = {f"{r['experiment']}.{r['method']}.{m}_at_{headline_k}": r[m]
                     for r in rows if r["k"] == headline_k for m in ("recall", "ndcg")}
-        self.log(self.run_id(dagster_run_id), metrics=headline)
+        parent = self.run_id(dagster_run_id)
+        self.log(parent, metrics=headline)
+        self.client().set_tag(parent, "mlflow.note.content", description(table, headline_k))
         for method in dict.fromkeys(r["method"] for r in rows):
             curves = [(f"{r['experiment']}_{m}_at_k", r[m], r["k"]) for r in rows if r["method"] == method for m in measures]
             self.log(self.method_run_id(dagster_run_id, method, tags), params=params.get(method, {}), step_metrics=curves, end=True)
@@ -246,23 +243,7 @@ class MlflowTracking(dg.ConfigurableResource):
         the digest is the file's SHA-256, so two runs on the same data show the same dataset."""
         if not self.enabled:
             return
-        import warnings
-
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-        from mlflow.data.meta_dataset import MetaDataset
-        from mlflow.entities import DatasetInput, InputTag
-        from mlflow.types.schema import ColSpec, Schema
-
-        inputs = []
-        for d in datasets:
-            with warnings.catch_warnings():  # two registered sources read local files; both are the same
-                warnings.simplefilter("ignore", UserWarning)
-                source = resolve_dataset_source(Path(d["path"]).resolve().as_uri())
-            schema = Schema([ColSpec(_MLFLOW_TYPES.get(str(t).split("(")[0], "string"), c) for c, t in d["schema"].items()])
-            dataset = MetaDataset(source=source, name=d["name"], digest=file_digest(d["path"]), schema=schema)
-            tags = [InputTag("mlflow.data.context", d["context"]), *[InputTag(k, str(v)) for k, v in d["counts"].items()]]
-            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=tags))
-        self.client().log_inputs(run_id, datasets=inputs)
+        self.client().log_inputs(run_id, datasets=dataset_inputs(datasets))
 
     def log(
         self,
@@ -270,6 +251,8 @@ class MlflowTracking(dg.ConfigurableResource):
         params: dict[str, Any] | None = None,
         metrics: dict[str, float] | None = None,
         step_metrics: list[tuple[str, float, int]] | None = None,
+        counts: dict[str, float] | None = None,
+        timings: dict[str, float] | None = None,
         artifacts: list[Path | str] | None = None,
         artifact_dir: str | None = None,
         figures: dict[str, Any] | None = None,
@@ -277,7 +260,10 @@ class MlflowTracking(dg.ConfigurableResource):
         end: bool = False,
     ) -> None:
         """Log to ``run_id``; ``end`` marks it finished (a method's run, once logged). A pipeline's run stays
-        RUNNING until its Dagster run ends (``end_pipeline_run``)."""
+        RUNNING until its Dagster run ends (``end_pipeline_run``).
+
+        MLflow's charts fall into sections by the metric's prefix: ``metrics`` are the results and lead, unprefixed;
+        ``counts`` (of the data a stage read or wrote) go under ``data/``, ``timings`` under ``time/``."""
         if not self.enabled:
             return
         from mlflow.entities import Metric, Param
@@ -285,7 +271,9 @@ class MlflowTracking(dg.ConfigurableResource):
         client = self.client()
         now = int(time.time() * 1000)
         param_list = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
-        metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+        flat = {**(metrics or {}), **{f"{DATA}{k}": v for k, v in (counts or {}).items()},
+                **{f"{TIME}{k}": v for k, v in (timings or {}).items()}}
+        metric_list = [Metric(k, float(v), now, 0) for k, v in flat.items()]
         metric_list += [Metric(k, float(v), now, int(step)) for k, v, step in (step_metrics or [])]
         for i in range(0, max(len(param_list), len(metric_list)), 100):
             client.log_batch(run_id, metrics=metric_list[i : i + 100], params=param_list[i : i + 100])

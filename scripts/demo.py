@@ -29,11 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, help="synthetic log size: users (default: the source's default)")
     parser.add_argument("--songs", type=int, help="synthetic log size: songs")
     parser.add_argument("--artists", type=int, help="synthetic log size: artists")
+    parser.add_argument("--seed", type=int, help="the run's seed: the log, the splits, the walks, the training and the metrics "
+                        "(default: the settings' default)")
     add_engine_arguments(parser)
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     size = {k: v for k, v in (("n_users", args.users), ("n_songs", args.songs), ("n_artists", args.artists)) if v}
     config = {"resources": {"source": {"config": size}}} if size else {}
+    if args.seed is not None:
+        config.setdefault("resources", {})["settings"] = {"config": {"seed": args.seed}}
     return materialize_and_report(with_engine(config, args), verbose=args.verbose)
 
 

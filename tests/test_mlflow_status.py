@@ -91,7 +91,7 @@ def test_a_run_of_some_assets_says_which(setup):
     assert len(tags["config_digest"]) == 12
 
 
-def test_system_metrics_are_sampled_into_the_pipeline_run_while_a_step_runs(tmp_path):
+def test_system_metrics_are_sampled_into_the_runs_system_child_while_a_step_runs(tmp_path):
     import time
 
     mlflow = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "a"),
@@ -102,9 +102,12 @@ def test_system_metrics_are_sampled_into_the_pipeline_run_while_a_step_runs(tmp_
         time.sleep(2.0)  # four sampling intervals
 
     result = dg.materialize([slow], resources={"mlflow": mlflow})
-    run = mlflow.client().get_run(mlflow.run_id(result.run_id))
+    parent = mlflow.client().get_run(mlflow.run_id(result.run_id))
+    run = mlflow.client().get_run(mlflow.system_run_id(result.run_id))
+    assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id and run.info.run_name.startswith("system metrics · ")
     # one process ran every step here (materialize's in-process executor), so the series are the run's
     assert {"system/run/cpu_utilization_percentage", "system/run/system_memory_usage_megabytes"} <= set(run.data.metrics)
+    assert not any(name.startswith("system/") for name in parent.data.metrics)  # the parent's metrics are results
     history = mlflow.client().get_metric_history(run.info.run_id, "system/run/system_memory_usage_megabytes")
     assert len(history) >= 2 and all(m.value > 0 for m in history)
     off = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path}/off.db", artifact_location=str(tmp_path / "b"), system_metrics_interval=0)

@@ -163,7 +163,8 @@ def test_mlflow_run_with_nested_method_runs(run):
     artifacts = {a.path for a in client.list_artifacts(parent_id)}
     assert {"fig7_similar_song_retrieval.png", "table1.json", "embedding_uss"} <= artifacts
     nested = client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
-    children = [c for c in nested if "model" not in c.data.tags]  # the method runs (the others hold the served models)
+    children = [c for c in nested if "method" in c.data.tags]  # the method runs (the others hold the served models and the machine's samples)
+    assert sum(c.data.tags.get("kind") == "system" for c in nested) == 1
     assert {c.data.tags["model"] for c in nested if "model" in c.data.tags} == {"proposed", "mf"}
     assert {c.data.tags["method"] for c in children} == METHODS
     proposed = next(c for c in children if c.data.tags["method"] == "proposed")
@@ -181,6 +182,13 @@ def test_mlflow_runs_of_two_pipeline_runs_can_be_told_apart(run):
                                                                & (pl.col("k") == 20))["recall"].item())
     assert {"exp2.proposed-device.ndcg_at_20", "exp2.MF.recall_at_20"} <= set(parent.data.metrics)
     assert "evaluation.bootstrap_samples" not in parent.data.metrics  # a param, not also a metric
+    assert "behaviour.alpha" in parent.data.params and "behaviour.alpha" not in parent.data.metrics  # constants are params
+    # results lead unprefixed; counts and timings have their own chart sections; the machine's samples are in a child
+    assert {"data/raw.read", "data/walks_uss.tokens", "time/embedding_uss.seconds", "time/evaluation.exp1.proposed.seconds"} <= set(parent.data.metrics)
+    assert not any(k.startswith("system/") or (k.endswith("seconds") and not k.startswith("time/")) for k in parent.data.metrics)
+    assert parent.info.run_name.endswith(result.run_id[:8]) and "seed" in parent.info.run_name
+    note = parent.data.tags["mlflow.note.content"]
+    assert "| Experiment 2, recommendation | recall@20 |" in note and f"| {parent.data.metrics['exp1.proposed.recall_at_20']:.4f} |" in note
     children = [c for c in client.search_runs([parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
                 if "method" in c.data.tags]
     proposed = next(c for c in children if c.data.tags["method"] == "proposed")

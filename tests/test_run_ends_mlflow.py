@@ -13,7 +13,7 @@ from assets.executor import ending
 from resources import MlflowTracking
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = {"resources": {"source": {"config": {"n_users": 6, "n_songs": 80, "n_artists": 8}}}}
+SMALL = {"resources": {"source": {"config": {"n_users": 6, "n_songs": 80, "n_artists": 8}}, "settings": {"config": {"seed": 5}}}}
 
 
 def test_the_ending_says_what_failed_first():
@@ -53,7 +53,10 @@ def test_a_command_line_run_ends_its_mlflow_run_finished_or_failed_with_the_step
     assert failed.returncode != 0
     runs = parents(home)
     assert runs["raw_events"].info.status == "FINISHED" and runs["raw_events"].info.end_time
+    # named at the start by the log, the seed, what the run overrode and its assets
+    assert runs["raw_events"].info.run_name.startswith("synthetic 6 users · seed 5 · source.n_artists=8 · source.n_songs=80 · raw_events · ")
     bad = runs["raw_events, sessions"]
     assert bad.info.status == "FAILED"
     assert bad.data.tags["failed_step"] == "sessions"
     assert "session" in bad.data.tags["error"] and "\n" not in bad.data.tags["error"]
+    assert "sessions.session_gap_minutes=-1.0" in bad.info.run_name

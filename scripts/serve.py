@@ -6,7 +6,8 @@ Environment (every setting has a default for one machine):
   LATENT_DATABASE_URL   postgresql://user[:password]@host:port of the PostgreSQL server the team runs; its
                         databases ``dagster`` and ``mlflow`` are created when missing. Unset: a server is started
                         for local use in $LATENT_HOME/postgres (the machine's PostgreSQL binaries, port
-                        $LATENT_PG_PORT, default 5433, trust authentication on 127.0.0.1 only).
+                        $LATENT_PG_PORT, default 5433, 127.0.0.1 only, passwords required, the servers
+                        connecting as a role that is not a superuser: scripts/local_postgres.py).
   DAGSTER_PORT          the Dagster UI (default 3000)
   MLFLOW_PORT           the MLflow UI and tracking API (default 5000)
   LATENT_ARTIFACTS      where the MLflow server keeps artifacts, served through it (default $LATENT_HOME/mlflow-artifacts)
@@ -20,7 +21,6 @@ stops all of them, and the local PostgreSQL with them.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,8 +31,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.io import PROJECT_ROOT, default_home
+from scripts.local_postgres import PG_BIN, LocalPostgres  # noqa: F401 - PG_BIN: where the tests look for PostgreSQL
 
-PG_BIN = Path(os.environ.get("LATENT_PG_BIN", "/usr/lib/postgresql/15/bin"))
 DAGSTER_DB_ENV = "LATENT_DAGSTER_DATABASE_URL"
 INSTANCE_YAML = f"""# Written by scripts/serve.py: the team server's Dagster instance (runs, event log, schedules) in PostgreSQL.
 storage:
@@ -71,43 +71,6 @@ def wait_for_port(port: int, timeout: float, what: str, process: subprocess.Pope
                 return
         time.sleep(0.3)
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
-
-
-@dataclass
-class LocalPostgres:
-    """A PostgreSQL server for local use: its data in ``root``, listening on 127.0.0.1:``port`` only. PostgreSQL
-    refuses to run as root; as root, it runs as the system user ``postgres`` (Debian's package creates it)."""
-
-    root: Path
-    port: int = 5433
-    user: str = "latent"
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}"
-
-    def _run(self, *argv: str, **kw) -> subprocess.CompletedProcess:
-        cmd = [str(PG_BIN / argv[0]), *argv[1:]]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
-
-    def start(self) -> str:
-        if not (PG_BIN / "initdb").exists():
-            raise RuntimeError(f"no PostgreSQL server binaries in {PG_BIN}: install Debian's postgresql package "
-                               "(apt-get install postgresql), set LATENT_PG_BIN, or point LATENT_DATABASE_URL at a server")
-        self.root.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres")
-        data = self.root / "data"
-        if not (data / "PG_VERSION").exists():
-            self._run("initdb", "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8")
-        self._run("pg_ctl", "-D", str(data), "-l", str(self.root / "server.log"), "-w", "-o",
-                  f"-p {self.port} -h 127.0.0.1 -k {self.root}", "start")
-        return self.url
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
 
 
 def ensure_databases(url: str, names=("dagster", "mlflow")) -> None:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -71,6 +72,14 @@ def test_a_new_cluster_wants_passwords_and_its_servers_role_is_no_superuser(root
         postgres.stop()
     assert postgres.start() == url  # a restart keeps the passwords
     postgres.stop()
+    (root / "latent.password").unlink()  # rotation: a new password is drawn as it starts, the old one refused
+    rotated = postgres.start()
+    try:
+        assert rotated != url
+        assert "password authentication failed" in refused(postgres.port, APP, unquote(urlsplit(url).password))
+        postgres._connect(APP).close()
+    finally:
+        postgres.stop()
 
 
 def test_a_trust_cluster_from_an_earlier_version_is_converted_keeping_its_data(root):

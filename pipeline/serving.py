@@ -6,11 +6,20 @@ vectors, and, for a session-aware space, the vector of each user's latest traini
 device -- the query of Experiment 2's ``proposed-device``. ``LatentSpaceModel.predict`` takes a
 frame of queries, one a row, with ``song_id`` (similar songs) or ``user_id`` (recommendations, on
 ``device`` when given) and an optional ``k``; it answers with the top k songs of each query, nearest
-first, and says how it queried. An id the model does not know is refused with a message naming it.
+first, and says how it queried.
+
+A request is bounded before any work (``MAX_ROWS`` queries, ``MAX_ANSWERS`` songs in all) and refused whole when it
+is not. A row that cannot be answered (an id the model does not know, both ids or neither, a k that is not a whole
+number) is answered by one row with rank 0 and its ``error``, the other rows as usual; a request none of whose rows
+can be answered is refused with the first row's message. Served, the work stops when the server's own timeout
+(``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT``) has passed, since the server has answered 504 by then.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +38,7 @@ from pipeline.nearest import nearest
 DEFAULT_K, MAX_K = 10, 500
 # One request's bounds, checked before any work: queries, and songs answered in all (the sum of the rows' k).
 MAX_ROWS, MAX_ANSWERS = 1_000, 100_000
+CHUNK = 64  # queries answered between two looks at the clock
 SONG_TAGS = ("title", "artist", "genre", "language")
 FILES = {"meta": "space.json", "songs": "songs.parquet", "song_vectors": "song_vectors.npy", "users": "users.parquet",
          "user_vectors": "user_vectors.npy", "sessions": "sessions.parquet", "session_vectors": "session_vectors.npy"}
@@ -62,8 +72,9 @@ def input_schema() -> Schema:
 
 
 def output_schema() -> Schema:
-    return Schema([ColSpec("long", "query"), ColSpec("long", "rank"), ColSpec("string", "song_id"),
-                   *[ColSpec("string", t, required=False) for t in SONG_TAGS], ColSpec("string", "by")])
+    return Schema([ColSpec("long", "query"), ColSpec("long", "rank"), ColSpec("string", "song_id", required=False),
+                   *[ColSpec("string", t, required=False) for t in SONG_TAGS], ColSpec("string", "by", required=False),
+                   ColSpec("string", "error", required=False)])
 
 
 def signature() -> ModelSignature:
@@ -85,6 +96,27 @@ def k_of(i: int, k) -> int:
 
 def _refuse(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _text(i: int, row: dict, column: str) -> str | None:
+    """Row ``i``'s id in ``column``: absent (missing, None, NaN beside other rows' ids, or empty) is None; text is
+    taken; anything else (a number: ids are text, "42") is refused."""
+    value = row.get(column)
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        raise _refuse(f"row {i}: {column} must be text (ids are strings, \"{value}\"), not {value!r} (a {type(value).__name__})")
+    return value
+
+
+def serving_deadline(start: float) -> float | None:
+    """When a served request's work should stop (the scoring server's timeout after ``start``), or None outside a
+    scoring server (a batch ``predict`` takes the time it takes)."""
+    if os.environ.get("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "").lower() != "true":
+        return None
+    from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
+
+    return start + float(MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
 
 
 class LatentSpaceModel(PythonModel):
@@ -110,7 +142,7 @@ class LatentSpaceModel(PythonModel):
 
     def _query(self, i: int, row: dict) -> tuple[np.ndarray, int, str]:
         """(query vector, catalogue row to exclude or -1, how the query was made) for one input row."""
-        song, user, device = (row.get(c) if isinstance(row.get(c), str) and row.get(c) else None for c in ("song_id", "user_id", "device"))
+        song, user, device = (_text(i, row, c) for c in ("song_id", "user_id", "device"))
         if (song is None) == (user is None):
             raise _refuse(f"row {i}: give either song_id (similar songs) or user_id (recommendations), not {'both' if song else 'neither'}")
         if song is not None:
@@ -127,22 +159,45 @@ class LatentSpaceModel(PythonModel):
         return self.user_vectors[self.user_row[user]], -1, "user"
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        start = time.monotonic()
         rows = model_input.to_dict("records")
         if not rows:
             raise _refuse("no queries: send one row a query, with song_id or user_id")
         if len(rows) > MAX_ROWS:
             raise _refuse(f"{len(rows):,} queries in one request; at most {MAX_ROWS:,}: send them in several")
-        ks = [k_of(i, row.get("k")) for i, row in enumerate(rows)]
-        if sum(ks) > MAX_ANSWERS:
-            raise _refuse(f"{sum(ks):,} songs asked for in all (the rows' k summed); at most {MAX_ANSWERS:,} a request: "
-                          "ask for fewer rows or a smaller k")
-        queries = [self._query(i, row) for i, row in enumerate(rows)]
-        top = nearest(np.stack([q for q, _, _ in queries]), self.song_vectors, max(ks), self.metric,
-                      exclude=np.array([e for _, e, _ in queries], dtype=np.int64))
-        out = []
-        for i, ((_, _, by), k) in enumerate(zip(queries, ks)):
-            picked = self.songs[top[i, :k].tolist()]  # at most the catalogue less the query song
-            out.append(picked.with_columns(pl.lit(i, pl.Int64).alias("query"), pl.int_range(1, picked.height + 1, dtype=pl.Int64).alias("rank"),
-                                           pl.lit(by).alias("by")))
-        frame = pl.concat(out).select("query", "rank", "song_id", *SONG_TAGS, "by")
-        return frame.to_pandas()
+        asked, errors = {}, {}
+        for i, row in enumerate(rows):
+            try:
+                asked[i] = (self._query(i, row), k_of(i, row.get("k")))
+            except MlflowException as error:
+                errors[i] = error.message
+        if not asked:
+            first = errors[0]
+            raise _refuse(first + (f" (and {len(errors) - 1:,} other rows could not be answered either)" if len(errors) > 1 else ""))
+        if sum(k for _, k in asked.values()) > MAX_ANSWERS:
+            raise _refuse(f"{sum(k for _, k in asked.values()):,} songs asked for in all (the rows' k summed); at most "
+                          f"{MAX_ANSWERS:,} a request: ask for fewer rows or a smaller k")
+        answered = self._answer(asked, serving_deadline(start), len(rows))
+        failed = [pl.DataFrame({"query": [i], "rank": [0], "error": [message]}, schema_overrides={"query": pl.Int64, "rank": pl.Int64})
+                  for i, message in errors.items()]
+        frame = pl.concat([*answered, *failed], how="diagonal_relaxed").sort("query", "rank", maintain_order=True)
+        if "error" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.String).alias("error"))
+        return frame.select("query", "rank", "song_id", *SONG_TAGS, "by", "error").to_pandas()
+
+    def _answer(self, asked: dict[int, tuple[tuple[np.ndarray, int, str], int]], deadline: float | None, n_rows: int) -> list[pl.DataFrame]:
+        """Each answerable row's top k, ``CHUNK`` queries at a time; past ``deadline`` the work stops."""
+        order, out = list(asked), []
+        for start in range(0, len(order), CHUNK):
+            if deadline is not None and time.monotonic() > deadline:
+                raise MlflowException(f"stopped after {start:,} of {n_rows:,} queries: past the server's timeout, which has "
+                                      "answered this request already; send fewer queries a request")
+            chunk = order[start : start + CHUNK]
+            ks = [asked[i][1] for i in chunk]
+            top = nearest(np.stack([asked[i][0][0] for i in chunk]), self.song_vectors, max(ks), self.metric,
+                          exclude=np.array([asked[i][0][1] for i in chunk], dtype=np.int64))
+            for row, (i, k) in enumerate(zip(chunk, ks)):
+                picked = self.songs[top[row, :k].tolist()]  # at most the catalogue less the query song
+                out.append(picked.with_columns(pl.lit(i, pl.Int64).alias("query"), pl.int_range(1, picked.height + 1, dtype=pl.Int64).alias("rank"),
+                                               pl.lit(asked[i][0][2]).alias("by")))
+        return out

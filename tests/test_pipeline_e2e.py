@@ -439,9 +439,13 @@ def test_the_registered_model_is_served_over_http(run, tmp_path):
         assert served["song_id"].tolist() == expected["song_id"].tolist() and len(served) == 10
         assert song not in served[served["query"] == 0]["song_id"].tolist()
         assert served[served["query"] == 1]["by"].iloc[0].startswith(("latest session on", "user"))
+        mixed = pd.DataFrame(post([{"song_id": song, "k": 2}, {"user_id": "ghost"}])["predictions"])  # answered row by row
+        assert mixed["rank"].tolist() == [1, 2, 0] and mixed["error"].iloc[2].startswith("row 1: unknown user_id 'ghost'")
+        assert mixed["error"].iloc[:2].isna().all()
         for bad, said in (({"song_id": "no-such-song"}, "unknown song_id 'no-such-song'"),
                           ({"song_id": song, "k": 2.5}, "k must be a whole number"),  # not cast to 2 on the way in
-                          ({"song_id": song, "k": "5"}, "not '5' (a str)")):
+                          ({"song_id": song, "k": "5"}, "not '5' (a str)"),
+                          ({"song_id": 42}, "song_id must be text")):
             try:
                 post([bad])
                 raise AssertionError(f"{bad} was answered")

@@ -73,3 +73,34 @@ def test_a_request_too_large_is_refused_before_any_work(model):
     rows = MAX_ANSWERS // 500 + 1
     with pytest.raises(MlflowException, match=f"{rows * 500:,} songs asked for in all"):
         model.predict(None, pd.DataFrame([{"song_id": "s0", "k": 500}] * rows))
+
+
+def test_a_row_that_cannot_be_answered_says_why_and_the_others_are_answered(model):
+    out = model.predict(None, pd.DataFrame([{"song_id": "s0", "k": 1}, {"user_id": "ghost"}, {"user_id": "u", "k": 2.5},
+                                            {"user_id": "u", "k": 1}]))
+    assert out["query"].tolist() == [0, 1, 2, 3] and out["rank"].tolist() == [1, 0, 0, 1]
+    assert out["song_id"].tolist()[0::3] == ["s1", "s2"] and out["error"].isna().tolist() == [True, False, False, True]
+    assert out["error"][1].startswith("row 1: unknown user_id 'ghost'") and "k must be a whole number" in out["error"][2]
+    assert pd.isna(out["song_id"][1]) and pd.isna(out["by"][1])  # null in the JSON answer
+
+
+def test_a_request_none_of_whose_rows_can_be_answered_is_refused_with_the_first_reason(model):
+    with pytest.raises(MlflowException, match=r"row 0: unknown song_id 'x' .* \(and 1 other rows could not be answered either\)"):
+        model.predict(None, pd.DataFrame([{"song_id": "x"}, {"user_id": "y"}]))
+
+
+def test_an_id_that_is_not_text_is_refused_as_such(model):
+    with pytest.raises(MlflowException, match=r'row 0: song_id must be text \(ids are strings, "42"\), not 42 \(a int\)'):
+        ask(model, song_id=42)
+
+
+def test_served_work_stops_once_the_servers_timeout_has_passed(model, monkeypatch):
+    rows = pd.DataFrame([{"song_id": "s0", "k": 1}] * 200)
+    monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "true")
+    monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "600")
+    assert len(model.predict(None, rows)) == 200  # within the timeout: every query answered
+    monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "0")  # the server has given up already: no query worked on
+    with pytest.raises(MlflowException, match="stopped after 0 of 200 queries: past the server's timeout"):
+        model.predict(None, rows)
+    monkeypatch.delenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT")
+    assert len(model.predict(None, rows)) == 200  # outside a server, a batch takes the time it takes

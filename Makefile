@@ -9,7 +9,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(LATENT_HOME)/mlflow/mlflow.db
 export MLFLOW_DISABLE_TELEMETRY := true
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve status test-fast paper paper-all paper-status test ui serve-model bench bench-trainers bench-scaling bench-spark bench-baselines lint clean
+.PHONY: spark-cluster spark-cluster-stop install install-dev demo run plan serve status test-fast paper paper-all paper-status test ui serve-model bench bench-trainers bench-scaling bench-serving bench-spark bench-baselines lint clean
 
 # What an install holds: the runtime for the demo and your logs (with pyspark when ENGINE=spark), the dev extras
 # (pytest, Playwright, ruff, pyspark) for the tests, benchmarks and Spark cluster.
@@ -118,6 +118,10 @@ bench-scaling: install-dev
 
 # The Spark engine against the local one at 4M and 16M events (1 and 2 workers on 127.0.0.1; about 45 minutes here)
 # and Spark ML Word2Vec against gensim on the latest demo run's walks.
+# The model endpoint under load: 50 clients for 30 s on the latest registered latent space of LATENT_HOME (make demo first).
+bench-serving: install-dev
+	$(BIN)/python -m benchmarks.serving_load --home $(LATENT_HOME) --model "$(MODEL)"
+
 bench-spark: install-dev
 	$(BIN)/python benchmarks/spark.py
 	$(BIN)/python benchmarks/spark_word2vec.py

@@ -63,9 +63,9 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
         summary.update({f"truth_{k}": v for k, v in agreement_with_truth(table, pl.read_parquet(truth_path)).items()})
     table.write_parquet(out["users"])
     write_json(out["summary"], summary)
-    settings, counts, findings = ({f"behaviour.{k}": v for k, v in part.items()} for part in summary_parts(summary))
-    mlflow.log(mlflow.run_id(context.run_id, context.run), params={**config_params("behaviour", config), **settings},
-               counts=counts, metrics=findings)
+    settings, counts, findings = summary_parts(summary)  # findings as users.*: after exp1/exp2 in MLflow's lists
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params={**config_params("behaviour", config), **{f"behaviour.{k}": v for k, v in settings.items()}},
+               counts={f"behaviour.{k}": v for k, v in counts.items()}, metrics={f"users.{k}": v for k, v in findings.items()})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={**summary, "users (first 20)": md_table(table.head(20))})
 
 

@@ -37,7 +37,9 @@ DAGSTER_URL_TAG = "dagster_run_url"  # set by run_names.creation_tags
 METHOD_TAG = "method"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
-DATA, TIME = "data/", "time/"  # the sections of counts and timings in MLflow's charts
+# The sections of counts and timings in MLflow's charts; both sort after the results (exp1.*, exp2.*), which the
+# compare view lists first.
+SIZE, TIME = "size/", "time/"
 
 
 
@@ -263,7 +265,7 @@ class MlflowTracking(dg.ConfigurableResource):
         RUNNING until its Dagster run ends (``end_pipeline_run``).
 
         MLflow's charts fall into sections by the metric's prefix: ``metrics`` are the results and lead, unprefixed;
-        ``counts`` (of the data a stage read or wrote) go under ``data/``, ``timings`` under ``time/``."""
+        ``counts`` (of the data a stage read or wrote) go under ``size/``, ``timings`` under ``time/``."""
         if not self.enabled:
             return
         from mlflow.entities import Metric, Param
@@ -271,7 +273,7 @@ class MlflowTracking(dg.ConfigurableResource):
         client = self.client()
         now = int(time.time() * 1000)
         param_list = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
-        flat = {**(metrics or {}), **{f"{DATA}{k}": v for k, v in (counts or {}).items()},
+        flat = {**(metrics or {}), **{f"{SIZE}{k}": v for k, v in (counts or {}).items()},
                 **{f"{TIME}{k}": v for k, v in (timings or {}).items()}}
         metric_list = [Metric(k, float(v), now, 0) for k, v in flat.items()]
         metric_list += [Metric(k, float(v), now, int(step)) for k, v, step in (step_metrics or [])]

@@ -184,7 +184,8 @@ def test_mlflow_runs_of_two_pipeline_runs_can_be_told_apart(run):
     assert "evaluation.bootstrap_samples" not in parent.data.metrics  # a param, not also a metric
     assert "behaviour.alpha" in parent.data.params and "behaviour.alpha" not in parent.data.metrics  # constants are params
     # results lead unprefixed; counts and timings have their own chart sections; the machine's samples are in a child
-    assert {"data/raw.read", "data/walks_uss.tokens", "time/embedding_uss.seconds", "time/evaluation.exp1.proposed.seconds"} <= set(parent.data.metrics)
+    assert {"size/raw.read", "size/walks_uss.tokens", "time/embedding_uss.seconds", "time/evaluation.exp1.proposed.seconds"} <= set(parent.data.metrics)
+    assert min(parent.data.metrics).startswith("exp1.") and "users.share_dynamic" in parent.data.metrics  # MLflow lists by name
     assert not any(k.startswith("system/") or (k.endswith("seconds") and not k.startswith("time/")) for k in parent.data.metrics)
     assert parent.info.run_name.endswith(result.run_id[:8]) and "seed" in parent.info.run_name
     note = parent.data.tags["mlflow.note.content"]

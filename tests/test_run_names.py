@@ -51,4 +51,4 @@ def test_counts_and_timings_get_their_own_chart_sections(tmp_path):
     mlflow = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "a"))
     run = mlflow.run_id("some-run")
     mlflow.log(run, metrics={"exp1.proposed.recall_at_20": 0.25}, counts={"raw.read": 100}, timings={"walks_uss.seconds": 1.5})
-    assert mlflow.client().get_run(run).data.metrics == {"exp1.proposed.recall_at_20": 0.25, "data/raw.read": 100.0, "time/walks_uss.seconds": 1.5}
+    assert mlflow.client().get_run(run).data.metrics == {"exp1.proposed.recall_at_20": 0.25, "size/raw.read": 100.0, "time/walks_uss.seconds": 1.5}

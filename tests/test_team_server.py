@@ -144,6 +144,42 @@ def test_two_runs_launched_at_once_through_the_webserver_both_land_in_postgres_a
     assert not any(password in str(v) for v in parent.data.tags.values())
 
 
+def test_the_team_servers_retention_never_removes_what_the_local_instance_wrote(team, tmp_path):
+    """The local setup (SQLite instance in LATENT_HOME/dagster) and the team server side by side, even writing into
+    one store: the team's runs sweep their own old folders and leave the local run's."""
+    from assets.definitions import ASSETS
+    from pipeline.manifest import verify
+    from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+
+    server, _, _ = team
+    local_home = Path(os.environ["LATENT_HOME"]) / "dagster"
+    local_home.mkdir(parents=True, exist_ok=True)
+    (local_home / "dagster.yaml").write_text((Path(__file__).resolve().parent.parent / "scripts" / "dagster.yaml").read_text())
+    local = dg.DagsterInstance.from_config(str(local_home))
+    raw = [a for a in ASSETS if dg.AssetKey("raw_events") in a.keys]
+    small = {"n_users": 10, "n_songs": 60, "n_artists": 6}
+    mine = dg.materialize(raw, instance=local, resources={
+        "store": DataStore(base_dir=str(server.store), keep_materializations=1), "engine": ComputeEngine(), "settings": PipelineSettings(),
+        "mlflow": MlflowTracking(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=str(tmp_path / "art")),
+        "source": ListeningLogSource(**small)})
+    assert mine.success
+    folder = server.store / "raw_events" / "runs" / mine.run_id
+    assert folder.is_dir()
+
+    client = graphql(server)
+    config = {"execution": {"config": {"in_process": {}}}, "resources": {
+        "source": {"config": {"format": "synthetic", **small}}, "store": {"config": {"keep_materializations": 1}}}}
+    team_runs = []
+    for _ in range(2):  # the second sweeps the first's folder: retention is at work
+        team_runs.append(client.submit_job_execution("latent_space_pipeline", run_config=config, asset_selection=["raw_events"]))
+        assert wait_for(client, team_runs[-1]) == dg.DagsterRunStatus.SUCCESS
+    runs = server.store / "raw_events" / "runs"
+    assert not (runs / team_runs[0]).exists() and (runs / team_runs[1]).is_dir()
+    assert folder.is_dir() and verify(folder) > 0  # the local run's files, whole (every file its manifest lists)
+    recorded = local.fetch_materializations(dg.AssetKey("raw_events"), limit=1).records[0]
+    assert Path(recorded.event_log_entry.asset_materialization.metadata["location"].value) == folder
+
+
 def test_the_daemon_fires_the_new_file_sensor_once_per_new_file(team):
     import polars as pl
 

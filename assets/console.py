@@ -13,24 +13,29 @@ import sys
 
 import dagster as dg
 
+from pipeline.embed import GENSIM
+
 FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 CONCISE = "%(asctime)s %(message)s"  # without traces: "12:03:44 walks_uss: walks: pass 3/20 written, ..."
 TRACE = "\nStack Trace:"
 SKIPPED = "Not executing."  # Dagster's line for each step after a failed one
 
 
-PROGRESS = "ETA "  # in every progress line of a long stage (walks, training, the import)
+PROGRESS = ("ETA ", GENSIM)  # in every progress line of a long stage (walks, training, tuning, metrics, the import)
 PROGRESS_EVERY = 20.0  # seconds between two progress lines of one stage on a concise console
+GENSIM_EVERY = 60.0  # gensim's own lines within a shard: only when the stage has said nothing for this long
 
 
 class _Concise(logging.Filter):
     """Drop a failure's stack trace (the first line of its error stays) and the notices of steps not run; print each
     line as ``stage: message`` (the run's id and the job's name are the same on every line), and a stage's progress
-    lines at most every ``PROGRESS_EVERY`` seconds (the first always)."""
+    lines at most every ``PROGRESS_EVERY`` seconds (the first always), and gensim's within-shard lines only when the
+    stage has printed nothing for ``GENSIM_EVERY`` seconds (a long shard at scale)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.last_progress: dict[str, float] = {}
+        self.last_line: dict[str, float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         meta = getattr(record, "dagster_meta", None) or {}
@@ -40,10 +45,15 @@ class _Concise(logging.Filter):
         if TRACE in message:
             message = message.split(TRACE, 1)[0].rstrip()
         where = meta.get("step_key") or meta.get("job_name") or ""
-        if PROGRESS in message and record.levelno < logging.WARNING:
-            if record.created - self.last_progress.get(where, float("-inf")) < PROGRESS_EVERY:
+        if any(marker in message for marker in PROGRESS) and record.levelno < logging.WARNING:
+            if GENSIM in message:
+                since = max(self.last_progress.get(where, float("-inf")), self.last_line.get(where, record.created))
+                if record.created - since < GENSIM_EVERY:
+                    return False
+            elif record.created - self.last_progress.get(where, float("-inf")) < PROGRESS_EVERY:
                 return False
             self.last_progress[where] = record.created
+        self.last_line[where] = record.created
         record.msg, record.args = (f"{where}: {message}" if where and not message.startswith(f"{where}:") else message), ()
         return True
 

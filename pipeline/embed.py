@@ -73,8 +73,11 @@ def stable_hash(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
+GENSIM = "gensim: "  # how a forwarded line starts: a progress line, shown at most every so often on a concise console
+
+
 class _ProgressHandler(logging.Handler):
-    """Forwards gensim's periodic training progress lines to a callback."""
+    """Forwards gensim's periodic training progress lines to a callback, as ``gensim: <its line>``."""
 
     def __init__(self, progress: Callable[[str], None]) -> None:
         super().__init__(logging.INFO)
@@ -83,7 +86,7 @@ class _ProgressHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if "PROGRESS" in message or "training on" in message:
-            self.progress(message)
+            self.progress(GENSIM + message)
 
 
 def check_counts(vertex_counts: np.ndarray) -> None:

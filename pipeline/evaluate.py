@@ -73,13 +73,18 @@ def run_experiments(
     if ref is not None:
         notes["device_reference_fallbacks"] = sum(r is None for r in ref)
 
+    retrievals = sum(1 + (1 + (ref is not None) if m.session_aware else 1) for m in methods)
+    began = time.perf_counter()
+
     def score(experiment: str, name: str, rank, *args) -> None:
         start = time.perf_counter()
         top = rank(*args)
         seconds = time.perf_counter() - start
         notes[f"{experiment}.{name}.seconds"] = round(seconds, 2)
         if progress is not None:
-            progress(f"{experiment} {name}: top {k_max} of {n_songs:,} songs for {queries.n:,} queries in {seconds:.1f} s")
+            done = sum(k.endswith(".seconds") for k in notes)
+            eta = (time.perf_counter() - began) / done * (retrievals - done)
+            progress(f"{experiment} {name}: top {k_max} of {n_songs:,} songs for {queries.n:,} queries in {seconds:.1f} s, ETA {eta:.0f}s")
         hits = hits_of(top, relevant[experiment])
         per_query[experiment][name] = ranking_metrics(top, relevant[experiment], k_values, hits=hits)
         if popularity is not None:

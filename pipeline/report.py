@@ -18,43 +18,60 @@ def metrics_table(metrics: pl.DataFrame, measure: str, experiment: str) -> pl.Da
     return wide.join(pl.DataFrame({"method": order}).with_row_index("_o"), on="method").sort("_o").drop("_o")
 
 
+WIDTH = 100  # the report's lines fit a terminal this wide (file paths aside)
+
+
+def wrapped(head: str, items: list[str], indent: str = "  ") -> list[str]:
+    """``head`` then ``items`` joined by semicolons (numbers have commas), wrapped to ``WIDTH`` columns."""
+    import textwrap
+
+    return textwrap.wrap(head + "; ".join(items), WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [head]
+
+
+def verdict_lines(verdicts: pl.DataFrame) -> list[str]:
+    """One line an ordering: ``exp1  proposed > MF   holds      9 of 9 k separated as claimed (k >= 10)``."""
+    width = max((len(o) for o in verdicts["ordering"]), default=0)
+    return [f"  {r['experiment']}  {r['ordering']:<{width}}  {r['verdict']:<13}  {r['k_separated_as_claimed']} of {r['k_total']} k as "
+            f"claimed, {r['k_separated_reversed']} reversed (k {r['k']})" for r in verdicts.iter_rows(named=True)]
+
+
 def render(stages: Mapping[str, StageFiles]) -> str:
-    """The report of one set of materializations (``stages``: stage name -> its files)."""
+    """The report of one set of materializations (``stages``: stage name -> its files), in lines of at most ``WIDTH``
+    columns (file paths aside): Table 1, recall@k of both experiments at every other k, the paper's orderings judged,
+    the ALS point chosen, the behaviour scores and where the explorer, the figures and every figure's numbers are."""
     missing = [s for s in ("splits", "metrics") if s not in stages]
     if missing:
         raise FileNotFoundError(f"not materialized yet: {', '.join(missing)} (run `make demo`)")
     lines = []
     metrics_files = stages["metrics"]
-    with pl.Config(tbl_rows=50, tbl_cols=20, float_precision=4, tbl_hide_dataframe_shape=True, tbl_width_chars=200):
+    metrics = pl.read_parquet(metrics_files["metrics"])
+    shown = sorted(metrics["k"].unique())[::2]
+    with pl.Config(tbl_rows=50, tbl_cols=20, float_precision=4, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+                   tbl_width_chars=WIDTH):
         lines += ["Table 1: the real-life split", str(pl.read_parquet(stages["splits"]["table1"])), ""]
-        metrics = pl.read_parquet(metrics_files["metrics"])
-        for experiment, title in (("exp1", "Experiment 1: similar-song retrieval"), ("exp2", "Experiment 2: recommendation")):
-            for measure in ("recall", "precision"):
-                lines += [f"{title}: {measure}@k", str(metrics_table(metrics, measure, experiment)), ""]
-        lines += ["The paper's orderings, judged by non-overlapping 95 % bootstrap intervals of recall@k",
-                  str(pl.read_parquet(metrics_files["verdicts"])), ""]
-        if "als_tuning" in stages:
-            best = pl.read_csv(stages["als_tuning"]["grid"]).row(0, named=True)
-            lines += [f"ALS chosen on validation: regularization={best['regularization']}, confidence_scale={best['confidence_scale']}, "
-                      f"iterations={best['iterations']} (validation score {best['score']:.4f})", ""]
-    lines.append("Evaluation notes: " + ", ".join(f"{k}={v}" for k, v in read_json(metrics_files["notes"]).items()))
+        for experiment, title in (("exp1", "Experiment 1, similar-song retrieval"), ("exp2", "Experiment 2, recommendation")):
+            lines += [f"{title}: recall@k", str(metrics_table(metrics.filter(pl.col("k").is_in(shown)), "recall", experiment)), ""]
+    lines += [f"Every k, precision, NDCG, hit rate and their 95 % intervals: {metrics_files['metrics_csv']}", "",
+              "The paper's orderings, judged by non-overlapping 95 % intervals of recall@k:",
+              *verdict_lines(pl.read_parquet(metrics_files["verdicts"])), ""]
+    if "als_tuning" in stages:
+        best = pl.read_csv(stages["als_tuning"]["grid"]).row(0, named=True)
+        lines += wrapped("ALS chosen on validation: ", [f"regularization {best['regularization']}", f"confidence scale {best['confidence_scale']}",
+                                                        f"{best['iterations']} iterations (score {best['score']:.4f})"])
+    notes = read_json(metrics_files["notes"])
+    lines += wrapped("Evaluation: ", [f"{k.replace('_', ' ')} {v:,}" for k, v in notes.items() if not k.endswith(".seconds")])
     if "behaviour" in stages:
         b = read_json(stages["behaviour"]["summary"])
-        lines.append(
-            f"Behaviour of {b['users']} users (128-d space): {100 * b['share_dynamic']:.0f}% dynamic preference, "
-            f"{100 * b['share_device_related']:.0f}% device-related, {100 * b['share_time_related']:.0f}% time-related"
-        )
+        lines.append(f"Behaviour of {b['users']} users (128-d space): {100 * b['share_dynamic']:.0f}% dynamic preference, "
+                     f"{100 * b['share_device_related']:.0f}% device-related, {100 * b['share_time_related']:.0f}% time-related")
         if "truth_preference_accuracy" in b:
-            lines.append(
-                f"  against the planted truth: preference {b['truth_preference_accuracy']:.3f}, device {b['truth_device_accuracy']:.3f}, "
-                f"time {b['truth_time_accuracy']:.3f} (accuracy)"
-            )
+            lines.append(f"  against the planted truth: preference {b['truth_preference_accuracy']:.3f}, device "
+                         f"{b['truth_device_accuracy']:.3f}, time {b['truth_time_accuracy']:.3f} (accuracy)")
     if "explorer" in stages:
-        lines.append(f"Interactive explorer (open in a browser, works offline): {stages['explorer']['html']}")
+        lines += ["Interactive explorer (open in a browser, works offline):", f"  {stages['explorer']['html']}"]
     if "plots" in stages:
         figures = sorted(stages["plots"].folder.glob(stages["plots"].series("figure", "*").name))
-        lines.append("Figures:")
-        lines += [f"  {p}" for p in figures]
+        lines += [f"Figures in {stages['plots'].folder}:", *wrapped("  ", [p.name for p in figures], indent="  ")]
     return "\n".join(lines)
 
 

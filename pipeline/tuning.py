@@ -120,7 +120,9 @@ def tune_als(
             del kept[min(kept, key=lambda j: (rows[j]["screen_score"], -j))]
         if progress:
             done = f"screened ({grid.screen_iterations} it.) {row['screen_score']:.4f}" if row["score"] is None else f"{row['score']:.4f}"
-            progress(f"ALS point {i + 1}/{len(points)}: reg={params.regularization} c={params.confidence_scale} it={params.iterations} -> {done}")
+            eta = sum(r["seconds"] for r in rows) / len(rows) * (len(points) - i - 1)
+            progress(f"ALS point {i + 1}/{len(points)}: reg={params.regularization} c={params.confidence_scale} it={params.iterations} -> {done}, "
+                     f"ETA {eta:.0f}s")
     for i, factors in sorted(kept.items()):  # the finalists, warm from their screening fits
         t, params = time.perf_counter(), points[i]
         rows[i]["score"] = score(fit_als(plays, replace(params, iterations=params.iterations - grid.screen_iterations), start=factors))

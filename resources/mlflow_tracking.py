@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar a model file in a step's log otherwise
 
 import dagster as dg  # noqa: E402
 from filelock import FileLock  # noqa: E402
@@ -28,6 +29,7 @@ from pipeline.io import PROJECT_ROOT  # noqa: E402
 from pipeline.promotion import Validation  # noqa: E402
 from resources import system_metrics  # noqa: E402
 from resources.mlflow_datasets import dataset_inputs  # noqa: E402
+from resources.mlflow_notices import KNOWN_NOTICES, without  # noqa: E402
 from resources.places import default_artifact_location, default_tracking_uri, git_commit, ui_urls  # noqa: E402,F401
 from resources.registry import champion_gate  # noqa: E402
 from resources.run_names import creation_tags, description, run_name  # noqa: E402
@@ -226,7 +228,7 @@ class MlflowTracking(dg.ConfigurableResource):
         child = self._find_or_create({DAGSTER_RUN_TAG: dagster_run_id, "model": name, "mlflow.parentRunId": parent},
                                      run_name=f"model {name} · {dagster_run_id[:8]}")
         mlflow.set_tracking_uri(self.uri())
-        with self._lock(), mlflow.start_run(run_id=child):
+        with self._lock(), mlflow.start_run(run_id=child), without(KNOWN_NOTICES):
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=LatentSpaceModel(), artifacts={"space": str(space_folder)}, signature=signature(),
                 code_paths=[str(PROJECT_ROOT / "pipeline")], pip_requirements=_requirements(), registered_model_name=registered_name,

@@ -4,8 +4,11 @@ Run by ``make demo``. The run is recorded in ``$DAGSTER_HOME`` (visible in ``mak
 """
 
 import argparse
+import logging
 import sys
 import time
+from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -15,7 +18,8 @@ from assets.definitions import defs, pipeline_job
 from assets.instance import local_instance
 from assets.reconcile import reconcile
 from pipeline.contract import EMBEDDING_NETWORK
-from pipeline.report import render
+from pipeline.io import default_home
+from pipeline.report import render, wrapped
 from pipeline.training import TRAINERS
 from resources import MlflowTracking
 
@@ -70,6 +74,8 @@ def materialize_and_report(run_config: dict, verbose: bool = False) -> int:
     """Every asset of the pipeline in the local Dagster instance with ``run_config``; the report printed; 0 when it all passed.
     Without ``verbose`` the console shows INFO lines and a failure's message, not its stack trace."""
     run_config = {**run_config, "loggers": {**console_config(verbose), **run_config.get("loggers", {})}}
+    if not verbose:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # its store's set-up lines; the run's own are the report
     instance = local_instance()
     say_reconciled(reconcile(instance, MlflowTracking()))
     print(f"Materializing every asset of {pipeline_job.name} (Dagster home: {instance.root_directory})", flush=True)
@@ -78,7 +84,23 @@ def materialize_and_report(run_config: dict, verbose: bool = False) -> int:
     # single-threaded, bit-reproducible skip-gram trainings share them).
     with dg.execute_job(dg.reconstructable(pipeline), instance=instance, raise_on_error=False, run_config=run_config) as result:
         wall = time.perf_counter() - t0
+        log = write_run_log(instance, result.run_id)
+        print(f"\nThe run's whole log, debug lines included: {log}")
         return report(result, wall)
+
+
+def write_run_log(instance: dg.DagsterInstance, run_id: str, folder: Path | None = None) -> Path:
+    """Write every event of run ``run_id`` (every level, as the Dagster UI has them) to ``<folder>/<run id>.log``
+    (default ``$LATENT_HOME/logs``), one a line; returns the file."""
+    folder = folder or default_home() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}.log"
+    with path.open("w") as out:
+        for entry in instance.all_logs(run_id):
+            kind = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
+            when = datetime.fromtimestamp(entry.timestamp).isoformat(timespec="milliseconds")
+            out.write(f"{when} {logging.getLevelName(entry.level)} {entry.step_key or '-'} {kind}: {entry.user_message}\n")
+    return path
 
 
 def say_reconciled(done: dict[str, list[str]]) -> None:
@@ -95,10 +117,8 @@ def report(result, wall: float) -> int:
         for e in result.all_events
         if e.event_type_value == "STEP_SUCCESS"
     }
-    print("\nWall time per stage (s):")
-    for step, seconds in durations.items():
-        print(f"  {step:<20} {seconds:7.1f}")
-    print(f"  {'total':<20} {wall:7.1f}\n")
+    print("\n" + "\n".join(wrapped(f"Wall time: {wall:.0f} s in all; per stage (s): ",
+                                   [f"{step} {seconds:.1f}" for step, seconds in durations.items()])) + "\n")
     if not result.success:
         failures = [(e.step_key, e.event_specific_data.error) for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         print(f"The run failed (run {result.run_id[:8]}: its full log, stack traces included, is in `make ui`, or rerun "
@@ -110,11 +130,9 @@ def report(result, wall: float) -> int:
     print(f"Asset checks: {len(result.get_asset_check_evaluations())} run, failed: {failed_checks or 'none'}\n")
     print(render(stage_io.of_result(result)))
     tracking = MlflowTracking()
-    print(
-        f"\nOpen the UIs with `make ui`: Dagster at {tracking.dagster_ui()} (run "
-        f"{result.run_id[:8]}), MLflow's runs at {tracking.mlflow_ui()}/#/experiments/{tracking.experiment_id()}/runs "
-        "(one run per Dagster run; expand it for a run per method)."
-    )
+    print(f"\nOpen the UIs with `make ui`: Dagster at {tracking.dagster_ui()} (run {result.run_id[:8]}),\n"
+          f"MLflow's runs at {tracking.mlflow_ui()}/#/experiments/{tracking.experiment_id()}/runs\n"
+          "(one run per Dagster run; expand it for a run per method).")
     return 0 if not failed_checks else 1
 
 

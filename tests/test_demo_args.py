@@ -1,4 +1,5 @@
-"""The commands' shared options (scripts.demo): --trainer reaches every embedding's config, over what the config says."""
+"""The demo command (scripts.demo): its shared options (--trainer reaches every embedding's config, over what the config
+says) and the run's whole log written to a file."""
 
 import argparse
 
@@ -14,3 +15,22 @@ def test_trainer_reaches_every_embedding_and_keeps_the_rest_of_its_config():
                              "embedding_uss_2d": {"config": {"trainer": "numba"}},
                              "embedding_us": {"config": {"trainer": "numba"}}}
     assert with_engine({}, parser.parse_args([])) == {}  # without it, the config is left alone
+
+
+def test_the_runs_whole_log_is_written_to_a_file_debug_lines_included(tmp_path):
+    import dagster as dg
+
+    from scripts.demo import write_run_log
+
+    @dg.asset
+    def speaks(context: dg.AssetExecutionContext) -> None:
+        context.log.info("a line of my own")
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([speaks], instance=instance)
+    path = write_run_log(instance, result.run_id, tmp_path)
+    lines = path.read_text().splitlines()
+    assert path == tmp_path / f"{result.run_id}.log"
+    assert any(" INFO speaks LOG: a line of my own" in line for line in lines)
+    assert any(" DEBUG speaks STEP_START: " in line for line in lines)  # the debug events the console leaves out
+    assert len(lines) == len(instance.all_logs(result.run_id))

@@ -488,3 +488,14 @@ def test_embedding_uss_trains_with_the_point_the_skip_gram_grid_chose(run):
     assert params["units_total"] == 2 * 4  # two epochs over the run's 4 walk files
     meta = next(e for e in tuned.get_asset_materialization_events() if e.asset_key.to_user_string() == "embedding_uss").materialization.metadata
     assert meta["settings"].value.startswith("chosen on validation by skipgram_tuning: epochs=2, alpha=0.05, window=3")
+
+
+def test_the_report_fits_a_terminal_and_judges_every_ordering(run):
+    from assets.stage_io import of_result
+    from pipeline.report import WIDTH, render
+
+    lines = render(of_result(run.result)).splitlines()
+    assert [line for line in lines if len(line) > WIDTH and "/" not in line] == []  # only a file path may be wider
+    verdicts = pl.read_parquet(run.files("metrics")["verdicts"])
+    judged = [line for line in lines if line.startswith(("  exp1  ", "  exp2  "))]
+    assert len(judged) == verdicts.height and all(v in line for v, line in zip(verdicts["verdict"], judged))

@@ -31,6 +31,8 @@ import numpy as np
 import polars as pl
 import psutil
 
+from pipeline.serving import FILES
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -44,10 +46,10 @@ def space_ids(model_uri: str) -> tuple[list[str], list[str], list[tuple[str, str
     import mlflow
 
     folder = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=tempfile.mkdtemp(prefix="serving-load-")))
-    songs_file = next(folder.rglob("songs.parquet"))
-    songs = pl.read_parquet(songs_file)["song_id"].to_list()
-    users = pl.read_parquet(songs_file.parent / "users.parquet")["user_id"].to_list()
-    sessions = songs_file.parent / "sessions.parquet"
+    space = next(folder.rglob(FILES["meta"])).parent  # the model's write_space folder
+    songs = pl.read_parquet(space / FILES["songs"])["song_id"].to_list()
+    users = pl.read_parquet(space / FILES["users"])["user_id"].to_list()
+    sessions = space / FILES["sessions"]
     pairs = [tuple(r) for r in pl.read_parquet(sessions).select("user_id", "device").iter_rows()] if sessions.exists() else []
     return songs, users, pairs
 

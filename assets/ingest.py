@@ -4,17 +4,17 @@
 from dataclasses import asdict
 
 import dagster as dg
-import polars as pl
 
 from assets import checks
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import SessionConfig, SplitConfig
 from assets.stage_io import begin, guarded, materialized, new_version
-from pipeline import defaults
 from pipeline import split_plan as planner
 from pipeline.contract import upstream_assets
-from pipeline.io import atomic_path, write_json
-from pipeline.splits import SplitParams
+from pipeline.io import write_json
+from pipeline.report import pairs_table, read_table
+from pipeline.sessions import session_summary
+from pipeline.splits import EmptySplit, SplitParams, table1_rows
 from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 from resources.params import params_of
 
@@ -44,8 +44,8 @@ def raw_events(
     out = new_version(context, store)
     summary = source.write_events(out, seed=settings.seed, log=context.log.info,
                                   run_import=lambda **params: engine.run(context, "raw_events", {}, out, **params))
-    preview = pl.read_parquet(out["events"], n_rows=5)
-    quarantine = pl.read_parquet(out["quarantine"])
+    preview = read_table(out["events"], n_rows=5)
+    quarantine = read_table(out["quarantine"])
     counts = {k: summary[k] for k in ("read", "accepted", "quarantined")}
     mlflow.log(
         mlflow.run_id(context.run_id, context.run),
@@ -63,9 +63,9 @@ def raw_events(
         })
     if "quarantine" not in selected:
         return
-    reasons = pl.DataFrame({"reason": list(summary["reasons"]), "rows": list(summary["reasons"].values())}, schema={"reason": pl.String, "rows": pl.Int64})
+    reasons = pairs_table(summary["reasons"], "reason", "rows", counts=True)
     yield materialized(out, mlflow_run=mlflow.link(context.run_id), asset_key="quarantine", metadata={
-        "quarantined": quarantine.height, "reasons": md_table(reasons.sort("rows", descending=True)),
+        "quarantined": quarantine.height, "reasons": md_table(reasons),
         "first rows": md_table(quarantine.head(10)),
     })
 
@@ -78,18 +78,11 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
     upstream, out = begin(context, store)
     raw = upstream["raw_events"]
     counts = engine.run(context, "sessions", upstream, out, **config.model_dump())
-    table = pl.read_parquet(out["sessions"])
-    has_device = bool(pl.scan_parquet(raw["events"]).select(pl.col("device").is_not_null().any()).collect().item())
-    lengths = table["n_songs"]
-    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("sessions", config), counts={"sessions.count": table.height})
+    summary = session_summary(out, raw, config.split_on_device_change)
+    mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("sessions", config), counts={"sessions.count": summary["sessions"]})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.session_rule(out, config.session_gap_minutes, config.split_on_device_change)], metadata={
-        "sessions": table.height,
-        "events": int(lengths.sum()),
-        "engine": engine.describe(),
+        **summary, "engine": engine.describe(),
         **{k: v for k, v in counts.items() if k not in ("events", "sessions")},  # chunks sorted in memory, or Spark's partitions
-        "songs per session (median)": float(lengths.median()),
-        f"sessions with fewer than {defaults.MIN_SESSION_SONGS} songs": int((lengths < defaults.MIN_SESSION_SONGS).sum()),
-        "rule": "time gap and device" if (config.split_on_device_change and has_device) else "time gap alone (no device in the log)",
     })
 
 
@@ -99,18 +92,12 @@ def sessions(context: dg.AssetExecutionContext, config: SessionConfig, store: Da
 @guarded
 def split_plan(context: dg.AssetExecutionContext, store: DataStore) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
-    table = planner.plan(pl.read_parquet(upstream["sessions"]["sessions"]))
-    with atomic_path(out["plan"]) as tmp:
-        table.write_parquet(tmp)
-    best = planner.recommend(table)
-    write_json(out["recommendation"], {**asdict(best), "why": best.why, "min_session_songs": defaults.MIN_SESSION_SONGS})
-    return materialized(out, metadata={"recommended": f"{best.cutoff}, {best.train_sessions} train and {best.test_sessions} test "
-                                                      f"sessions: {best.why}", **plan_tables(table)})
+    return materialized(out, metadata={**planner.split_plan(upstream, out, context.log.info), **plan_tables(out)})
 
 
-def plan_tables(table: pl.DataFrame) -> dict:
-    """The planner's table as one markdown table of users per (train, test) pair, a column per pair."""
-    return {"users kept per cutoff and train/test sessions": md_table(planner.users_by_cutoff(table))}
+def plan_tables(plan) -> dict:
+    """The planner's table (a split_plan stage's files) as one markdown table of users per (train, test) pair, a column per pair."""
+    return {"users kept per cutoff and train/test sessions": md_table(planner.users_by_cutoff(read_table(plan["plan"])))}
 
 
 @dg.asset(group_name=GROUP, deps=upstream_assets("splits"), **asset_meta("splits"), check_specs=[checks.NO_COLD_START, checks.SPLIT_SIDES],
@@ -126,29 +113,28 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, store: DataSt
     except planner.PlanError as exc:
         raise dg.Failure(f"the run's plan cannot work: {exc}") from None
     counts = engine.run(context, "splits", {"sessions": upstream["sessions"]}, out, **asdict(params))
-    table1 = pl.read_parquet(out["table1"])
-    if table1["events"].min() == 0:
+    try:
+        table1 = table1_rows(out)
+    except EmptySplit as e:
         raise dg.Failure(
-            f"the split left {table1['events'][0]} train and {table1['events'][1]} test events: too few users have "
-            f"{params.train_sessions} sessions before {params.cutoff} and {params.test_sessions} after it; "
+            f"{e}: too few users have {params.train_sessions} sessions before {params.cutoff} and {params.test_sessions} after it; "
             "see the split_plan asset for the choices that keep users, or set cutoff: auto",
             metadata={"counts": counts},
-        )
+        ) from None
     write_json(out["chosen"], chosen)
     mlflow.log(
         mlflow.run_id(context.run_id, context.run),
         params={**config_params("splits", config), "splits.chosen_cutoff": params.cutoff,
                 "splits.chosen_train_sessions": params.train_sessions, "splits.chosen_test_sessions": params.test_sessions},
-        metrics={f"table1.{row['set']}.{k}": v for row in table1.iter_rows(named=True) for k, v in row.items() if k != "set"},
-        dicts={"table1.json": table1.to_dicts(), "split_counts.json": counts},
+        metrics={f"table1.{row['set']}.{k}": v for row in table1 for k, v in row.items() if k != "set"},
+        dicts={"table1.json": table1, "split_counts.json": counts},
     )
-    sets = {row["set"]: {k: v for k, v in row.items() if k != "set"} for row in table1.iter_rows(named=True)}
+    sets = {row["set"]: {k: v for k, v in row.items() if k != "set"} for row in table1}
     mlflow.log_datasets(mlflow.run_id(context.run_id, context.run), [
         {"name": name, "path": out[name], "context": "training" if name == "train" else "testing", "counts": sets[name],
          "schema": out.stage.files[name].schema} for name in ("train", "test")])
     return materialized(out, mlflow_run=mlflow.link(context.run_id),
                         check_results=[checks.no_cold_start(out), checks.split_sides(out, params.cutoff)],
-                        metadata={"Table 1": md_table(table1), "split": chosen["how"], "engine": engine.describe(), **counts,
-                                  "what each stage gets of every user": md_table(pl.DataFrame(
-                                      {"stage": list(chosen["stages"]), "gets": list(chosen["stages"].values())})),
-                                  **plan_tables(pl.read_parquet(upstream["split_plan"]["plan"]))})
+                        metadata={"Table 1": md_table(read_table(out["table1"])), "split": chosen["how"], "engine": engine.describe(), **counts,
+                                  "what each stage gets of every user": md_table(pairs_table(chosen["stages"], "stage", "gets")),
+                                  **plan_tables(upstream["split_plan"])})

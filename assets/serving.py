@@ -1,20 +1,13 @@
-"""The latent space, and the ALS baseline beside it, as MLflow models one can serve."""
+"""The latent space, and the ALS baseline beside it, as MLflow models one can serve: the stage packages them
+(``pipeline.model``), the asset logs and registers them."""
 
 import dagster as dg
-import pandas as pd
-import polars as pl
 
 from assets._meta import asset_meta
-from assets.analysis import song_table
 from assets.stage_io import begin, guarded, materialized
-from pipeline.baselines import catalogue
+from pipeline import model as model_stage
 from pipeline.contract import upstream_assets
-from pipeline.experiments import EVENT_IDS, mf_space, proposed_space
-from pipeline.io import read_json, write_json
-from pipeline.promotion import Validation
-from pipeline.queries import latest_sessions
-from pipeline.serving import write_space
-from pipeline.sessions import session_table
+from pipeline.io import write_json
 from resources import DataStore, MlflowTracking
 
 GROUP = "serving"
@@ -27,25 +20,10 @@ GROUP = "serving"
 @guarded
 def model(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
-    train = pl.read_parquet(upstream["splits"]["train"], columns=EVENT_IDS)
-    users, songs = catalogue(train)
-    tags = song_table(upstream).sort("song_id")
-    latest = latest_sessions(session_table(train).collect().with_columns(pl.col("session_id").cast(pl.String)))
-    spaces = {"proposed": (proposed_space(upstream, songs), latest), "mf": (mf_space(upstream, users), None)}
-    scores = read_json(upstream["als_tuning"]["validation"])
-    tuned = read_json(upstream["skipgram_tuning"]["result"])
-    validation = {  # scored on the validation split by models trained on the fit part (pipeline.promotion)
-        # the settings embedding_uss trained with: the grid's best point (pipeline.training.tuned)
-        "proposed": Validation(tuned.get("best_score") if tuned.get("enabled") else None, scores["popularity"], scores["data"]),
-        "mf": Validation(scores["MF"], scores["popularity"], scores["data"]),
-    }
-    versions = {}
-    for name, (space, sessions) in spaces.items():
-        folder = write_space(out[name], space, tags, sessions)
-        example = pd.DataFrame([{"song_id": songs[0], "user_id": None, "device": None, "k": 5},
-                                {"song_id": None, "user_id": users[0], "device": None, "k": 5}])
-        versions[name] = mlflow.log_model(context.run_id, name, folder, f"{mlflow.experiment_name}-{name}", input_example=example,
-                                          validation=validation[name])
+    packaged = model_stage.model(upstream, out, context.log.info)
+    versions = {name: mlflow.log_model(context.run_id, name, folder, f"{mlflow.experiment_name}-{name}",
+                                       input_example=model_stage.input_example(packaged), validation=model_stage.validation_of(packaged, name))
+                for name, folder in packaged["folders"].items()}
     write_json(out["versions"], versions)
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata={
         **{f"{name} model": v["model_uri"] for name, v in versions.items() if v},

@@ -114,6 +114,11 @@ def new_version(context: dg.AssetExecutionContext, store: DataStore) -> StageFil
     return files
 
 
+def discard(files: StageFiles) -> None:
+    """Remove a folder this run began and will not finish (a training paused at its budget)."""
+    shutil.rmtree(files.folder, ignore_errors=True)
+
+
 def begin(context: dg.AssetExecutionContext, store: DataStore) -> tuple[dict[str, StageFiles], StageFiles]:
     """What a stage reads (``inputs``) and the fresh folder it writes (``new_version``)."""
     upstream = inputs(context)

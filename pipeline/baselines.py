@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -14,6 +15,8 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from pipeline import defaults
+from pipeline.contract import StageFiles
+from pipeline.io import read_json, save_npy, write_json
 
 
 def play_counts(train: pl.DataFrame, songs: list[str]) -> np.ndarray:
@@ -85,3 +88,18 @@ def catalogue(train: pl.DataFrame) -> tuple[list[str], list[str]]:
     users = train["user_id"].cast(pl.String).unique().sort().to_list()
     songs = train["song_id"].cast(pl.String).unique().sort().to_list()
     return users, songs
+
+
+def baselines(upstream: Mapping[str, StageFiles], out: StageFiles, log=None, *, seed: int = defaults.SEED) -> dict:
+    """The ``baselines`` stage: popularity (each song's train play count) and ALS with the point ``als_tuning`` chose,
+    refit on all of train; returns the counts and the ALS settings."""
+    train = pl.read_parquet(upstream["splits"]["train"], columns=["user_id", "song_id"])
+    users, songs = catalogue(train)
+    plays = user_song_matrix(train, users, songs)
+    params = ALSParams(**{**read_json(upstream["als_tuning"]["best"]), "seed": seed})
+    user_factors, item_factors = fit_als(plays, params)
+    save_npy(out["popularity"], play_counts(train, songs))
+    save_npy(out["user_factors"], user_factors)
+    save_npy(out["item_factors"], item_factors)
+    write_json(out["params"], params.as_record())
+    return {"users": len(users), "songs": len(songs), "user-song pairs": plays.nnz, **params.as_record()}

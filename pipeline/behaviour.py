@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
@@ -31,6 +32,9 @@ import numpy as np
 import polars as pl
 
 from pipeline import defaults
+from pipeline.contract import StageFiles
+from pipeline.io import write_json
+from pipeline.views import space_view
 
 NEIGHBOURS = 5
 PERMUTATIONS = 199
@@ -232,3 +236,18 @@ def agreement_with_truth(table: pl.DataFrame, truth: pl.DataFrame) -> dict:
         "device_accuracy": float((t["device_related"] == (t["dependence"] == "device")).mean()),
         "time_accuracy": float((t["time_related"] == (t["dependence"] == "time")).mean()),
     }
+
+
+def behaviour(upstream: Mapping[str, StageFiles], out: StageFiles, log=None, *, seed: int = defaults.SEED, max_users: int = 0) -> dict:
+    """The ``behaviour`` stage: ``analyse_users`` on the 128-d space (``max_users``: a seeded sample of that many, 0:
+    all), checked against the planted truth when the log has one; writes every user's row and the summary, which it
+    returns."""
+    view = space_view(upstream, "embedding_uss")
+    sessions = view.sessions.with_columns(pl.col("session_id").replace_strict(view.session_vertex, return_dtype=pl.Int64).alias("vertex"))
+    table, summary = analyse_users(sessions, view.coords, seed=seed, max_users=max_users or None, log=log)
+    truth_path = upstream["raw_events"]["truth_users"]
+    if truth_path.exists():
+        summary.update({f"truth_{k}": v for k, v in agreement_with_truth(table, pl.read_parquet(truth_path)).items()})
+    table.write_parquet(out["users"])
+    write_json(out["summary"], summary)
+    return summary

@@ -47,6 +47,13 @@ class Stage:
     reads: tuple[str, ...]
     files: Mapping[str, File]
     assets: tuple[str, ...] = ()  # the Dagster assets it materializes (default: one, named as the stage)
+    # The pipeline modules that hold its science (default: the module named as the stage); the modules they import
+    # are its science too, and its assets' code version is a hash of them all.
+    modules: tuple[str, ...] = ()
+
+    @property
+    def science(self) -> tuple[str, ...]:
+        return self.modules or (self.name,)
 
     @property
     def asset_names(self) -> tuple[str, ...]:
@@ -65,6 +72,8 @@ EVENT_SCHEMA = {
 }
 QUARANTINE_SCHEMA = {"file": pl.String, "row": pl.Int64, "reason": pl.String, "raw": pl.String}
 SESSIONIZED_SCHEMA = {**EVENT_SCHEMA, "session_id": pl.Int64}
+# What evaluation and the analyses read of the events (the sessions' ids included).
+EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]
 
 
 def _stages() -> dict[str, Stage]:
@@ -77,7 +86,7 @@ def _stages() -> dict[str, Stage]:
             "truth_users": File("truth/users.parquet", "each synthetic user's planted kind and dependence", always=False),
             "truth_songs": File("truth/songs.parquet", "each synthetic song's tags and title", always=False),
             "truth_config": File("truth/config.json", "the generator's settings", always=False),
-        }, assets=("raw_events", "quarantine")),
+        }, assets=("raw_events", "quarantine"), modules=("importers", "synthetic")),
         Stage("sessions", ("raw_events",), {
             "events": File("events.parquet", "events with session_id, sorted by user and time", SESSIONIZED_SCHEMA),
             "sessions": File("sessions.parquet", "one row a session", {"session_id": pl.Int64, "user_id": pl.String,
@@ -94,35 +103,35 @@ def _stages() -> dict[str, Stage]:
             "table1": File("table1.parquet", "the paper's Table 1", {"set": pl.String, "events": pl.Int64}),
             "counts": File("counts.json", "what the split dropped, and why"),
             "chosen": File("chosen.json", "the run's plan: the cutoff and session counts the split used (the planner's, for cutoff: auto), the validation sessions and what each later stage gets"),
-        }),
+        }, modules=("splits", "split_plan")),
         *[Stage(f"graph_{n}", ("splits",), {
             "adjacency": File("adjacency.npz", "CSR indptr and indices"),
             "vertices": File("vertices.parquet", "vertex, kind, key", {"vertex": pl.Int64, "kind": pl.String, "key": pl.String}),
-        }) for n in NETWORKS],
+        }, modules=("graph",)) for n in NETWORKS],
         *[Stage(f"walks_{n}", (f"graph_{n}",), {
             "shard": File("pass-{:03d}.txt", "one pass of walks, one walk a line"),
             "index": File("shards.json", "the shards and their token counts"),
             "vertex_counts": File("vertex_counts.npy", "occurrences of each vertex (the skip-gram vocabulary)"),
             "stats": File("stats.json", "walks, tokens, seconds, config and seed"),
-        }) for n in NETWORKS],
+        }, modules=("walks",)) for n in NETWORKS],
         *[Stage(name, (f"walks_{n}", *TUNED_BY.get(name, ())), {
             "vectors": File("vectors.npy", "one vector a vertex, in vertex order"),
             "params": File("params.json", "the skip-gram's settings and training times"),
-        }) for name, n in EMBEDDING_NETWORK.items()],
+        }, modules=("embedding",)) for name, n in EMBEDDING_NETWORK.items()],
         Stage("validation_split", ("splits",), {
             "fit": File("fit.parquet", "train less validation", SESSIONIZED_SCHEMA),
             "validation": File("validation.parquet", "each user's last train sessions", SESSIONIZED_SCHEMA),
-        }),
+        }, modules=("splits",)),
         Stage("als_tuning", ("validation_split",), {
             "grid": File("grid.csv", "every grid point's validation score, best first"),
             "best": File("best.json", "the chosen ALS settings"),
             "validation": File("validation.json", "validation scores of the chosen point and of popularity, and the data's digest"),
-        }),
+        }, modules=("tuning",)),
         Stage("skipgram_tuning", ("validation_split",), {
             "grid": File("grid.csv", "every grid point's validation score, best first (when enabled)", always=False),
             "result": File("result.json", "best point and the paper's point"),
             "corpus": File("validation_corpus.txt", "walks on the fit part's network (removed after tuning)", always=False),
-        }),
+        }, modules=("tuning",)),
         Stage("baselines", ("splits", "als_tuning"), {
             "popularity": File("popularity.npy", "train play count of each catalogue song"),
             "user_factors": File("als_user_factors.npy", "ALS user factors, catalogue order"),
@@ -137,7 +146,7 @@ def _stages() -> dict[str, Stage]:
             "notes": File("notes.json", "query counts and each retrieval's seconds"),
             "strata": File("strata.parquet", "recall@k of every method by stratum (pipeline.strata)",
                            {"stratum_kind": pl.String, "stratum": pl.String, "k": pl.Int64, "recall": pl.Float64}),
-        }),
+        }, modules=("experiments",)),
         Stage("model", ("raw_events", "splits", "graph_uss", "embedding_uss", "baselines", "als_tuning", "skipgram_tuning"), {
             "proposed": File("proposed", "the user-session-song space as a servable model (pipeline.serving.write_space)"),
             "mf": File("mf", "the ALS baseline's space as a servable model"),
@@ -149,7 +158,7 @@ def _stages() -> dict[str, Stage]:
         }),
         Stage("plots", ("raw_events", "splits", "graph_uss", "embedding_uss_2d", "metrics", "behaviour"), {
             "figure": File("{}.png", "one figure of the paper"),
-        }),
+        }, modules=("figures",)),
         Stage("explorer", ("raw_events", "splits", "graph_uss", "embedding_uss_2d"), {
             "html": File("explorer.html", "the interactive explorer, one offline page"),
             "egonets": File("ego_networks.graphml", "the first explorer users' ego networks, for Gephi or networkx"),

@@ -14,9 +14,9 @@ from pathlib import Path
 import networkx as nx
 import polars as pl
 
-from pipeline.figures import SpaceView
 from pipeline.graph import SESSION, SONG, USER
 from pipeline.io import atomic_path
+from pipeline.views import SpaceView
 
 SONG_TAGS = ("title", "artist", "genre", "language")
 EGO_USERS = 20  # users whose ego networks the explorer asset writes (each about 80 sessions and their songs)

@@ -15,18 +15,18 @@ import polars as pl
 from pipeline import defaults
 from pipeline.baselines import catalogue
 from pipeline.beyond_accuracy import TrainHistory, tag_codes
-from pipeline.contract import StageFiles
+from pipeline.contract import EVENT_IDS, StageFiles  # noqa: F401 - EVENT_IDS: imported from here too
 from pipeline.evaluate import run_experiments
 from pipeline.graph import Graph
-from pipeline.io import write_json
+from pipeline.io import read_json, write_json
 from pipeline.measures import ordering_verdicts
 from pipeline.methods import Popularity, RandomSongs, Retriever, Space
 from pipeline.nearest import DOT, EUCLIDEAN, nearest
 from pipeline.queries import build_queries
 from pipeline.sessions import session_table
 from pipeline.sknn import SessionKNN
+from pipeline.training import TRAINING_STATS
 
-EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]  # what evaluation reads of the events
 Upstream = Mapping[str, StageFiles]
 
 
@@ -86,3 +86,18 @@ def metrics(upstream: Upstream, out: StageFiles, log: Callable[[str], None] | No
     ordering_verdicts(table).write_parquet(out["verdicts"])
     write_json(out["notes"], notes)
     return notes
+
+
+def method_params(upstream: Mapping[str, StageFiles], space_variants=(), sknn_neighbours: int = defaults.SKNN_NEIGHBOURS,
+                  sknn_sample: int = defaults.SKNN_SAMPLE) -> dict[str, dict]:
+    """The params that shaped each method (its embedding's or factorisation's settings, SKNN's), for its MLflow run."""
+    embedding = {name: {k: v for k, v in read_json(upstream[stage]["params"]).items() if k not in TRAINING_STATS}
+                 for name, stage in (("proposed", "embedding_uss"), ("U-S", "embedding_us"))}
+    proposed = {f"embedding_uss.{k}": v for k, v in embedding["proposed"].items()}
+    return {
+        "proposed": proposed, "proposed-user": proposed, "proposed-device": proposed,
+        "U-S": {f"embedding_us.{k}": v for k, v in embedding["U-S"].items()},
+        "MF": {f"als.{k}": v for k, v in read_json(upstream["baselines"]["params"]).items()},
+        **{name: {"sknn_neighbours": sknn_neighbours, "sknn_sample": sknn_sample} for name in ("SKNN", "SKNN-user", "SKNN-device")},
+        **{f"proposed/{v}{part}": {**proposed, "similarity": v} for v in space_variants for part in ("", "-user", "-device")},
+    }

@@ -9,13 +9,16 @@ or popularity level.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from pipeline.figures import SpaceView
+from pipeline.contract import StageFiles
+from pipeline.egonet import EGO_USERS, ego_networks, write_graphml
 from pipeline.io import atomic_path
+from pipeline.views import SpaceView, song_table, space_view
 
 
 def explorer_data(view: SpaceView, songs: pl.DataFrame, max_users: int = 300, max_background_songs: int = 5000, seed: int = 0) -> dict:
@@ -182,3 +185,15 @@ function draw() { state.selected = null; document.getElementById("songlist").inn
 draw();
 </script></body></html>
 """
+
+
+def explorer(upstream: Mapping[str, StageFiles], out: StageFiles, log=None, *, seed: int = 0) -> dict:
+    """The ``explorer`` stage: the offline page of the 2-D space and the first users' ego networks (GraphML); returns
+    their paths and sizes."""
+    songs = song_table(upstream)
+    view = space_view(upstream, "embedding_uss_2d")
+    data = explorer_data(view, songs, seed=seed)
+    path = write_explorer(data, out["html"])
+    egonets = write_graphml(ego_networks(view, songs, list(data["users"])[:EGO_USERS]), out["egonets"])
+    return {"html": str(path), "egonets": str(egonets), "users": len(data["users"]), "songs": len(data["songs"]["id"]),
+            "size (MB)": round(path.stat().st_size / 1e6, 2)}

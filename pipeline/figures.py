@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 
-from pipeline import defaults, plots
+from pipeline import defaults
+from pipeline import plots as draw
 from pipeline.behaviour import ALPHA
-from pipeline.graph import SESSION, SONG, USER, Graph
-
-
-class SpaceView:
-    """Where each user, session and song lies in the 2-D space, and who listened to what."""
-
-    def __init__(self, graph: Graph, coords: np.ndarray, train: pl.DataFrame) -> None:
-        self.coords = coords
-        self.user_vertex = graph.index_of(USER)
-        self.session_vertex = graph.index_of(SESSION)
-        self.song_vertex = graph.index_of(SONG)
-        self.sessions = (
-            train.group_by("session_id", maintain_order=True)
-            .agg(pl.col("user_id").first(), pl.col("device").first(), pl.col("timestamp").min().alias("start"),
-                 pl.col("song_id").unique(maintain_order=True).alias("songs"))
-            .with_columns(pl.col("session_id").cast(pl.String))
-            .sort("user_id", "start")
-        )
-
-    def panel(self, user: str, title: str) -> dict:
-        s = self.sessions.filter(pl.col("user_id") == user)
-        songs = sorted({song for group in s["songs"].to_list() for song in group})
-        return {
-            "title": title,
-            "user": self.coords[self.user_vertex[user]],
-            "sessions": self.coords[[self.session_vertex[k] for k in s["session_id"].to_list()]],
-            "songs": self.coords[[self.song_vertex[k] for k in songs]],
-            "devices": s["device"].fill_null("unknown").to_list(),
-            "hours": (s["start"].dt.hour().cast(pl.Float64) + s["start"].dt.minute().cast(pl.Float64) / 60).to_numpy(),
-        }
+from pipeline.contract import StageFiles
+from pipeline.graph import SESSION, SONG, USER  # noqa: F401 - the kinds, for the figures below
+from pipeline.views import SpaceView, song_table, space_view
 
 
 def paper_figures(metrics: pl.DataFrame, songs: pl.DataFrame, view: SpaceView, behaviour: pl.DataFrame,
@@ -47,9 +23,9 @@ def paper_figures(metrics: pl.DataFrame, songs: pl.DataFrame, view: SpaceView, b
     ``songs``: song_id, genre, language, popularity (level), one row a train song."""
     xy = view.coords[[view.song_vertex[s] for s in songs["song_id"].to_list()]]
     figures = {
-        "fig7_similar_song_retrieval.png": plots.metrics_figure(metrics, "exp1"),
-        "fig8_recommendation.png": plots.metrics_figure(metrics, "exp2"),
-        "fig3c_songs_by_popularity.png": plots.popularity_map(xy, songs["popularity"].to_numpy(), "Fig 3c: songs by popularity level",
+        "fig7_similar_song_retrieval.png": draw.metrics_figure(metrics, "exp1"),
+        "fig8_recommendation.png": draw.metrics_figure(metrics, "exp2"),
+        "fig3c_songs_by_popularity.png": draw.popularity_map(xy, songs["popularity"].to_numpy(), "Fig 3c: songs by popularity level",
                                                               seed=seed),
     }
     not_drawn = {}
@@ -57,12 +33,12 @@ def paper_figures(metrics: pl.DataFrame, songs: pl.DataFrame, view: SpaceView, b
         if songs[tag].is_null().all():
             not_drawn[name] = f"not drawn: the log has no {tag} tags"
             continue
-        figures[name] = plots.song_map(xy, songs[tag].fill_null("unknown").to_list(), f"Fig 3: songs by {tag}", seed=seed)
+        figures[name] = draw.song_map(xy, songs[tag].fill_null("unknown").to_list(), f"Fig 3: songs by {tag}", seed=seed)
     figures.update(behaviour_figures(view, behaviour))
     if strata is not None and not strata.is_empty():  # where each method wins (not a figure of the paper)
         k = defaults.HEADLINE_K if defaults.HEADLINE_K in strata["k"].to_list() else int(strata["k"].min())
         for experiment in ("exp1", "exp2"):
-            figures[f"strata_{experiment}.png"] = plots.strata_figure(strata, experiment, k)
+            figures[f"strata_{experiment}.png"] = draw.strata_figure(strata, experiment, k)
     return figures, not_drawn
 
 
@@ -75,14 +51,14 @@ def behaviour_figures(view: SpaceView, behaviour: pl.DataFrame) -> dict:
     if three:
         parts = [view.panel(u["user_id"][0], "") for u in three]
         combined = {k: np.concatenate([np.atleast_2d(p[k]) for p in parts]) for k in ("user", "sessions", "songs")}
-        figures["fig1_three_users.png"] = plots.users_map(
+        figures["fig1_three_users.png"] = draw.users_map(
             [{**combined, "title": "users " + ", ".join(u["user_id"][0] for u in three)}],
             "Fig 1: users (red), their sessions (blue) and songs (grey)")
     single = behaviour.filter(pl.col("preference") == "single").sort("silhouette").head(4)
     dynamic = behaviour.filter(pl.col("preference") == "dynamic").sort("silhouette", descending=True).head(9 - single.height)
     nine = pl.concat([single, dynamic])
     if nine.height:
-        figures["fig4_single_and_dynamic_users.png"] = plots.users_map(
+        figures["fig4_single_and_dynamic_users.png"] = draw.users_map(
             [view.panel(r["user_id"], f"{r['user_id']}: {r['preference']} (silhouette {r['silhouette']:.2f})") for r in nine.iter_rows(named=True)],
             "Fig 4: users with a single preference and with dynamic preferences")
     for name, column, colour_by, title in (
@@ -93,7 +69,22 @@ def behaviour_figures(view: SpaceView, behaviour: pl.DataFrame) -> dict:
         # the users the behaviour analysis calls related (its own significance level), most related first (ties by id)
         picked = behaviour.filter(pl.col(column) < ALPHA).sort([column, score, "user_id"], descending=[False, True, False]).head(4)
         if picked.height:
-            figures[name] = plots.users_map(
+            figures[name] = draw.users_map(
                 [view.panel(r["user_id"], f"{r['user_id']} (p={r[column]:.3f})") for r in picked.iter_rows(named=True)],
                 title, ncols=2, colour_by=colour_by)
     return figures
+
+
+def plots(upstream: Mapping[str, StageFiles], out: StageFiles, log=None, *, seed: int = defaults.SEED) -> dict:
+    """The ``plots`` stage: every figure of ``paper_figures`` from the metrics, the songs, the 2-D space and the
+    behaviour table, saved as PNG. Returns, for each figure, its file and an inline thumbnail (Markdown), and for each
+    figure not drawn, why."""
+    figures, not_drawn = paper_figures(pl.read_parquet(upstream["metrics"]["metrics"]), song_table(upstream),
+                                       space_view(upstream, "embedding_uss_2d"), pl.read_parquet(upstream["behaviour"]["users"]),
+                                       seed=seed, strata=pl.read_parquet(upstream["metrics"]["strata"]))
+    drawn = {}
+    for name, fig in figures.items():
+        path = draw.save_png(fig, out.series("figure", name.removesuffix(".png")))
+        drawn[name] = {"path": str(path), "thumbnail": draw.thumbnail_markdown(fig)}
+        draw.close(fig)
+    return {"figures": drawn, "not_drawn": not_drawn}

@@ -72,6 +72,15 @@ class Graph:
         return cls(indptr=indptr, indices=indices, vertices=pl.read_parquet(files["vertices"]))
 
 
+def graph_summary(files: Mapping[str, Path]) -> dict:
+    """What a graph stage wrote, for its asset: vertices, edges, mean degree, isolated vertices, and the vertices by
+    kind (a table)."""
+    graph = Graph.load(files)
+    degree = graph.degree()
+    return {"vertices": graph.n_vertices, "edges": graph.n_edges, "mean degree": float(degree.mean()),
+            "isolated vertices": int((degree == 0).sum()), "vertices by kind": graph.vertices.group_by("kind", maintain_order=True).len()}
+
+
 def _vertex_block(keys: pl.Series, kind: str, offset: int) -> pl.DataFrame:
     keys = keys.cast(pl.String).unique().sort()
     return pl.DataFrame(

@@ -122,13 +122,6 @@ def close(fig) -> None:
     plt.close(fig)
 
 
-def popularity_levels(play_counts: np.ndarray, levels: int = 5) -> np.ndarray:
-    """Level 1..levels: log(1 + train play count) cut into equal-width bins (the paper's Fig 3c)."""
-    logc = np.log1p(np.asarray(play_counts, dtype=np.float64))
-    edges = np.linspace(logc.min(), logc.max() + 1e-9, levels + 1)
-    return np.clip(np.searchsorted(edges, logc, side="right"), 1, levels)
-
-
 def popularity_map(coords: np.ndarray, levels: np.ndarray, title: str, max_points: int = 25_000, seed: int = 0):
     """Songs coloured by popularity level, popular songs drawn over unpopular ones."""
     if len(coords) > max_points:

@@ -18,6 +18,41 @@ def metrics_table(metrics: pl.DataFrame, measure: str, experiment: str) -> pl.Da
     return wide.join(pl.DataFrame({"method": order}).with_row_index("_o"), on="method").sort("_o").drop("_o")
 
 
+def read_table(path, drop: tuple[str, ...] = (), n_rows: int | None = None) -> pl.DataFrame:
+    """A stage's Parquet or CSV table (for display): its first ``n_rows`` (all: None), without the columns ``drop``."""
+    frame = pl.read_csv(path, n_rows=n_rows) if str(path).endswith(".csv") else pl.read_parquet(path, n_rows=n_rows)
+    return frame.drop(*[c for c in drop if c in frame.columns])
+
+
+def pairs_table(pairs: Mapping, key: str, value: str, counts: bool = False) -> pl.DataFrame:
+    """A mapping as a two-column table (``key``, ``value``), for display; with ``counts``, the values are counts,
+    largest first."""
+    frame = pl.DataFrame({key: list(pairs), value: list(pairs.values())}, schema={key: pl.String, value: pl.Int64 if counts else pl.String})
+    return frame.sort(value, descending=True, maintain_order=True) if counts else frame
+
+
+def metrics_frames(files: StageFiles) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The metrics stage's metrics, strata and ordering verdicts."""
+    return tuple(pl.read_parquet(files[key]) for key in ("metrics", "strata", "verdicts"))
+
+
+BEYOND = ("coverage", "popularity", "novelty", "rare", "heard")  # and diversity_<tag>
+
+
+def metrics_tables(table: pl.DataFrame, strata: pl.DataFrame, k_values, k: int) -> dict[str, pl.DataFrame]:
+    """The metrics asset's tables: recall, precision and NDCG of both experiments at every other k (so that they fit
+    without scrolling sideways; every k is in metrics.csv and MLflow), the beyond-accuracy measures at ``k``, and
+    recall@k by stratum, a column per stratum, one table per experiment and kind of stratum."""
+    shown = table.filter(pl.col("k").is_in(list(k_values)[::2]))
+    tables = {f"Exp {e[-1]} {label}@k": metrics_table(shown, measure, e)
+              for measure, label in (("recall", "recall"), ("precision", "precision"), ("ndcg", "NDCG")) for e in ("exp1", "exp2")}
+    beyond = [c for c in table.columns if c in BEYOND or c.startswith("diversity_")]
+    tables[f"beyond accuracy @{k}"] = table.filter(pl.col("k") == k).select("experiment", "method", *beyond)
+    for (experiment, kind), part in strata.filter(pl.col("k") == k).group_by("experiment", "stratum_kind", maintain_order=True):
+        tables[f"Exp {experiment[-1]} recall@{k} by {kind}"] = part.pivot("stratum", index="method", values="recall", sort_columns=False)
+    return tables
+
+
 WIDTH = 100  # the report's lines fit a terminal this wide (file paths aside)
 
 

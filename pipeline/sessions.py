@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from pipeline import defaults
+from pipeline.contract import StageFiles
 from pipeline.io import atomic_path
 
 # Events sorted in memory at a time by ``sessionize_file`` (measured: about 0.35 GB of peak memory
@@ -188,3 +189,13 @@ def rule_violations_file(
             totals[k] = totals.get(k, 0) + v
         previous = frame.tail(1)
     return totals or {"gap_inside": 0, "device_inside": 0, "user_inside": 0, "merged": 0}
+
+
+def session_summary(sessions: StageFiles, raw: StageFiles, split_on_device_change: bool) -> dict:
+    """What a sessions stage wrote, for its asset: sessions, events, the median songs a session, how many sessions are
+    too short for the split, and which rule cut them (the device rule applies only when the log has devices)."""
+    lengths = pl.read_parquet(sessions["sessions"], columns=["n_songs"])["n_songs"]
+    has_device = bool(pl.scan_parquet(raw["events"]).select(pl.col("device").is_not_null().any()).collect().item())
+    return {"sessions": len(lengths), "events": int(lengths.sum()), "songs per session (median)": float(lengths.median()),
+            f"sessions with fewer than {defaults.MIN_SESSION_SONGS} songs": int((lengths < defaults.MIN_SESSION_SONGS).sum()),
+            "rule": "time gap and device" if (split_on_device_change and has_device) else "time gap alone (no device in the log)"}

@@ -23,13 +23,15 @@ sessions and checks each later stage's per-user minimum. A plan some stage could
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
 import polars as pl
 
 from pipeline import defaults
-from pipeline.io import read_json
+from pipeline.contract import StageFiles
+from pipeline.io import atomic_path, read_json, write_json
 
 MAX_CUTOFFS = 24
 MIN_USER_SHARE = 0.25
@@ -207,3 +209,14 @@ def resolve(params, plan_files, sessions_path, validation_sessions: int | None =
 def _with_plan(record: dict, validation_sessions: int | None) -> dict:
     run = RunPlan.of(record["train_sessions"], record["test_sessions"], validation_sessions)
     return {**record, "validation_sessions": run.validation_sessions, "stages": run.stages()}
+
+
+def split_plan(upstream: Mapping[str, StageFiles], out: StageFiles, log=None) -> dict:
+    """The ``split_plan`` stage: ``plan`` over the sessions, written with its ``recommend``-ation; returns the
+    recommendation in words."""
+    table = plan(pl.read_parquet(upstream["sessions"]["sessions"]))
+    with atomic_path(out["plan"]) as tmp:
+        table.write_parquet(tmp)
+    best = recommend(table)
+    write_json(out["recommendation"], {**asdict(best), "why": best.why, "min_session_songs": defaults.MIN_SESSION_SONGS})
+    return {"recommended": f"{best.cutoff}, {best.train_sessions} train and {best.test_sessions} test sessions: {best.why}"}

@@ -16,6 +16,7 @@ one row a session is held in memory.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,8 @@ from pathlib import Path
 import polars as pl
 
 from pipeline import defaults
-from pipeline.io import atomic_path
+from pipeline.contract import StageFiles
+from pipeline.io import atomic_path, read_json
 
 
 def parse_cutoff(cutoff: str | datetime) -> datetime:
@@ -182,3 +184,22 @@ def validation_split_files(train_path: Path | str, fit_path: Path | str, val_pat
         "validation_events_dropped_cold_start": all_val - val_events,
         "users_too_short_to_validate": too_few,
     }
+
+
+def validation_split(upstream: Mapping[str, StageFiles], out: StageFiles, log=None) -> dict:
+    """The ``validation_split`` stage: each user's last ``validation_sessions`` train sessions (the run's plan, in the
+    splits stage's chosen.json) validate, the earlier ones fit; returns the counts and that number."""
+    sessions = read_json(upstream["splits"]["chosen"])["validation_sessions"]
+    return {"validation_sessions": sessions, **validation_split_files(upstream["splits"]["train"], out["fit"], out["validation"], sessions)}
+
+
+class EmptySplit(ValueError):
+    """A split that left no train or no test event."""
+
+
+def table1_rows(splits: StageFiles) -> list[dict]:
+    """Table 1 (set, events, users, songs, sessions), a dict a row; raises ``EmptySplit`` when a set has no event."""
+    rows = pl.read_parquet(splits["table1"]).to_dicts()
+    if min(r["events"] for r in rows) == 0:
+        raise EmptySplit(f"the split left {rows[0]['events']} train and {rows[1]['events']} test events")
+    return rows

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.baselines import ALSParams, catalogue, fit_als, play_counts, user_song_matrix
+from pipeline.contract import EVENT_IDS, StageFiles
 from pipeline.embed import SkipGramParams, train_skipgram
 from pipeline.evaluate import run_experiments
 from pipeline.graph import user_session_song_graph
@@ -26,7 +28,7 @@ from pipeline.io import file_digest, read_json, write_json
 from pipeline.methods import Popularity, Space
 from pipeline.nearest import DOT, EUCLIDEAN
 from pipeline.queries import build_queries
-from pipeline.trainers import train_units
+from pipeline.trainers import RESUMABLE, train_units
 from pipeline.training import TUNED_SETTINGS
 from pipeline.walks import ShardedCorpus, write_corpus
 
@@ -235,3 +237,48 @@ def tune_skipgram(
     table = pl.DataFrame([by_point[_point_key(asdict(p))] for p in grid]).sort("score", descending=True, maintain_order=True)
     best = table.row(0, named=True)
     return replace(base, epochs=best["epochs"], alpha=best["alpha"], window=best["window"]), table
+
+
+def _validation(upstream: Mapping[str, StageFiles]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    files = upstream["validation_split"]
+    return pl.read_parquet(files["fit"], columns=EVENT_IDS), pl.read_parquet(files["validation"], columns=EVENT_IDS)
+
+
+def als_tuning(upstream: Mapping[str, StageFiles], out: StageFiles, log=None, *, seed: int = defaults.SEED, **grid) -> dict:
+    """The ``als_tuning`` stage: ``tune_als`` over ``grid`` (``ALSGrid``'s fields) on the validation split; writes the
+    grid's scores, the best point and the validation scores the champion gate compares (ALS's, popularity's, and a
+    digest of the validation data). Returns the point chosen, the axes where it sits at the grid's edge, how the search
+    went and its seconds."""
+    als_grid = ALSGrid(**grid)
+    fit, val = _validation(upstream)
+    best, table = tune_als(fit, val, als_grid, seed=seed, progress=log)
+    table.write_csv(out["grid"])
+    write_json(out["best"], best.as_record())
+    write_json(out["validation"], {"MF": table["score"][0], "popularity": popularity_validation(fit, val, als_grid.tuning_k, seed)["score"],
+                                   "data": file_digest(upstream["validation_split"]["validation"]), "k": als_grid.tuning_k})
+    return {"chosen": best.as_record(), "edge": at_grid_edge(table, als_grid.axes()), "search": search_summary(als_grid, table),
+            "seconds": round(table["seconds"].sum(), 1)}
+
+
+def skipgram_tuning(upstream: Mapping[str, StageFiles], out: StageFiles, log=None, *, seed: int = defaults.SEED, workers: int = 1,
+                    checkpoints: str, **config) -> dict:
+    """The ``skipgram_tuning`` stage (``config``: the asset's, ``enabled`` and the grid's axes among them): off, it writes
+    ``{"enabled": false}``; on, ``tune_skipgram`` on the validation split, resuming from the points a stopped grid
+    scored (kept under ``checkpoints``), and writes the grid and ``skipgram_result``. Returns the result, the axes where
+    the best point sits at the grid's edge and the grid's seconds."""
+    if not config["enabled"]:
+        write_json(out["result"], {"enabled": False})
+        return {"enabled": False}
+    if config["trainer"] not in RESUMABLE:
+        raise ValueError(f"skipgram_tuning: trainer {config['trainer']!r} is not one of {', '.join(RESUMABLE)}")
+    validation = upstream["validation_split"]
+    base = SkipGramParams(dimensions=config["dimensions"], workers=workers, seed=seed)
+    finished = grid_ledger(Path(checkpoints), {part: validation[part] for part in ("fit", "validation")}, config, seed)
+    fit, val = _validation(upstream)
+    _, table = tune_skipgram(fit, val, base, config["epochs"], config["alpha"], out["corpus"], config["window"], config["walk_length"],
+                             config["walks_per_vertex"], k=config["tuning_k"], progress=log, trainer=config["trainer"], finished=finished)
+    table.write_csv(out["grid"])
+    result = skipgram_result(table, base)
+    write_json(out["result"], result)  # (the scored points stay in `finished`: a widened grid scores only new ones)
+    return {"result": result, "edge": at_grid_edge(table, {axis: config[axis] for axis in GRID_AXES}),
+            "seconds": round(table["seconds"].sum(), 1)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 from pathlib import Path
@@ -35,17 +36,6 @@ def owners(asset: str) -> list[str]:
     return [DATA_TEAM if asset in DATA_ASSETS else SCIENCE_TEAM]
 
 
-# The modules of pipeline/ that hold each stage's science: an asset's code_version is their hash, so the UI marks
-# an asset whose code changed since it was materialized (tests check every module named here exists).
-SCIENCE: dict[str, tuple[str, ...]] = {
-    "raw_events": ("importers", "inputs", "columnar", "line_split", "log_formats", "field_rules", "columns", "text_form",
-                   "pseudonyms", "synthetic", "synthetic_config"),
-    "sessions": ("sessions",), "split_plan": ("split_plan",), "splits": ("splits", "split_plan"),
-    "graph": ("graph",), "walks": ("walks",), "embedding": ("embed", "training", "checkpoints", "trainers", "skipgram", "walk_reader", "huffman"),
-    "validation_split": ("splits", "split_plan"), "als_tuning": ("tuning", "baselines"), "skipgram_tuning": ("tuning", "embed", "trainers", "skipgram", "walk_reader", "huffman"),
-    "baselines": ("baselines",), "metrics": ("experiments", "evaluate", "methods", "nearest", "measures", "queries", "sknn", "sparse"),
-    "model": ("serving",), "behaviour": ("behaviour",), "plots": ("plots", "figures"), "explorer": ("explorer", "egonet"),
-}
 PIPELINE = Path(__file__).resolve().parent.parent / "pipeline"
 
 
@@ -53,14 +43,45 @@ def stage_of(asset: str) -> str:
     return next(s.name for s in STAGES.values() if asset in s.asset_names)
 
 
+def imports_of(source: str) -> set[str]:
+    """The pipeline modules a module's source imports (``from pipeline.x import ...``, ``from pipeline import x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.startswith("pipeline."):
+                found.add(node.module.removeprefix("pipeline."))
+            elif node.module == "pipeline":
+                found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.removeprefix("pipeline.") for alias in node.names if alias.name.startswith("pipeline.")}
+    return found
+
+
+def _module_file(module: str) -> Path:
+    path = PIPELINE / f"{module.replace('.', '/')}.py"
+    return path if path.exists() else PIPELINE / module.replace(".", "/") / "__init__.py"
+
+
+def science(asset: str) -> list[str]:
+    """The pipeline modules behind ``asset``: its stage's modules (``contract.Stage.science``) and every pipeline module
+    they import, however deep, sorted."""
+    todo, seen = list(STAGES[stage_of(asset)].science), set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo.extend(imports_of(_module_file(module).read_text()) - seen)
+    return sorted(seen)
+
+
 @functools.cache
 def code_version(asset: str) -> str:
-    """A hash of the source of the pipeline modules behind ``asset`` (and of the contract, which fixes its files)."""
-    family = "raw_events" if asset == "quarantine" else asset if asset in SCIENCE else next(
-        k for k in SCIENCE if asset.startswith(k + "_"))
+    """A hash of the source of the pipeline modules behind ``asset`` (``science``; the contract and the defaults among
+    them), so the UI marks an asset whose code changed since it was materialized."""
     digest = hashlib.sha256()
-    for module in (*SCIENCE[family], "contract", "defaults"):
-        digest.update((PIPELINE / f"{module}.py").read_bytes())
+    for module in sorted({*science(asset), "contract", "defaults"}):
+        digest.update(_module_file(module).read_bytes())
     return digest.hexdigest()[:12]
 
 

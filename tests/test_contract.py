@@ -140,7 +140,19 @@ def test_code_versions_follow_the_science_modules(tmp_path, monkeypatch):
         fh.write("\n# an edit\n")
     after = {a: _meta.code_version(a) for a in assets}
     _meta.code_version.cache_clear()
-    assert {a for a in assets if before[a] != after[a]} == {"sessions"}
+    changed = {a for a in assets if before[a] != after[a]}
+    # the stage itself, and the stages whose modules import it (evaluation reads train sessions with it)
+    assert {"sessions", "metrics", "model"} <= changed and not changed & {"raw_events", "splits", "walks_uss", "embedding_uss", "plots"}
+    assert changed == {a for a in assets if "sessions" in _meta.science(a)}
+
+
+def test_the_science_behind_an_asset_is_derived_from_its_stages_imports():
+    from assets import _meta
+
+    source = "import os\nfrom pipeline import defaults, io\nfrom pipeline.graph import Graph\nimport pipeline.walks\nfrom . import x\n"
+    assert _meta.imports_of(source) == {"defaults", "io", "graph", "walks"}
+    assert _meta.science("graph_uss") == ["graph", "io", "sparse"]  # graph.py imports io and sparse, and they nothing more
+    assert {"embedding", "trainers", "skipgram", "walks"} <= set(_meta.science("embedding_us"))
 
 
 def test_the_ui_shows_results_before_timings():

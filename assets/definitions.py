@@ -46,7 +46,9 @@ def default_resources(environ: Mapping[str, str] = os.environ) -> dict:
         "settings": PipelineSettings(),
         "mlflow": MlflowTracking(),
         # the engine of the data-parallel stages: $LATENT_ENGINE (local or spark) on $LATENT_SPARK_MASTER
-        "engine": ComputeEngine(engine=environ.get("LATENT_ENGINE", "local"), spark_master=environ.get("LATENT_SPARK_MASTER", "local[*]")),
+        # ($LATENT_SPARK_CORES_PER_STAGE caps each stage's cores on a standalone cluster)
+        "engine": ComputeEngine(engine=environ.get("LATENT_ENGINE", "local"), spark_master=environ.get("LATENT_SPARK_MASTER", "local[*]"),
+                                cores_per_stage=int(environ.get("LATENT_SPARK_CORES_PER_STAGE", "0"))),
     }
 
 

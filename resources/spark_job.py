@@ -10,7 +10,7 @@ from dagster_pipes import open_dagster_pipes
 from pyspark.sql import SparkSession
 
 from pipeline.contract import StageFiles
-from pipeline.spark.session import configure
+from pipeline.spark.session import application, configure, say_while_waiting
 from pipeline.spark.stages import SPARK, SPARK_ONLY
 
 
@@ -23,10 +23,12 @@ def main() -> None:
         context = spark.sparkContext
         pipes.log.info(f"{stage} on {context.master}: application {context.applicationId}, "
                        f"{context.defaultParallelism} cores")
+        waiting = say_while_waiting(spark, pipes.log.warning)
         try:
             counts = {**SPARK, **SPARK_ONLY}[stage](spark, upstream, out, pipes.log.info, **pipes.get_extra("params"))
-            pipes.report_custom_message({"counts": counts, "application": context.applicationId})
+            pipes.report_custom_message({"counts": counts, **application(spark)})
         finally:
+            waiting.set()
             spark.stop()
 
 

@@ -341,7 +341,8 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
     source = ListeningLogSource(format="canonical", path=str(log))  # a real log's import, on the cluster too
     spark = materialize_all(tmp_path / "spark", source,  # the pictures' 2-d space trained by Spark ML Word2Vec
                             embedding_uss_2d={"config": {"trainer": "spark-word2vec", "spark_partitions": 2}},
-                            engine=ComputeEngine(engine="spark", spark_master=cluster.master,
+                            engine=ComputeEngine(engine="spark", spark_master=cluster.master, cores_per_stage=1,
+                                                 event_log_dir=str(tmp_path / "spark-events"),
                                                  spark_conf={"spark.executor.memory": "1g", "spark.sql.shuffle.partitions": "4"}))
     local = materialize_all(tmp_path / "local", source)
     assert spark.result.success and local.result.success
@@ -365,3 +366,10 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
     assert raw["quarantined"].value == 7 and raw["read"].value == raw["accepted"].value + 7
     meta = spark.result.asset_materializations_for_node("sessions")[0].metadata
     assert meta["engine"].value == f"spark ({cluster.master})"
+    # each asset names its application, capped at one core, whose event log the history server can read
+    application = meta["spark application"].value
+    assert application.startswith("app-") and meta["spark cores (spark.cores.max)"].value == "1"
+    assert meta["spark event logs"].value == str(tmp_path / "spark-events")
+    assert any(application in p.name for p in (tmp_path / "spark-events").iterdir())
+    word2vec = spark.result.asset_materializations_for_node("embedding_uss_2d")[0].metadata
+    assert word2vec["spark application"].value.startswith("app-") and word2vec["spark application"].value != application

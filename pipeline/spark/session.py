@@ -6,6 +6,8 @@ import math
 import os
 import shutil
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -105,3 +107,46 @@ def write_parquet(frame: DataFrame, target: Path | str, schema: pa.Schema | None
 def plain_schema(schema: pa.Schema) -> pa.Schema:
     """A part's schema without Spark's metadata, its fields nullable (as polars writes them)."""
     return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])
+
+
+WAIT_NOTICE_EVERY = 15.0  # seconds between two "waiting for executors" lines
+
+
+def executors(spark: SparkSession) -> int:
+    """The executors registered with the application (the driver not counted)."""
+    return max(len(spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1, 0)
+
+
+def waiting_notice(master: str, waited: float, executors_now: int) -> str | None:
+    """What to say while an application on a cluster has no executor yet (none on a ``local`` master, whose driver
+    runs the tasks itself)."""
+    if master.startswith("local") or executors_now > 0:
+        return None
+    return (f"waiting for executors for {waited:.0f} s: the cluster at {master} has no free cores for this application "
+            "(another application may hold them: cap each with the engine's cores_per_stage, spark.cores.max)")
+
+
+def say_while_waiting(spark: SparkSession, log, every: float = WAIT_NOTICE_EVERY) -> threading.Event:
+    """Log ``waiting_notice`` every ``every`` seconds until the application has an executor or the returned event is
+    set (when the stage ends)."""
+    stop, master, start = threading.Event(), spark.sparkContext.master, time.monotonic()
+
+    def watch() -> None:
+        while not stop.wait(every):
+            notice = waiting_notice(master, time.monotonic() - start, executors(spark))
+            if notice is None:
+                return
+            log(notice)
+
+    threading.Thread(target=watch, name="waiting-for-executors", daemon=True).start()
+    return stop
+
+
+def application(spark: SparkSession) -> dict:
+    """Where to find a stage's application: its id, its UI (while it runs), the folder its event log goes to (for the
+    history server: the log's name there holds the id) when event logging is on, and its cores cap."""
+    context, conf = spark.sparkContext, spark.sparkContext.getConf()
+    logged = conf.get("spark.eventLog.enabled", "false").lower() == "true"
+    return {"application": context.applicationId, "ui": context.uiWebUrl or "",
+            "event_log": conf.get("spark.eventLog.dir", "").removeprefix("file://") if logged else "",
+            "cores_max": conf.get("spark.cores.max", "")}

@@ -50,7 +50,7 @@ def test_no_stage_file_is_named_outside_the_contract():
     pattern = re.compile(r"""["'](%s)["']""" % "|".join(re.escape(n) for n in sorted(names)))
     offenders = []
     for folder in ("assets", "resources", "scripts", "benchmarks"):
-        for path in [*sorted((ROOT / folder).glob("*.py")), ROOT / "pipeline" / "report.py"]:
+        for path in [*sorted((ROOT / folder).rglob("*.py")), ROOT / "pipeline" / "report.py"]:  # subpackages too
             for n, line in enumerate(path.read_text().splitlines(), 1):
                 if pattern.search(line) and "dicts=" not in line:  # (MLflow artifact names are not stage files)
                     offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")

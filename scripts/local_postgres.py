@@ -127,12 +127,17 @@ class LocalPostgres:
                 verb = "ALTER" if cursor.fetchone() else "CREATE"
                 cursor.execute(f"{verb} ROLE {APP} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s",
                                (self._password(APP, create=True),))
-                for name in DATABASES:
-                    cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                    if cursor.fetchone() is None:
-                        cursor.execute(f'CREATE DATABASE "{name}" OWNER {APP}')
+                create_missing_databases(cursor, DATABASES, owner=APP)
         finally:
             admin.close()
+
+
+def create_missing_databases(cursor, names, owner: str | None = None) -> None:
+    """Create each database of ``names`` the server lacks (owned by ``owner``, else by the connected role)."""
+    for name in names:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"' + (f" OWNER {owner}" if owner else ""))
 
 
 def trusting(hba: str) -> bool:

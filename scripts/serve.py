@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.io import PROJECT_ROOT, default_home
-from scripts.local_postgres import PG_BIN, LocalPostgres  # noqa: F401 - PG_BIN: where the tests look for PostgreSQL
+from scripts.local_postgres import PG_BIN, LocalPostgres, create_missing_databases  # noqa: F401 - PG_BIN: where the tests look for PostgreSQL
 
 DAGSTER_DB_ENV = "LATENT_DAGSTER_DATABASE_URL"
 INSTANCE_YAML = f"""# Written by scripts/serve.py: the team server's Dagster instance (runs, event log, schedules) in PostgreSQL.
@@ -81,10 +81,7 @@ def ensure_databases(url: str, names=("dagster", "mlflow")) -> None:
     connection.autocommit = True  # CREATE DATABASE runs outside a transaction
     try:
         with connection.cursor() as cursor:
-            for name in names:
-                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cursor.fetchone() is None:
-                    cursor.execute(f'CREATE DATABASE "{name}"')
+            create_missing_databases(cursor, names)
     finally:
         connection.close()
 

@@ -60,7 +60,7 @@ def skipgram_tuning(context: dg.AssetExecutionContext, config: SkipGramTuningCon
     try:
         found = tuning_stages.skipgram_tuning(upstream, out, context.log.info, seed=settings.seed, workers=settings.workers,
                                               checkpoints=str(store_of(store).checkpoints("skipgram_tuning")), **config.model_dump())
-    except ValueError as e:
+    except tuning_stages.BadSetting as e:
         raise dg.Failure(str(e)) from None
     if not config.enabled:
         mlflow.log(mlflow.run_id(context.run_id, context.run), params=config_params("skipgram_grid", config))

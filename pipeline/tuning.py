@@ -239,6 +239,10 @@ def tune_skipgram(
     return replace(base, epochs=best["epochs"], alpha=best["alpha"], window=best["window"]), table
 
 
+class BadSetting(ValueError):
+    """A tuning stage's setting it cannot work with (named in the message)."""
+
+
 def _validation(upstream: Mapping[str, StageFiles]) -> tuple[pl.DataFrame, pl.DataFrame]:
     files = upstream["validation_split"]
     return pl.read_parquet(files["fit"], columns=EVENT_IDS), pl.read_parquet(files["validation"], columns=EVENT_IDS)
@@ -270,7 +274,7 @@ def skipgram_tuning(upstream: Mapping[str, StageFiles], out: StageFiles, log=Non
         write_json(out["result"], {"enabled": False})
         return {"enabled": False}
     if config["trainer"] not in RESUMABLE:
-        raise ValueError(f"skipgram_tuning: trainer {config['trainer']!r} is not one of {', '.join(RESUMABLE)}")
+        raise BadSetting(f"skipgram_tuning: trainer {config['trainer']!r} is not one of {', '.join(RESUMABLE)}")
     validation = upstream["validation_split"]
     base = SkipGramParams(dimensions=config["dimensions"], workers=workers, seed=seed)
     finished = grid_ledger(Path(checkpoints), {part: validation[part] for part in ("fit", "validation")}, config, seed)

@@ -109,3 +109,15 @@ def test_the_skipgram_result_names_the_best_point_and_the_papers():
     assert result["best"] == {"epochs": 3, "alpha": 0.05, "window": 6} and result["best_score"] == 0.3
     assert result["paper_score"] == 0.2 and result["enabled"]
     assert skipgram_result(grid.head(1), SkipGramParams())["paper_score"] is None  # the paper's point not in the grid
+
+
+def test_the_skipgram_tuning_stage_refuses_a_trainer_it_cannot_resume_and_off_writes_so(tmp_path):
+    from pipeline.contract import StageFiles
+    from pipeline.io import read_json
+    from pipeline.tuning import BadSetting, skipgram_tuning
+
+    out = StageFiles("skipgram_tuning", tmp_path)
+    with pytest.raises(BadSetting, match="trainer 'spark-word2vec' is not one of gensim, numba"):
+        skipgram_tuning({}, out, enabled=True, trainer="spark-word2vec", checkpoints=str(tmp_path / "c"))
+    assert skipgram_tuning({}, out, enabled=False, checkpoints=str(tmp_path / "c")) == {"enabled": False}
+    assert read_json(out["result"]) == {"enabled": False}

@@ -12,7 +12,7 @@ from assets._meta import asset_meta, config_params, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.stage_io import begin, discard, guarded, materialized, store_of
 from pipeline import defaults
-from pipeline.contract import EMBEDDING_NETWORK, TUNED_BY, upstream_assets
+from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, TUNED_BY, upstream_assets
 from pipeline.embed import SkipGramParams
 from pipeline.embedding import BadCorpus, Paused, check_trainer, chosen_settings, embedding, spark_embedding
 from pipeline.graph import graph_summary
@@ -25,14 +25,13 @@ from resources.params import params_of
 
 GROUP = "deepwalk"
 PAUSED_KEY = "paused at the time budget"  # in the failure of a training stopped by max_train_seconds, to resume
-NETWORK_TITLES = {"uss": "user-session-song", "us": "user-song"}
 
 
 def _graph_asset(network: str):
     name = f"graph_{network}"
 
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name),
-              description=f"The {NETWORK_TITLES[network]} network of the train set: CSR adjacency and a vertex table.")
+              description=f"The {NETWORKS[network].title} network of the train set: CSR adjacency and a vertex table.")
     @guarded
     def _asset(context: dg.AssetExecutionContext, store: DataStore, engine: ComputeEngine) -> dg.MaterializeResult:
         upstream, out = begin(context, store)
@@ -52,7 +51,7 @@ def _walks_asset(network: str):
         group_name=GROUP,
         deps=upstream_assets(name), **asset_meta(name),
         check_specs=[checks.walk_spec(network)],
-        description=f"Uniform random walks on the {NETWORK_TITLES[network]} network (L={defaults.WALK_LENGTH}, "
+        description=f"Uniform random walks on the {NETWORKS[network].title} network (L={defaults.WALK_LENGTH}, "
         f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit).",
     )
     @guarded

@@ -19,7 +19,23 @@ from pathlib import Path
 import polars as pl
 
 RUNS, CHECKPOINTS = "runs", "checkpoints"
-NETWORKS = ("uss", "us")  # user-session-song (the paper's), user-song (baseline)
+USER, SESSION, SONG = "user", "session", "song"  # the kinds of vertex
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network the walks run on: its title, its vertex kinds in id order, and its edges as pairs of kinds."""
+
+    title: str
+    kinds: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...]
+
+
+# The networks, by id (graph_<id>, walks_<id>): the paper's user-session-song network and the user-song baseline.
+NETWORKS: dict[str, Network] = {
+    "uss": Network("user-session-song", (USER, SESSION, SONG), ((USER, SESSION), (SESSION, SONG))),
+    "us": Network("user-song", (USER, SONG), ((USER, SONG),)),
+}
 EMBEDDING_NETWORK = {"embedding_uss": "uss", "embedding_uss_2d": "uss", "embedding_us": "us"}
 # The embeddings that train with the settings a tuning stage chose on validation (when that tuning is enabled).
 TUNED_BY = {"embedding_uss": ("skipgram_tuning",)}

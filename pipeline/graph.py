@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipeline.contract import NETWORKS, SESSION, SONG, USER
 from pipeline.io import atomic_path
 from pipeline.sparse import codes, sorted_pairs
 
-USER, SESSION, SONG = "user", "session", "song"
+KEY_COLUMN = {USER: "user_id", SESSION: "session_id", SONG: "song_id"}  # the event column each kind of vertex is keyed by
 
 
 @dataclass
@@ -115,19 +116,24 @@ def _codes(values: pl.Series, block: pl.DataFrame) -> np.ndarray:
     return codes(values, block["key"]) + (int(block["vertex"][0]) if block.height else 0)
 
 
+def network_graph(network: str, train: pl.DataFrame) -> Graph:
+    """Network ``network`` (``contract.NETWORKS``) of the train events: a block of vertices a kind, in the network's
+    order (ids in key order within a block), and an undirected edge for each of its pairs of kinds on every event."""
+    shape = NETWORKS[network]
+    blocks, offset = {}, 0
+    for kind in shape.kinds:
+        blocks[kind] = _vertex_block(train[KEY_COLUMN[kind]], kind, offset)
+        offset += blocks[kind].height
+    src = np.concatenate([_codes(train[KEY_COLUMN[a]], blocks[a]) for a, _ in shape.edges])
+    dst = np.concatenate([_codes(train[KEY_COLUMN[b]], blocks[b]) for _, b in shape.edges])
+    return _from_edges(src, dst, pl.concat(list(blocks.values())))
+
+
 def user_session_song_graph(train: pl.DataFrame) -> Graph:
     """USS network from train events (columns user_id, session_id, song_id)."""
-    users = _vertex_block(train["user_id"], USER, 0)
-    sessions = _vertex_block(train["session_id"], SESSION, users.height)
-    songs = _vertex_block(train["song_id"], SONG, users.height + sessions.height)
-    session = _codes(train["session_id"], sessions)
-    src = np.concatenate([_codes(train["user_id"], users), session])
-    dst = np.concatenate([session, _codes(train["song_id"], songs)])
-    return _from_edges(src, dst, pl.concat([users, sessions, songs]))
+    return network_graph("uss", train)
 
 
 def user_song_graph(train: pl.DataFrame) -> Graph:
     """U-S network from train events (columns user_id, song_id)."""
-    users = _vertex_block(train["user_id"], USER, 0)
-    songs = _vertex_block(train["song_id"], SONG, users.height)
-    return _from_edges(_codes(train["user_id"], users), _codes(train["song_id"], songs), pl.concat([users, songs]))
+    return network_graph("us", train)

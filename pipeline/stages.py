@@ -17,9 +17,9 @@ from functools import partial
 import polars as pl
 
 from pipeline import defaults, experiments
-from pipeline.contract import StageFiles
+from pipeline.contract import NETWORKS, StageFiles
 from pipeline.field_rules import Window
-from pipeline.graph import Graph, user_session_song_graph, user_song_graph
+from pipeline.graph import Graph, network_graph
 from pipeline.importers import import_log
 from pipeline.io import atomic_path, write_json
 from pipeline.pseudonyms import salt_from
@@ -33,7 +33,6 @@ Upstream = Mapping[str, StageFiles]
 ENGINE_STAGES = ("raw_events", "sessions", "splits", "graph_uss", "graph_us", "walks_uss", "walks_us", "metrics")
 # Stages only an engine other than this machine's offers (``pipeline.spark.stages.SPARK_ONLY``): Spark ML's Word2Vec.
 SPARK_ONLY_STAGES = ("word2vec",)
-BUILDERS = {"uss": user_session_song_graph, "us": user_song_graph}
 
 
 def import_window(params: Mapping) -> tuple[Window, dict]:
@@ -74,7 +73,7 @@ def splits(upstream: Upstream, out: StageFiles, log: Log = None, **params) -> di
 
 
 def graph(network: str, upstream: Upstream, out: StageFiles, log: Log = None) -> dict:
-    g = BUILDERS[network](pl.read_parquet(upstream["splits"]["train"], columns=["user_id", "session_id", "song_id"]))
+    g = network_graph(network, pl.read_parquet(upstream["splits"]["train"], columns=["user_id", "session_id", "song_id"]))
     g.save(out)
     return {"vertices": g.n_vertices, "edges": g.n_edges}
 
@@ -90,8 +89,8 @@ LOCAL: dict[str, Callable[..., dict]] = {
     "raw_events": raw_events,
     "sessions": sessions,
     "splits": splits,
-    **{f"graph_{n}": partial(graph, n) for n in BUILDERS},
-    **{f"walks_{n}": partial(walks, n) for n in BUILDERS},
+    **{f"graph_{n}": partial(graph, n) for n in NETWORKS},
+    **{f"walks_{n}": partial(walks, n) for n in NETWORKS},
     "metrics": experiments.metrics,  # (params: EvaluationConfig's fields and the seed)
 }
 assert tuple(LOCAL) == ENGINE_STAGES

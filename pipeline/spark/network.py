@@ -25,8 +25,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pipeline import defaults
-from pipeline.contract import StageFiles
-from pipeline.graph import SESSION, SONG, USER
+from pipeline.contract import NETWORKS, SESSION, SONG, USER, StageFiles
 from pipeline.io import atomic_path, save_npy, write_json
 from pipeline.spark.session import write_parquet
 from pipeline.stages import Log, Upstream
@@ -39,7 +38,7 @@ def graph(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
     train = spark.read.parquet(str(upstream["splits"]["train"])).select(
         F.col("user_id").cast("string").alias(USER), F.col("session_id").cast("string").alias(SESSION),
         F.col("song_id").cast("string").alias(SONG))
-    kinds = (USER, SESSION, SONG) if network == "uss" else (USER, SONG)
+    kinds = NETWORKS[network].kinds
     blocks, offset = [], 0
     for kind in kinds:
         keys = train.select(F.col(kind).alias("key")).distinct().orderBy("key")
@@ -55,7 +54,7 @@ def graph(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
     for kind, block in zip(kinds, blocks):
         ids = block.select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}"))
         coded = coded.join(F.broadcast(ids) if n_vertices < BROADCAST_VERTICES else ids, kind)
-    pairs = [(USER, SESSION), (SESSION, SONG)] if network == "uss" else [(USER, SONG)]
+    pairs = NETWORKS[network].edges
     one_way = None
     for a, b in pairs:
         part = coded.select(F.col(f"_{a}").alias("src"), F.col(f"_{b}").alias("dst"))

@@ -9,10 +9,10 @@ from functools import partial
 from pyspark.sql import SparkSession
 
 from pipeline import experiments
-from pipeline.contract import StageFiles
+from pipeline.contract import NETWORKS, StageFiles
 from pipeline.spark import importing, network, tables, word2vec
 from pipeline.spark.search import SparkSearch
-from pipeline.stages import BUILDERS, ENGINE_STAGES, SPARK_ONLY_STAGES, Log, Upstream
+from pipeline.stages import ENGINE_STAGES, SPARK_ONLY_STAGES, Log, Upstream
 
 
 def metrics(spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = None, **params) -> dict:
@@ -29,8 +29,8 @@ SPARK: dict[str, Callable[..., dict]] = {
     "raw_events": importing.raw_events,
     "sessions": tables.sessions,
     "splits": tables.splits,
-    **{f"graph_{n}": partial(network.graph, n) for n in BUILDERS},
-    **{f"walks_{n}": partial(network.walks, n) for n in BUILDERS},
+    **{f"graph_{n}": partial(network.graph, n) for n in NETWORKS},
+    **{f"walks_{n}": partial(network.walks, n) for n in NETWORKS},
     "metrics": metrics,
 }
 assert tuple(SPARK) == ENGINE_STAGES

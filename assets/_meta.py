@@ -10,30 +10,16 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from pipeline.contract import STAGES
+from pipeline.contract import DATA_STAGES, KINDS, STAGES
 
-# What each asset is made with, shown as its kinds in the Dagster UI (mlflow: it logs to the MLflow run).
-KINDS: dict[str, set[str]] = {
-    "raw_events": {"polars", "parquet", "mlflow"}, "quarantine": {"parquet"},
-    "sessions": {"polars", "mlflow"}, "split_plan": {"polars"}, "splits": {"polars", "mlflow"},
-    "graph_uss": {"numpy"}, "graph_us": {"numpy"},
-    "walks_uss": {"numba", "mlflow"}, "walks_us": {"numba", "mlflow"},
-    "embedding_uss": {"gensim", "mlflow"}, "embedding_uss_2d": {"gensim", "mlflow"}, "embedding_us": {"gensim", "mlflow"},
-    "validation_split": {"polars", "mlflow"}, "als_tuning": {"implicit", "mlflow"}, "skipgram_tuning": {"gensim", "mlflow"},
-    "baselines": {"implicit"}, "metrics": {"numba", "numpy", "mlflow"},
-    "model": {"mlflow", "pandas"},
-    "behaviour": {"scikit-learn", "mlflow"}, "plots": {"matplotlib", "mlflow"}, "explorer": {"html", "networkx", "mlflow"},
-}
-
-# Who answers for each asset, shown as its owners in the Dagster UI (and searchable there): the log's import and
-# its cut into sessions and splits belong to the data engineers who run the source; everything learned or measured
-# from the splits, to the recommender scientists. Rename the teams to your own here, in this one place.
+# Who answers for each asset, shown as its owners in the Dagster UI (and searchable there): the stages of
+# ``contract.DATA_STAGES`` belong to the data engineers who run the source, the rest to the recommender scientists.
+# Rename the teams to your own here, in this one place.
 DATA_TEAM, SCIENCE_TEAM = "team:data-engineering", "team:recsys-science"
-DATA_ASSETS = {"raw_events", "quarantine", "sessions", "split_plan", "splits"}
 
 
 def owners(asset: str) -> list[str]:
-    return [DATA_TEAM if asset in DATA_ASSETS else SCIENCE_TEAM]
+    return [DATA_TEAM if stage_of(asset) in DATA_STAGES else SCIENCE_TEAM]
 
 
 PIPELINE = Path(__file__).resolve().parent.parent / "pipeline"
@@ -87,7 +73,7 @@ def code_version(asset: str) -> str:
 
 def asset_meta(asset: str) -> dict:
     """What every asset declares besides its function: kinds, code version, owners, and its contract stage as a tag."""
-    return {"kinds": KINDS[asset], "code_version": code_version(asset), "owners": owners(asset),
+    return {"kinds": set(KINDS[asset]), "code_version": code_version(asset), "owners": owners(asset),
             "tags": {"stage": stage_of(asset)}}
 
 

@@ -76,6 +76,24 @@ class Stage:
         return self.assets or (self.name,)
 
 
+# What each asset is made with, shown as its kinds in the Dagster UI (mlflow: it logs to the MLflow run).
+KINDS: dict[str, set[str]] = {  # by asset
+    "raw_events": {"polars", "parquet", "mlflow"}, "quarantine": {"parquet"},
+    "sessions": {"polars", "mlflow"}, "split_plan": {"polars"}, "splits": {"polars", "mlflow"},
+    "graph_uss": {"numpy"}, "graph_us": {"numpy"},
+    "walks_uss": {"numba", "mlflow"}, "walks_us": {"numba", "mlflow"},
+    "embedding_uss": {"gensim", "mlflow"}, "embedding_uss_2d": {"gensim", "mlflow"}, "embedding_us": {"gensim", "mlflow"},
+    "validation_split": {"polars", "mlflow"}, "als_tuning": {"implicit", "mlflow"}, "skipgram_tuning": {"gensim", "mlflow"},
+    "baselines": {"implicit"}, "metrics": {"numba", "numpy", "mlflow"},
+    "model": {"mlflow", "pandas"},
+    "behaviour": {"scikit-learn", "mlflow"}, "plots": {"matplotlib", "mlflow"}, "explorer": {"html", "networkx", "mlflow"},
+}
+
+# The stages the data engineers who run the source answer for (the log's import and its cut into sessions and
+# splits); everything learned or measured from the splits is the recommender scientists'.
+DATA_STAGES = ("raw_events", "sessions", "split_plan", "splits")
+
+
 # The canonical listening event, whatever the log's format (importers and the generator write it).
 EVENT_SCHEMA = {
     "timestamp": pl.Datetime("us", "UTC"),

@@ -30,14 +30,17 @@ def stage_of(asset: str) -> str:
 
 
 def imports_of(source: str) -> set[str]:
-    """The pipeline modules a module's source imports (``from pipeline.x import ...``, ``from pipeline import x``)."""
+    """The pipeline modules a module's source imports, dotted under ``pipeline`` (``from pipeline.x.y import ...``,
+    ``from pipeline.x import y`` where ``y`` is a module, ``import pipeline.x.y``)."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.startswith("pipeline."):
-                found.add(node.module.removeprefix("pipeline."))
-            elif node.module == "pipeline":
-                found |= {alias.name for alias in node.names}
+            if node.module == "pipeline" or node.module.startswith("pipeline."):
+                package = node.module.removeprefix("pipeline").removeprefix(".")
+                if package:
+                    found.add(package)
+                found |= {f"{package}.{a.name}".lstrip(".") for a in node.names
+                          if (PIPELINE / package.replace(".", "/") / f"{a.name}.py").exists()}
         elif isinstance(node, ast.Import):
             found |= {alias.name.removeprefix("pipeline.") for alias in node.names if alias.name.startswith("pipeline.")}
     return found

@@ -6,11 +6,11 @@ import dagster as dg
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import BehaviourConfig
 from assets.stage_io import begin, guarded, materialized
-from pipeline import behaviour as behaviour_stage
-from pipeline import explorer as explorer_stage
-from pipeline import figures
+from pipeline.analysis import behaviour as behaviour_stage
+from pipeline.analysis import explorer as explorer_stage
+from pipeline.analysis import plots as figures
+from pipeline.analysis.report import read_table
 from pipeline.contract import upstream_assets
-from pipeline.report import read_table
 from resources import DataStore, MlflowTracking, PipelineSettings
 
 GROUP = "analysis"

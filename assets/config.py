@@ -5,9 +5,9 @@ from typing import Optional
 import dagster as dg
 
 from pipeline import defaults
-from pipeline.embed import SkipGramParams
-from pipeline.splits import SplitParams
-from pipeline.tuning import ALSGrid
+from pipeline.embedding.skipgram import SkipGramParams
+from pipeline.evaluation.tuning import ALSGrid
+from pipeline.sessions.splits import SplitParams
 from resources.params import model_from
 
 
@@ -17,8 +17,8 @@ class SessionConfig(dg.Config):
 
 
 SplitConfig = model_from(
-    "SplitConfig", dg.Config, SplitParams, "The real-life split (pipeline.splits.SplitParams) and the run's plan "
-    "(pipeline.split_plan.RunPlan): validation_sessions, each user's last train sessions that validate (unset: as many as "
+    "SplitConfig", dg.Config, SplitParams, "The real-life split (pipeline.sessions.splits.SplitParams) and the run's plan "
+    "(pipeline.sessions.split_plan.RunPlan): validation_sessions, each user's last train sessions that validate (unset: as many as "
     "the split's test sessions, at most half of train). A plan a later stage could not accept fails here, before any work.",
     __name__, validation_sessions=(Optional[int], defaults.VALIDATION_SESSIONS),
 )
@@ -31,12 +31,12 @@ class WalkConfig(dg.Config):
 
 EmbeddingConfig = model_from(
     "EmbeddingConfig", dg.Config, SkipGramParams,
-    "The skip-gram (pipeline.embed.SkipGramParams; workers and seed are run-wide settings). Training checkpoints after "
+    "The skip-gram (pipeline.embedding.skipgram.SkipGramParams; workers and seed are run-wide settings). Training checkpoints after "
     "each walk shard; max_train_seconds (0: no limit) pauses a long training before a shard that would end past it (at "
     "least one shard a materialization), and materializing again resumes it. trainer: gensim (the default), numba "
-    "(pipeline.skipgram: the same skip-gram with hierarchical softmax, each centre's Huffman path shared by its window, "
+    "(pipeline.embedding.skipgram_numba: the same skip-gram with hierarchical softmax, each centre's Huffman path shared by its window, "
     "resumable as gensim is), or spark-word2vec (Spark ML's Word2Vec on the engine's cluster, spark_partitions partitions averaged: not resumable, "
-    "min_alpha and max_train_seconds unused; see pipeline.spark.word2vec). train_shards (gensim, numba; 0: all, the paper's "
+    "min_alpha and max_train_seconds unused; see pipeline.embedding.spark_word2vec). train_shards (gensim, numba; 0: all, the paper's "
     "R) trains on the first N walk files only, with the vocabulary of all: a quick run at full size, to measure or try "
     "every other stage; its vectors saw N/R of the walks and are not the paper's.",
     __name__, exclude=("workers", "seed"), max_train_seconds=(float, 0.0), trainer=(str, "gensim"),
@@ -51,7 +51,7 @@ class Embedding2DConfig(EmbeddingConfig):
 
 
 ALSConfig = model_from(
-    "ALSConfig", dg.Config, ALSGrid, "ALS is tuned on the validation split over this grid (pipeline.tuning.ALSGrid), then "
+    "ALSConfig", dg.Config, ALSGrid, "ALS is tuned on the validation split over this grid (pipeline.evaluation.tuning.ALSGrid), then "
     "refit on all of train. A one-point grid fixes the values (the first value of each list is implicit's usual one).", __name__,
 )
 
@@ -71,7 +71,7 @@ class SkipGramTuningConfig(dg.Config):
     walk_length: int = defaults.WALK_LENGTH
     walks_per_vertex: int = defaults.WALKS_PER_VERTEX
     tuning_k: int = defaults.TUNING_K
-    trainer: str = "gensim"  # or numba (pipeline.trainers): the grid's trainings
+    trainer: str = "gensim"  # or numba (pipeline.embedding.trainers): the grid's trainings
 
 
 class EvaluationConfig(dg.Config):

@@ -13,7 +13,7 @@ import sys
 
 import dagster as dg
 
-from pipeline.embed import GENSIM
+from pipeline.embedding.skipgram import GENSIM
 
 FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 CONCISE = "%(asctime)s %(message)s"  # without traces: "12:03:44 walks_uss: walks: pass 3/20 written, ..."

@@ -13,13 +13,13 @@ from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.stage_io import begin, discard, guarded, materialized, store_of
 from pipeline import defaults
 from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, TUNED_BY, upstream_assets
-from pipeline.embed import SkipGramParams
-from pipeline.embedding import BadCorpus, Paused, check_trainer, chosen_settings, embedding, spark_embedding
-from pipeline.graph import graph_summary
+from pipeline.embedding.embedding import BadCorpus, Paused, check_trainer, chosen_settings, embedding, spark_embedding
+from pipeline.embedding.record import TRAINING_STATS, spark_settings
+from pipeline.embedding.skipgram import SkipGramParams
+from pipeline.embedding.trainers import RESUMABLE
 from pipeline.io import write_json
-from pipeline.trainers import RESUMABLE
-from pipeline.training import TRAINING_STATS, spark_settings
-from pipeline.walk_reader import WalkFileError
+from pipeline.network.graph import graph_summary
+from pipeline.network.walk_reader import WalkFileError
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import params_of
 
@@ -77,7 +77,7 @@ def _walks_asset(network: str):
 
 
 def _train(context, name: str, upstream: dict, out, params: SkipGramParams, config, store: DataStore) -> dict:
-    """``pipeline.embedding.embedding`` with a resumable trainer; a training paused at its budget fails (its folder
+    """``pipeline.embedding.embedding.embedding`` with a resumable trainer; a training paused at its budget fails (its folder
     removed) so that the next materialization resumes it."""
     try:
         return embedding(upstream, out, context.log.info, walks=f"walks_{EMBEDDING_NETWORK[name]}",

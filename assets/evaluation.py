@@ -8,13 +8,13 @@ from assets._meta import asset_meta, config_params, md_table
 from assets.config import ALSConfig, EvaluationConfig, SkipGramTuningConfig
 from assets.stage_io import begin, guarded, materialized, store_of
 from pipeline import defaults
-from pipeline import splits as split_stages
-from pipeline import tuning as tuning_stages
-from pipeline.baselines import baselines as baselines_stage
+from pipeline.analysis.report import metrics_frames, metrics_tables, read_table
 from pipeline.contract import upstream_assets
-from pipeline.experiments import method_params
-from pipeline.report import metrics_frames, metrics_tables, read_table
-from pipeline.tuning import ALSGrid
+from pipeline.evaluation import tuning as tuning_stages
+from pipeline.evaluation.baselines import baselines as baselines_stage
+from pipeline.evaluation.metrics import method_params
+from pipeline.evaluation.tuning import ALSGrid
+from pipeline.sessions import splits as split_stages
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
 from resources.params import config_digest, params_of
 
@@ -27,7 +27,7 @@ GROUP = "evaluation"
 def validation_split(context: dg.AssetExecutionContext, store: DataStore, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
     counts = split_stages.validation_split(upstream, out, context.log.info)
-    sessions = counts.pop("validation_sessions")  # the run's plan (pipeline.split_plan.RunPlan)
+    sessions = counts.pop("validation_sessions")  # the run's plan (pipeline.sessions.split_plan.RunPlan)
     mlflow.log(mlflow.run_id(context.run_id, context.run), params={"validation.validation_sessions": sessions},
                counts={f"validation.{k}": v for k, v in counts.items()})
     return materialized(out, mlflow_run=mlflow.link(context.run_id), metadata=counts)

@@ -9,12 +9,12 @@ from assets import checks
 from assets._meta import asset_meta, config_params, md_table
 from assets.config import SessionConfig, SplitConfig
 from assets.stage_io import begin, guarded, materialized, new_version
-from pipeline import split_plan as planner
+from pipeline.analysis.report import pairs_table, read_table
 from pipeline.contract import upstream_assets
 from pipeline.io import write_json
-from pipeline.report import pairs_table, read_table
-from pipeline.sessions import session_summary
-from pipeline.splits import EmptySplit, SplitParams, table1_rows
+from pipeline.sessions import split_plan as planner
+from pipeline.sessions.sessions import session_summary
+from pipeline.sessions.splits import EmptySplit, SplitParams, table1_rows
 from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 from resources.params import params_of
 

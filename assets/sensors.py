@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from assets.reconcile import MLFLOW_STATUS
-from pipeline import split_plan
+from pipeline.sessions import split_plan
 from resources import ListeningLogSource, MlflowTracking
 from resources.source import SYNTHETIC
 

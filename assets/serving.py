@@ -1,13 +1,13 @@
 """The latent space, and the ALS baseline beside it, as MLflow models one can serve: the stage packages them
-(``pipeline.model``), the asset logs and registers them."""
+(``pipeline.serving.model``), the asset logs and registers them."""
 
 import dagster as dg
 
 from assets._meta import asset_meta
 from assets.stage_io import begin, guarded, materialized
-from pipeline import model as model_stage
 from pipeline.contract import upstream_assets
 from pipeline.io import write_json
+from pipeline.serving import model as model_stage
 from resources import DataStore, MlflowTracking
 
 GROUP = "serving"

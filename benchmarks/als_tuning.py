@@ -26,15 +26,15 @@ import numpy as np
 import polars as pl
 
 from pipeline import defaults
-from pipeline.baselines import ALSParams, catalogue, fit_als, user_song_matrix
 from pipeline.contract import STAGES, StageFiles
-from pipeline.experiments import EVENT_IDS
-from pipeline.measures import bootstrap_means, ranking_metrics
-from pipeline.methods import Space
-from pipeline.nearest import DOT
-from pipeline.queries import build_queries
-from pipeline.splits import validation_split_files
-from pipeline.tuning import ALSGrid, tune_als
+from pipeline.evaluation.baselines import ALSParams, catalogue, fit_als, user_song_matrix
+from pipeline.evaluation.measures import bootstrap_means, ranking_metrics
+from pipeline.evaluation.methods import Space
+from pipeline.evaluation.metrics import EVENT_IDS
+from pipeline.evaluation.nearest import DOT
+from pipeline.evaluation.queries import build_queries
+from pipeline.evaluation.tuning import ALSGrid, tune_als
+from pipeline.sessions.splits import validation_split_files
 
 
 def score_interval(fit: pl.DataFrame, val: pl.DataFrame, params: ALSParams, k: int, samples: int = 1000, seed: int = defaults.SEED):

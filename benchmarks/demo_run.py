@@ -13,17 +13,17 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assets.paper_run.stages import instance_of  # noqa: E402
 from assets.stage_io import latest  # noqa: E402
+from paper_run.stages import instance_of  # noqa: E402
 from pipeline import defaults  # noqa: E402
-from pipeline.baselines import catalogue  # noqa: E402
-from pipeline.experiments import EVENT_IDS  # noqa: E402
-from pipeline.graph import Graph  # noqa: E402
+from pipeline.evaluation.baselines import catalogue  # noqa: E402
+from pipeline.evaluation.methods import Space  # noqa: E402
+from pipeline.evaluation.metrics import EVENT_IDS  # noqa: E402
+from pipeline.evaluation.nearest import EUCLIDEAN  # noqa: E402
+from pipeline.evaluation.queries import TestQueries, build_queries  # noqa: E402
 from pipeline.io import read_json  # noqa: E402
-from pipeline.methods import Space  # noqa: E402
-from pipeline.nearest import EUCLIDEAN  # noqa: E402
-from pipeline.queries import TestQueries, build_queries  # noqa: E402
-from pipeline.sessions import session_table  # noqa: E402
+from pipeline.network.graph import Graph  # noqa: E402
+from pipeline.sessions.sessions import session_table  # noqa: E402
 
 
 @dataclass

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from pipeline.nearest import DOT, EUCLIDEAN, ITEM_TILE, QUERY_BATCH, nearest
+from pipeline.evaluation.nearest import DOT, EUCLIDEAN, ITEM_TILE, QUERY_BATCH, nearest
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Import speed: rows per second and peak memory of ``pipeline.importers.import_log`` on a generated log.
+"""Import speed: rows per second and peak memory of ``pipeline.ingest.importers.import_log`` on a generated log.
 
 Writes a Last.fm-1K TSV and a canonical CSV of ``--rows`` rows (default 20M; about 1.5 GB each, kept
 under ``--dir`` and reused by the next run), with the shapes real logs have: a few thousand users,
@@ -79,7 +79,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from pipeline.contract import StageFiles
-from pipeline.importers import import_log
+from pipeline.ingest.importers import import_log
 path, fmt, out = sys.argv[1], sys.argv[2], StageFiles("raw_events", sys.argv[3])
 t = time.perf_counter()
 report = import_log(path, fmt, out["events"], out["quarantine"])

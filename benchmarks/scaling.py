@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assets.paper_run.report import training_times  # noqa: E402
-from assets.paper_run.stages import STAGES, TRAINING, instance_of  # noqa: E402
 from assets.stage_io import latest  # noqa: E402
-from pipeline.synthetic import SyntheticConfig  # noqa: E402
+from paper_run.report import training_times  # noqa: E402
+from paper_run.stages import STAGES, TRAINING, instance_of  # noqa: E402
+from pipeline.ingest.synthetic import SyntheticConfig  # noqa: E402
 
 EVENTS_PER_USER = 2_053  # generated events a user of the preset (measured: 1,000 users -> 2,052,843 events)
 

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 import psutil
 
-from pipeline.serving import FILES
+from pipeline.serving.pyfunc import FILES
 
 
 def free_port() -> int:

@@ -17,13 +17,13 @@ import numpy as np
 import polars as pl
 
 from pipeline import defaults
-from pipeline.baselines import catalogue, play_counts
 from pipeline.contract import STAGES, StageFiles
-from pipeline.evaluate import run_experiments
-from pipeline.experiments import EVENT_IDS
-from pipeline.queries import build_queries
-from pipeline.sessions import session_table
-from pipeline.sknn import SessionKNN
+from pipeline.evaluation.baselines import catalogue, play_counts
+from pipeline.evaluation.experiments import run_experiments
+from pipeline.evaluation.metrics import EVENT_IDS
+from pipeline.evaluation.queries import build_queries
+from pipeline.evaluation.sknn import SessionKNN
+from pipeline.sessions.sessions import session_table
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ runs on each configuration:
 Each stage runs in a fresh process, as the engine resource runs it (spark-submit's client-mode driver for Spark), so
 the wall time includes starting the application. Peak memory is the highest sum of resident memory, sampled every
 0.2 s, over the stage's process tree (for Spark: its driver JVM) and the cluster's (workers, executors, their Python
-workers). Last, the evaluation's exact nearest-song search (``pipeline.nearest`` against ``pipeline.spark.search``):
+workers). Last, the evaluation's exact nearest-song search (``pipeline.evaluation.nearest`` against ``pipeline.evaluation.spark_search``):
 the size's test sessions as queries against its train catalogue, 128-d, top 50.
 
 Every configuration reads the same log and must write the same files: the script compares each stage's Parquet
@@ -46,7 +46,7 @@ EXECUTOR_MEMORY = "5g"
 
 
 def write_log(million: float, folder: Path) -> Path:
-    from pipeline.synthetic import SyntheticConfig, generate
+    from pipeline.ingest.synthetic import SyntheticConfig, generate
 
     csv = folder / "log.csv"
     if csv.exists():
@@ -79,11 +79,11 @@ def child(args) -> None:
     out = store.version(args.stage, "bench")
     out.folder.mkdir(parents=True, exist_ok=True)
     if args.master == "local":
-        from pipeline.stages import LOCAL
+        from pipeline.engines.local import LOCAL
         counts = LOCAL[args.stage](upstream, out, None, **json.loads(args.params))
     else:
-        from pipeline.spark.session import spark_session, stage_partitions
-        from pipeline.spark.stages import SPARK
+        from pipeline.engines.spark import SPARK
+        from pipeline.engines.spark_session import spark_session, stage_partitions
         spark = spark_session(args.master, f"bench {args.stage}", {"spark.executor.memory": EXECUTOR_MEMORY,  # partitions as the engine sets them
                                                                   **stage_partitions(upstream, json.loads(args.params))})
         try:
@@ -125,7 +125,7 @@ class PeakMemory:
 def run_stage(root: Path, stage: str, master: str, log: Path, cluster_pids: list[int]) -> tuple[float, float]:
     command = [sys.executable, __file__, "_stage", "--root", str(root), "--stage", stage, "--master", master,
                "--params", json.dumps(params(stage, log))]
-    from pipeline.spark.session import spark_env
+    from pipeline.engines.spark_session import spark_env
     env = spark_env(master) if master != "local" else dict(os.environ)
     t0 = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -164,17 +164,17 @@ import time, numpy as np
 rng = np.random.default_rng(0)
 songs, queries = rng.normal(size=({songs}, 128)).astype(np.float32), rng.normal(size=({queries}, 128)).astype(np.float32)
 if {master!r} == "local":
-    from pipeline.nearest import nearest as search
+    from pipeline.evaluation.nearest import nearest as search
     t0 = time.perf_counter(); search(queries, songs, 50, "euclidean")
 else:
-    from pipeline.spark.session import spark_session
-    from pipeline.spark.search import SparkSearch
+    from pipeline.engines.spark_session import spark_session
+    from pipeline.evaluation.spark_search import SparkSearch
     spark = spark_session({master!r}, "bench search", {{"spark.executor.memory": "{EXECUTOR_MEMORY}"}})
     search = SparkSearch(spark)
     t0 = time.perf_counter(); search(queries, songs, 50, "euclidean")
 print(time.perf_counter() - t0)
 """
-    from pipeline.spark.session import spark_env
+    from pipeline.engines.spark_session import spark_env
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=spark_env(master), capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"search on {master} failed:\n{out.stderr[-3000:]}")

@@ -29,7 +29,7 @@ from demo_run import load_run  # noqa: E402
 
 from pipeline import defaults  # noqa: E402
 from pipeline.contract import StageFiles  # noqa: E402
-from pipeline.evaluate import run_experiments  # noqa: E402
+from pipeline.evaluation.experiments import run_experiments  # noqa: E402
 
 
 def main() -> None:
@@ -43,8 +43,8 @@ def main() -> None:
     spaces = [run.space("gensim", np.load(stages["embedding_uss"]["vectors"]))]
     seconds = {"gensim": trained.get("seconds")}
 
-    from pipeline.spark.session import spark_env, spark_session
-    from pipeline.spark.word2vec import train as word2vec
+    from pipeline.embedding.spark_word2vec import train as word2vec
+    from pipeline.engines.spark_session import spark_env, spark_session
     os.environ.update(spark_env(args.master))
     spark = spark_session(args.master, "bench word2vec")
     with tempfile.TemporaryDirectory() as scratch:

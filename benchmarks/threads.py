@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.contract import StageFiles  # noqa: E402
-from pipeline.embed import SkipGramParams, new_model  # noqa: E402
-from pipeline.walks import ShardedCorpus  # noqa: E402
+from pipeline.embedding.skipgram import SkipGramParams, new_model  # noqa: E402
+from pipeline.network.walks import ShardedCorpus  # noqa: E402
 
 
 def head(corpus: ShardedCorpus, tokens: int, out: Path) -> int:
@@ -71,8 +71,8 @@ def main() -> None:
     if args.walks:
         files = StageFiles("walks_uss", args.walks)
     else:
-        from assets.paper_run.stages import instance_of
         from assets.stage_io import latest
+        from paper_run.stages import instance_of
 
         found = latest(instance_of(Path(args.home)))
         if "walks_uss" not in found:

@@ -1,4 +1,4 @@
-"""The two skip-gram trainers at equal quality? gensim and the numba kernel (``pipeline.skipgram``) each train the
+"""The two skip-gram trainers at equal quality? gensim and the numba kernel (``pipeline.embedding.skipgram_numba``) each train the
 user-session-song space of a finished run from the same walk files with the run's settings (all cores), and each is
 scored as the metrics stage scores the proposed method: recall at every k of both experiments on the run's queries,
 with the user-level 95 % intervals (users resampled), and the behaviour stage's accuracy against the planted truth.
@@ -25,12 +25,12 @@ import polars as pl  # noqa: E402
 from demo_run import ROOT, load_run  # noqa: E402
 
 from pipeline import defaults  # noqa: E402
-from pipeline.behaviour import agreement_with_truth, analyse_users  # noqa: E402
-from pipeline.embed import SkipGramParams  # noqa: E402
-from pipeline.evaluate import run_experiments  # noqa: E402
-from pipeline.figures import SpaceView  # noqa: E402
-from pipeline.trainers import RESUMABLE, train_units  # noqa: E402
-from pipeline.walks import ShardedCorpus  # noqa: E402
+from pipeline.analysis.behaviour import agreement_with_truth, analyse_users  # noqa: E402
+from pipeline.analysis.plots import SpaceView  # noqa: E402
+from pipeline.embedding.skipgram import SkipGramParams  # noqa: E402
+from pipeline.embedding.trainers import RESUMABLE, train_units  # noqa: E402
+from pipeline.evaluation.experiments import run_experiments  # noqa: E402
+from pipeline.network.walks import ShardedCorpus  # noqa: E402
 
 
 def behaviour_scores(run, vectors: np.ndarray) -> dict:

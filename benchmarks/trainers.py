@@ -1,6 +1,6 @@
 """The two skip-gram trainers side by side, as the embedding stages run them: gensim's corpus_file mode and the numba
-kernel (pipeline.skipgram: each centre's Huffman path shared by its window; pipeline.trainers reads it the walk file
-with pipeline.walk_reader, and that reading is in its time), on the same walk file, in one sitting.
+kernel (pipeline.embedding.skipgram_numba: each centre's Huffman path shared by its window; pipeline.embedding.trainers reads it the walk file
+with pipeline.network.walk_reader, and that reading is in its time), on the same walk file, in one sitting.
 
 For each vocabulary size a graph is made whose degrees are heavy-tailed (one endpoint of each edge drawn with
 weights (rank + 1) ** -0.8, as songs' popularity is, the ranks shuffled over the ids), one pass of walks (length 40) is walked from every vertex, and both
@@ -53,8 +53,8 @@ def make_walks(n: int, max_words: int, folder: Path) -> None:
     import polars as pl
     import scipy.sparse as sp
 
-    from pipeline.graph import Graph
-    from pipeline.walks import generate_walks, walk_text
+    from pipeline.network.graph import Graph
+    from pipeline.network.walks import generate_walks, walk_text
 
     edges = skewed_edges(n, 10, seed=0)
     adj = sp.coo_matrix((np.ones(2 * len(edges), np.int8), (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])),
@@ -85,15 +85,15 @@ def train(trainer: str, folder: Path, threads: int) -> dict:
     if trainer == "gensim":
         from gensim.models import Word2Vec
 
-        from pipeline.embed import SkipGramParams
+        from pipeline.embedding.skipgram import SkipGramParams
 
         model = Word2Vec(**SkipGramParams(workers=threads).gensim_kwargs())
         model.build_vocab_from_freq({str(v): int(c) for v, c in enumerate(counts)})
         t = time.perf_counter()
         model.train(corpus_file=str(folder / "corpus.txt"), total_words=words, epochs=1)  # (its tree is built above, untimed)
     else:
-        from pipeline.embed import SkipGramParams
-        from pipeline.trainers import NumbaTrainer
+        from pipeline.embedding.skipgram import SkipGramParams
+        from pipeline.embedding.trainers import NumbaTrainer
 
         trainer = NumbaTrainer(SkipGramParams(workers=threads), counts)
         warm = folder / "warm.txt"  # compiles the kernel outside the timing
@@ -108,8 +108,8 @@ def train(trainer: str, folder: Path, threads: int) -> dict:
 
 
 def reading_rate(folder: Path) -> float:
-    """MB of walk text a second that pipeline.walk_reader turns into int32 walks."""
-    from pipeline.walk_reader import read_walk_blocks
+    """MB of walk text a second that pipeline.network.walk_reader turns into int32 walks."""
+    from pipeline.network.walk_reader import read_walk_blocks
 
     path = folder / "corpus.txt"
     for _ in read_walk_blocks(path, 2**31 - 1):  # compiles, and the file is in the page cache as for training

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from walks import load_graph, random_graph_edges  # noqa: E402
 
-from pipeline.embed import SkipGramParams  # noqa: E402
+from pipeline.embedding.skipgram import SkipGramParams  # noqa: E402
 
 
 def train(mode: str, corpus: Path, counts: Path, dimensions: int) -> dict:
@@ -56,7 +56,7 @@ def main() -> None:
     if args.mode:
         print(json.dumps(train(args.mode, Path(args.corpus), Path(args.counts), args.dimensions)))
         return
-    from pipeline.walks import write_corpus
+    from pipeline.network.walks import write_corpus
 
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "edges.npy", random_graph_edges(args.vertices, 10, seed=0))

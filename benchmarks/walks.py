@@ -67,7 +67,7 @@ def run_kernel(edges: Path, walks_per_vertex: int, steps: int, repeats: int) -> 
     """Our walk kernel alone, over every walk in one call (as PecanPy's kernel is timed): no corpus, no formatting;
     called ``repeats`` times, the best time reported (the others are the machine's noise: both kernels are
     deterministic)."""
-    from pipeline.walks import _walk_batch, pass_order
+    from pipeline.network.walks import _walk_batch, pass_order
 
     graph = load_graph(edges)
     indptr, indices = graph.indptr.astype(np.int64), graph.indices.astype(np.int32)
@@ -104,7 +104,7 @@ def load_graph(path: Path):
     import polars as pl
     import scipy.sparse as sp
 
-    from pipeline.graph import Graph
+    from pipeline.network.graph import Graph
 
     edges = np.load(path)
     n = int(edges.max()) + 1
@@ -116,7 +116,7 @@ def load_graph(path: Path):
 
 
 def run_ours(edges: Path, walks_per_vertex: int, steps: int) -> dict:
-    from pipeline.walks import write_corpus
+    from pipeline.network.walks import write_corpus
 
     graph = load_graph(edges)
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,7 @@ run) sits beside the versions in ``<store>/<stage>/checkpoints/``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,13 +63,15 @@ class Stage:
     reads: tuple[str, ...]
     files: Mapping[str, File]
     assets: tuple[str, ...] = ()  # the Dagster assets it materializes (default: one, named as the stage)
-    # The pipeline modules that hold its science (default: the module named as the stage); the modules they import
-    # are its science too, and its assets' code version is a hash of them all.
+    # The pipeline modules that hold its science (dotted, under pipeline/: the first holds the stage's function); the
+    # modules they import are its science too, and its assets' code version is a hash of them all.
     modules: tuple[str, ...] = ()
 
     @property
     def science(self) -> tuple[str, ...]:
-        return self.modules or (self.name,)
+        if not self.modules:
+            raise ValueError(f"stage {self.name} names no module of its science (Stage.modules)")
+        return self.modules
 
     @property
     def asset_names(self) -> tuple[str, ...]:
@@ -120,83 +122,83 @@ def _stages() -> dict[str, Stage]:
             "truth_users": File("truth/users.parquet", "each synthetic user's planted kind and dependence", always=False),
             "truth_songs": File("truth/songs.parquet", "each synthetic song's tags and title", always=False),
             "truth_config": File("truth/config.json", "the generator's settings", always=False),
-        }, assets=("raw_events", "quarantine"), modules=("importers", "synthetic")),
+        }, assets=("raw_events", "quarantine"), modules=("ingest.importers", "ingest.synthetic")),
         Stage("sessions", ("raw_events",), {
             "events": File("events.parquet", "events with session_id, sorted by user and time", SESSIONIZED_SCHEMA),
             "sessions": File("sessions.parquet", "one row a session", {"session_id": pl.Int64, "user_id": pl.String,
                                                                         "n_songs": pl.UInt32}),
-        }),
+        }, modules=("sessions.sessions",)),
         Stage("split_plan", ("sessions",), {
             "plan": File("plan.parquet", "users, sessions and events each candidate split keeps",
                          {"cutoff": pl.String, "train_sessions": pl.Int64, "test_sessions": pl.Int64, "users": pl.Int64}),
             "recommendation": File("recommendation.json", "the planner's choice and the rule that made it"),
-        }),
+        }, modules=("sessions.split_plan",)),
         Stage("splits", ("sessions", "split_plan"), {
             "train": File("train.parquet", "train events", SESSIONIZED_SCHEMA),
             "test": File("test.parquet", "test events (no cold-start songs)", SESSIONIZED_SCHEMA),
             "table1": File("table1.parquet", "the paper's Table 1", {"set": pl.String, "events": pl.Int64}),
             "counts": File("counts.json", "what the split dropped, and why"),
             "chosen": File("chosen.json", "the run's plan: the cutoff and session counts the split used (the planner's, for cutoff: auto), the validation sessions and what each later stage gets"),
-        }, modules=("splits", "split_plan")),
+        }, modules=("sessions.splits", "sessions.split_plan")),
         *[Stage(f"graph_{n}", ("splits",), {
             "adjacency": File("adjacency.npz", "CSR indptr and indices"),
             "vertices": File("vertices.parquet", "vertex, kind, key", {"vertex": pl.Int64, "kind": pl.String, "key": pl.String}),
-        }, modules=("graph",)) for n in NETWORKS],
+        }, modules=("network.graph",)) for n in NETWORKS],
         *[Stage(f"walks_{n}", (f"graph_{n}",), {
             "shard": File("pass-{:03d}.txt", "one pass of walks, one walk a line"),
             "index": File("shards.json", "the shards and their token counts"),
             "vertex_counts": File("vertex_counts.npy", "occurrences of each vertex (the skip-gram vocabulary)"),
             "stats": File("stats.json", "walks, tokens, seconds, config and seed"),
-        }, modules=("walks",)) for n in NETWORKS],
+        }, modules=("network.walks",)) for n in NETWORKS],
         *[Stage(name, (f"walks_{n}", *TUNED_BY.get(name, ())), {
             "vectors": File("vectors.npy", "one vector a vertex, in vertex order"),
             "params": File("params.json", "the skip-gram's settings and training times"),
-        }, modules=("embedding",)) for name, n in EMBEDDING_NETWORK.items()],
+        }, modules=("embedding.embedding",)) for name, n in EMBEDDING_NETWORK.items()],
         Stage("validation_split", ("splits",), {
             "fit": File("fit.parquet", "train less validation", SESSIONIZED_SCHEMA),
             "validation": File("validation.parquet", "each user's last train sessions", SESSIONIZED_SCHEMA),
-        }, modules=("splits",)),
+        }, modules=("sessions.splits",)),
         Stage("als_tuning", ("validation_split",), {
             "grid": File("grid.csv", "every grid point's validation score, best first"),
             "best": File("best.json", "the chosen ALS settings"),
             "validation": File("validation.json", "validation scores of the chosen point and of popularity, and the data's digest"),
-        }, modules=("tuning",)),
+        }, modules=("evaluation.tuning",)),
         Stage("skipgram_tuning", ("validation_split",), {
             "grid": File("grid.csv", "every grid point's validation score, best first (when enabled)", always=False),
             "result": File("result.json", "best point and the paper's point"),
             "corpus": File("validation_corpus.txt", "walks on the fit part's network (removed after tuning)", always=False),
-        }, modules=("tuning",)),
+        }, modules=("evaluation.tuning",)),
         Stage("baselines", ("splits", "als_tuning"), {
             "popularity": File("popularity.npy", "train play count of each catalogue song"),
             "user_factors": File("als_user_factors.npy", "ALS user factors, catalogue order"),
             "item_factors": File("als_item_factors.npy", "ALS song factors, catalogue order"),
             "params": File("params.json", "the ALS settings refit"),
-        }),
+        }, modules=("evaluation.baselines",)),
         Stage("metrics", ("splits", "graph_uss", "graph_us", "embedding_uss", "embedding_us", "baselines", "behaviour"), {
             "metrics": File("metrics.parquet", "every measure at every k, with intervals",
                             {"experiment": pl.String, "method": pl.String, "k": pl.Int64, "recall": pl.Float64}),
             "metrics_csv": File("metrics.csv", "the same as CSV"),
             "verdicts": File("verdicts.parquet", "the paper's orderings judged", {"ordering": pl.String, "verdict": pl.String}),
             "notes": File("notes.json", "query counts and each retrieval's seconds"),
-            "strata": File("strata.parquet", "recall@k of every method by stratum (pipeline.strata)",
+            "strata": File("strata.parquet", "recall@k of every method by stratum (pipeline.evaluation.strata)",
                            {"stratum_kind": pl.String, "stratum": pl.String, "k": pl.Int64, "recall": pl.Float64}),
-        }, modules=("experiments",)),
+        }, modules=("evaluation.metrics",)),
         Stage("model", ("raw_events", "splits", "graph_uss", "embedding_uss", "baselines", "als_tuning", "skipgram_tuning"), {
-            "proposed": File("proposed", "the user-session-song space as a servable model (pipeline.serving.write_space)"),
+            "proposed": File("proposed", "the user-session-song space as a servable model (pipeline.serving.pyfunc.write_space)"),
             "mf": File("mf", "the ALS baseline's space as a servable model"),
             "versions": File("versions.json", "the MLflow model versions registered from these"),
-        }),
+        }, modules=("serving.model",)),
         Stage("behaviour", ("raw_events", "splits", "graph_uss", "embedding_uss"), {
             "users": File("users.parquet", "every measured user's behaviour", {"user_id": pl.String, "preference": pl.String}),
             "summary": File("summary.json", "shares, and agreement with the planted truth"),
-        }),
+        }, modules=("analysis.behaviour",)),
         Stage("plots", ("raw_events", "splits", "graph_uss", "embedding_uss_2d", "metrics", "behaviour"), {
             "figure": File("{}.png", "one figure of the paper"),
-        }, modules=("figures",)),
+        }, modules=("analysis.plots",)),
         Stage("explorer", ("raw_events", "splits", "graph_uss", "embedding_uss_2d"), {
             "html": File("explorer.html", "the interactive explorer, one offline page"),
             "egonets": File("ego_networks.graphml", "the first explorer users' ego networks, for Gephi or networkx"),
-        }),
+        }, modules=("analysis.explorer",)),
     ]
     return {s.name: s for s in stages}
 
@@ -260,3 +262,10 @@ class Store:
 
     def checkpoints(self, stage: str) -> Path:
         return Path(self.root) / self.stages[stage].name / CHECKPOINTS
+
+
+# The one stage signature: stage(upstream, out, log=None, **params) -> counts (a JSON-able dict). A stage reads the
+# files of the stages it reads (``upstream``, by stage name) and writes its own declared files (``out``); ``log``
+# takes its progress lines; the counts become its asset's metadata.
+Log = Callable[[str], None] | None
+Upstream = Mapping[str, StageFiles]

@@ -50,7 +50,7 @@ ALS_ITERATIONS = 15
 ALS_REGULARIZATION_GRID = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 ALS_CONFIDENCE_SCALE_GRID = (1.0, 5.0, 20.0)
 # Ours: every point is screened after a few iterations and only the best few are fitted to the end
-# (pipeline.tuning.ALSGrid; benchmarks/als_tuning.py measured that this picks the full grid's point).
+# (pipeline.evaluation.tuning.ALSGrid; benchmarks/als_tuning.py measured that this picks the full grid's point).
 ALS_SEARCH = "screen"
 ALS_SCREEN_ITERATIONS = 5
 ALS_FINALISTS = 3
@@ -66,7 +66,7 @@ SKNN_SAMPLE = 0
 # --- Tuning (ours; the paper tunes nothing) ---
 # Each user's last train sessions validate, as many as the split's test sessions (so 20 under the paper's 80/20), but
 # at most half of their train sessions, so that a split planned for a sparse log (10 train, 3 test) validates too.
-# None is that rule; a number set in the splits config replaces it (pipeline.split_plan.RunPlan checks it before any work).
+# None is that rule; a number set in the splits config replaces it (pipeline.sessions.split_plan.RunPlan checks it before any work).
 VALIDATION_SESSIONS: int | None = None
 VALIDATION_QUERIES = 20_000  # a grid point is scored on a seeded sample of at most this many validation sessions
 TUNING_K = 20  # grid points are ranked by mean recall@20 of both experiments on validation
@@ -78,7 +78,7 @@ BEHAVIOUR_MIN_SESSIONS = 10  # ours: a user's spread and dependence are measured
 K_VALUES = tuple(range(10, 55, 5))  # k = 10, 15, ..., 50
 MAX_TEST_SESSIONS = 200_000  # metrics are averaged over up to this many sampled test sessions
 BOOTSTRAP_SAMPLES = 1000  # resamples of test sessions for the 95 % intervals (ours)
-# Ours, to see what a space retrieves (pipeline.beyond_accuracy): songs played at most this often in train are "rare".
+# Ours, to see what a space retrieves (pipeline.evaluation.beyond_accuracy): songs played at most this often in train are "rare".
 RARE_PLAYS = 2
 # Ours, off by default: the latent spaces searched again with another similarity, each a separately named method
 # ("proposed/cosine", "proposed/dot"; the paper's and ours is Euclidean distance). Any of "cosine", "dot".

@@ -10,11 +10,11 @@ import numpy as np
 import polars as pl
 
 from pipeline.contract import StageFiles
-from pipeline.graph import Graph
 from pipeline.io import read_json
-from pipeline.sessions import rule_violations_file
-from pipeline.splits import parse_cutoff
-from pipeline.walks import read_walks
+from pipeline.network.graph import Graph
+from pipeline.network.walks import read_walks
+from pipeline.sessions.sessions import rule_violations_file
+from pipeline.sessions.splits import parse_cutoff
 
 WALKS_CHECKED = 5_000
 Measured = tuple[bool, dict]

@@ -7,15 +7,15 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.contract import StageFiles
+from pipeline.engines import ENGINE_STAGES, ENGINES, SPARK_ONLY_STAGES
+from pipeline.engines.local import LOCAL
 from pipeline.io import default_home
-from pipeline.stages import ENGINE_STAGES, LOCAL, SPARK_ONLY_STAGES
 
-ENGINES = ("local", "spark")
 JOB = Path(__file__).with_name("spark_job.py")
 
 
 class ComputeEngine(dg.ConfigurableResource):
-    """``engine``: ``local`` (the default) runs the stages of ``pipeline.stages.ENGINE_STAGES`` (a real log's import,
+    """``engine``: ``local`` (the default) runs the stages of ``pipeline.engines.local.ENGINE_STAGES`` (a real log's import,
     sessions, splits, both graphs, both walks, metrics) in the step's process; ``spark`` submits each as a Spark application to ``spark_master``
     (``local[*]``, ``spark://host:port``) with ``spark-submit``, through Dagster Pipes: the job's log lines and counts
     come back to the asset. Either way the stage writes the same files. ``spark_conf``: extra ``--conf`` settings
@@ -58,7 +58,7 @@ class ComputeEngine(dg.ConfigurableResource):
             import pyspark
         except ImportError:
             raise dg.Failure("engine: spark needs pyspark: pip install -e '.[spark]'") from None
-        from pipeline.spark.session import spark_env, stage_partitions
+        from pipeline.engines.spark_session import spark_env, stage_partitions
         conf = {**stage_partitions(upstream, params), "spark.log.level": "WARN",  # Spark's INFO lines (thousands a stage,
                 **self._operations_conf(), **self.spark_conf}  # query plans included) would bury the stage's own in the run's log
         command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", self.spark_master,

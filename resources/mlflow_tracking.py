@@ -26,7 +26,7 @@ from filelock import FileLock  # noqa: E402
 from pydantic import PrivateAttr  # noqa: E402
 
 from pipeline.io import PROJECT_ROOT  # noqa: E402
-from pipeline.promotion import Validation  # noqa: E402
+from pipeline.serving.promotion import Validation  # noqa: E402
 from resources import system_metrics  # noqa: E402
 from resources.mlflow_datasets import dataset_inputs  # noqa: E402
 from resources.mlflow_notices import KNOWN_NOTICES, without  # noqa: E402
@@ -214,15 +214,15 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def log_model(self, dagster_run_id: str, name: str, space_folder: Path, registered_name: str, input_example=None,
                   validation: Validation | None = None) -> dict:
-        """Log a ``pipeline.serving`` space folder as a pyfunc model in its own nested run (``model <name> ·
+        """Log a ``pipeline.serving.pyfunc`` space folder as a pyfunc model in its own nested run (``model <name> ·
         <dagster run>``) and register it as a new version of ``registered_name``; with ``validation``, record it on the
-        version and move the alias ``champion`` to it if ``pipeline.promotion.decide`` says so. Returns the model's URI,
+        version and move the alias ``champion`` to it if ``pipeline.serving.promotion.decide`` says so. Returns the model's URI,
         version and the gate's decision."""
         if not self.enabled:
             return {}
         import mlflow
 
-        from pipeline.serving import LatentSpaceModel, signature
+        from pipeline.serving.pyfunc import LatentSpaceModel, signature
 
         parent = self.run_id(dagster_run_id)
         child = self._find_or_create({DAGSTER_RUN_TAG: dagster_run_id, "model": name, "mlflow.parentRunId": parent},

@@ -1,8 +1,8 @@
-"""The MLflow model registry side of the champion gate (``pipeline.promotion`` decides; this records and moves)."""
+"""The MLflow model registry side of the champion gate (``pipeline.serving.promotion`` decides; this records and moves)."""
 
 from __future__ import annotations
 
-from pipeline.promotion import CHAMPION, Validation, decide
+from pipeline.serving.promotion import CHAMPION, Validation, decide
 
 
 def champion_gate(client, registered_name: str, version: int, validation: Validation) -> dict:

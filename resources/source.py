@@ -10,11 +10,11 @@ import polars as pl
 
 from pipeline import defaults
 from pipeline.contract import QUARANTINE_SCHEMA, StageFiles
-from pipeline.importers import FORMATS, resolve_files
+from pipeline.engines.local import LOCAL
+from pipeline.ingest.importers import FORMATS, resolve_files
+from pipeline.ingest.pseudonyms import salt_fingerprint, salt_from
+from pipeline.ingest.synthetic import SyntheticConfig, generate
 from pipeline.io import write_json
-from pipeline.pseudonyms import salt_fingerprint, salt_from
-from pipeline.stages import LOCAL
-from pipeline.synthetic import SyntheticConfig, generate
 from resources.params import model_from, params_of
 
 SYNTHETIC = "synthetic"
@@ -27,7 +27,7 @@ class _Source(dg.ConfigurableResource):
     pseudonymise_salt_env: str = ""
     # a canonical file's column names, where they are not the canonical ones or their usual aliases: {user_id: listener, ...}
     columns: dict[str, str] = {}
-    # the plausibility window of a real log's timestamps (pipeline.field_rules): from this date to this many days after the import
+    # the plausibility window of a real log's timestamps (pipeline.ingest.field_rules): from this date to this many days after the import
     earliest: str = "2000-01-01"
     days_after_import: float = 1.0
     # the Unicode normal form every text value is put in: NFC (the same title typed in NFD is the same song), NFKC, or "" (as written)
@@ -45,7 +45,7 @@ class _Source(dg.ConfigurableResource):
         return salt_fingerprint(salt_from(self.pseudonymise_salt_env)) if self.pseudonymise_salt_env else None
 
     def import_params(self) -> dict:
-        """The params of the import stage (``pipeline.stages.raw_events``), its window's "now" fixed here. The salt
+        """The params of the import stage (``pipeline.engines.local.raw_events``), its window's "now" fixed here. The salt
         travels as the name of its environment variable, read where the import runs."""
         return {"path": self.path, "format": self.format, "salt_env": self.pseudonymise_salt_env, "columns": dict(self.columns),
                 "earliest": self.earliest, "days_after_import": self.days_after_import, "text_form": self.text_form,
@@ -82,7 +82,7 @@ ListeningLogSource = model_from(
     """The listening log.
 
     ``format``: ``synthetic`` (default: a seeded log of the configured size and shape, the fields of
-    ``pipeline.synthetic.SyntheticConfig``), or a real log at ``path`` (a file, a folder or a glob) in one of
+    ``pipeline.ingest.synthetic.SyntheticConfig``), or a real log at ``path`` (a file, a folder or a glob) in one of
     ``canonical``, ``lastfm-1k``, ``spotify``, ``listenbrainz``, or ``auto`` (told by the file names; refuses
     to guess when unsure). ``pseudonymise_salt_env``: the name of an environment variable holding a salt; when set,
     user ids are replaced by a salted hash, no quarantine row or reason quotes a raw value, and only a fingerprint of

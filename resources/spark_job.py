@@ -1,6 +1,6 @@
 """The Spark application of one engine stage, launched by ``resources.engine.ComputeEngine`` with spark-submit.
 
-It reads its stage, folders and params from Dagster Pipes, runs ``pipeline.spark.stages.SPARK[stage]`` (or ``SPARK_ONLY[stage]``) and reports
+It reads its stage, folders and params from Dagster Pipes, runs ``pipeline.engines.spark.SPARK[stage]`` (or ``SPARK_ONLY[stage]``) and reports
 its counts back (``report_custom_message``); its log lines appear in the asset's logs.
 """
 
@@ -10,8 +10,8 @@ from dagster_pipes import open_dagster_pipes
 from pyspark.sql import SparkSession
 
 from pipeline.contract import StageFiles
-from pipeline.spark.session import application, configure, say_while_waiting
-from pipeline.spark.stages import SPARK, SPARK_ONLY
+from pipeline.engines.spark import SPARK, SPARK_ONLY
+from pipeline.engines.spark_session import application, configure, say_while_waiting
 
 
 def main() -> None:

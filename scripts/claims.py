@@ -43,7 +43,7 @@ def run_of(home: Path) -> tuple[pl.DataFrame, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.report import claims_table, headline_table, markdown
+    from pipeline.analysis.report import claims_table, headline_table, markdown
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="[LABEL=]HOME")

@@ -17,10 +17,10 @@ from assets.console import console_config
 from assets.definitions import defs, pipeline_job
 from assets.instance import local_instance
 from assets.reconcile import reconcile
+from pipeline.analysis.report import render, wrapped
 from pipeline.contract import EMBEDDING_NETWORK
+from pipeline.embedding.record import TRAINERS
 from pipeline.io import default_home
-from pipeline.report import render, wrapped
-from pipeline.training import TRAINERS
 from resources import MlflowTracking
 
 

@@ -11,13 +11,13 @@ import numpy as np
 import polars as pl
 
 from assets.stage_io import latest
-from pipeline.baselines import catalogue
-from pipeline.graph import Graph
-from pipeline.measures import ranking_metrics
-from pipeline.methods import Space
-from pipeline.nearest import EUCLIDEAN
-from pipeline.queries import build_queries, reference_sessions
-from pipeline.sessions import session_table
+from pipeline.evaluation.baselines import catalogue
+from pipeline.evaluation.measures import ranking_metrics
+from pipeline.evaluation.methods import Space
+from pipeline.evaluation.nearest import EUCLIDEAN
+from pipeline.evaluation.queries import build_queries, reference_sessions
+from pipeline.network.graph import Graph
+from pipeline.sessions.sessions import session_table
 
 
 def main() -> None:

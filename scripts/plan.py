@@ -12,11 +12,12 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline import defaults, split_plan
+from pipeline import defaults
 from pipeline.contract import StageFiles
-from pipeline.field_rules import LogInputError
-from pipeline.importers import FORMATS, import_log
-from pipeline.sessions import session_table, sessionize_file
+from pipeline.ingest.field_rules import LogInputError
+from pipeline.ingest.importers import FORMATS, import_log
+from pipeline.sessions import split_plan
+from pipeline.sessions.sessions import session_table, sessionize_file
 
 
 def plan_log(log: str, fmt: str = "auto", columns: dict[str, str] | None = None, work: Path | None = None) -> tuple[pl.DataFrame, split_plan.Recommendation, dict]:

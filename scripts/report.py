@@ -8,7 +8,7 @@ import sys
 import dagster as dg
 
 from assets import stage_io
-from pipeline.report import render
+from pipeline.analysis.report import render
 
 
 def main() -> int:

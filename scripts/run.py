@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.field_rules import LogInputError
-from pipeline.importers import FORMATS, resolve_files
+from pipeline.ingest.field_rules import LogInputError
+from pipeline.ingest.importers import FORMATS, resolve_files
 
 RESOURCES = ("source", "store", "settings", "mlflow", "engine")
 

@@ -22,8 +22,8 @@ import polars as pl
 from assets.stage_io import latest
 from pipeline.contract import StageFiles
 from pipeline.defaults import RARE_PLAYS
-from pipeline.experiments import metrics
-from pipeline.methods import SIMILARITIES
+from pipeline.evaluation.methods import SIMILARITIES
+from pipeline.evaluation.metrics import metrics
 
 
 def diagnosis(table: pl.DataFrame, strata: pl.DataFrame, k: int) -> pl.DataFrame:

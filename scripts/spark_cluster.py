@@ -43,7 +43,7 @@ def free_port() -> int:
 
 def loopback_env(root: Path) -> dict[str, str]:
     """Spark's daemons and drivers on loopback, their scratch space under ``root``."""
-    from pipeline.spark.session import spark_env
+    from pipeline.engines.spark_session import spark_env
     return {**spark_env(), "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_MASTER_HOST": "127.0.0.1",
             "SPARK_LOG_DIR": str(root / "logs"), "SPARK_WORKER_DIR": str(root / "work"), "SPARK_LOCAL_DIRS": str(root / "tmp")}
 

@@ -25,7 +25,7 @@ def events(rows: list[tuple]) -> pl.DataFrame:
 
 def path_graph(n: int):
     """The path 0 - 1 - ... - n-1 as a graph."""
-    from pipeline.graph import Graph
+    from pipeline.network.graph import Graph
 
     src, dst = np.arange(n - 1), np.arange(1, n)
     indptr = np.zeros(n + 1, dtype=np.int64)

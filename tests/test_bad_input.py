@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from pipeline.contract import EVENT_SCHEMA
-from pipeline.importers import import_log, resolve_files
-from pipeline.log_formats import UNTERMINATED, LogInputError
+from pipeline.ingest.importers import import_log, resolve_files
+from pipeline.ingest.log_formats import UNTERMINATED, LogInputError
 
 HEADER = "timestamp,user_id,device,song_id,artist,genre,language\n"
 GOOD = "2016-01-01T10:00:00Z,u1,mobile,s1,a,Pop,Mandarin\n"
@@ -185,7 +185,7 @@ import unicodedata  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pipeline.field_rules import Window  # noqa: E402
+from pipeline.ingest.field_rules import Window  # noqa: E402
 
 TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["u1", "s1", "\ufeffu1", "u\x00", "a\u200bb", " ", "2016-01-01T10:00:00Z"]))
 JSON_VALUE = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10**15, 10**15), st.floats(allow_nan=True), TEXT),

@@ -2,7 +2,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipeline.baselines import ALSParams, catalogue, confidence, fit_als, play_counts, user_song_matrix
+from pipeline.evaluation.baselines import ALSParams, catalogue, confidence, fit_als, play_counts, user_song_matrix
 
 TRAIN = pl.DataFrame({"user_id": ["u2", "u1", "u1", "u1", "u2"], "song_id": ["b", "a", "a", "c", "a"]})
 

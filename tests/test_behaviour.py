@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 from helpers import T0
 
-from pipeline.behaviour import (
+from pipeline.analysis.behaviour import (
     _knn_accuracy,
     agreement_with_truth,
     analyse_users,
@@ -25,7 +25,7 @@ def test_otsu_cuts_between_two_groups():
 def test_permutation_test_finds_a_label_that_follows_position():
     rng = np.random.default_rng(0)
     x = np.r_[rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))]
-    from pipeline.behaviour import _neighbours
+    from pipeline.analysis.behaviour import _neighbours
 
     nn = _neighbours(x, 5)
     related = np.r_[np.zeros(20, int), np.ones(20, int)]
@@ -73,7 +73,7 @@ def test_every_user_s_row_is_the_same_whatever_the_number_of_workers():
 
 def test_a_worker_runs_k_means_and_blas_on_one_thread():
     # threadpoolctl limits only the libraries already loaded: scikit-learn's OpenMP runtime must be among them
-    code = ("from pipeline.behaviour import _one_thread; _one_thread(); from pipeline.behaviour import cluster_silhouettes; "
+    code = ("from pipeline.analysis.behaviour import _one_thread; _one_thread(); from pipeline.analysis.behaviour import cluster_silhouettes; "
             "import numpy as np; cluster_silhouettes(np.random.default_rng(0).normal(size=(20, 4)), 0); "
             "from threadpoolctl import threadpool_info; print([(i['internal_api'], i['num_threads']) for i in threadpool_info()])")
     pools = ast.literal_eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from pipeline.beyond_accuracy import UNKNOWN, TrainHistory, beyond_accuracy, intra_list_diversity
+from pipeline.evaluation.beyond_accuracy import UNKNOWN, TrainHistory, beyond_accuracy, intra_list_diversity
 
 COUNTS = np.array([8, 4, 2, 1, 1])  # 16 plays in all
 TOP = np.array([[0, 1, 2], [0, 3, 1]])
@@ -47,7 +47,7 @@ def test_intra_list_diversity_counts_only_known_pairs():
 def test_tag_codes_follow_the_catalogue_order_and_mark_unknown(tmp_path):
     import polars as pl
 
-    from pipeline.beyond_accuracy import tag_codes
+    from pipeline.evaluation.beyond_accuracy import tag_codes
 
     path = tmp_path / "train.parquet"
     pl.DataFrame({"song_id": ["b", "a", "b", "c"], "artist": ["X", "Y", None, None], "genre": [None, "rock", "pop", None],

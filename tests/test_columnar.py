@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import columnar, line_split
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA
-from pipeline.field_rules import LogInputError, Window, event, public
-from pipeline.importers import DUPLICATE, import_log
-from pipeline.log_formats import RAW_LIMIT, csv_header, csv_row, lastfm_row, lines, unterminated_row, whole_file_check
+from pipeline.ingest import columnar, line_split
+from pipeline.ingest.field_rules import LogInputError, Window, event, public
+from pipeline.ingest.importers import DUPLICATE, import_log
+from pipeline.ingest.log_formats import RAW_LIMIT, csv_header, csv_row, lastfm_row, lines, unterminated_row, whole_file_check
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 WINDOW = Window(now=NOW)
@@ -224,8 +224,8 @@ def test_plain_rows_never_reach_the_per_row_functions(tmp_path, monkeypatch):
 def test_the_spark_engines_ranges_end_where_csv_records_do(tmp_path):
     """Spark's import cuts a CSV into ranges of whole records: a quoted line break near a cut stays in its record,
     and the ranges' records, numbered on, are the file's (the planner only; the engine's tests run the import)."""
-    from pipeline.inputs import LogFile
-    from pipeline.spark import importing
+    from pipeline.ingest import spark as importing
+    from pipeline.ingest.inputs import LogFile
 
     path = tmp_path / "log.csv"
     body = [f'2016-01-01T10:{i:02d}:00Z,u{i % 3},"song\n{i}"' if i % 4 == 0 else f"2016-01-01T10:{i:02d}:00Z,u{i % 3},s{i}"

@@ -34,7 +34,7 @@ def test_a_failure_keeps_its_message_not_its_trace_and_skipped_steps_are_not_pri
 
 def test_gensims_own_lines_show_only_when_the_stage_has_been_quiet_for_a_minute():
     from assets.console import GENSIM_EVERY
-    from pipeline.embed import GENSIM
+    from pipeline.embedding.skipgram import GENSIM
 
     concise = _Concise()
     gensim = f"{GENSIM}EPOCH 0 - PROGRESS: at 50.00% words, 200000 words/s"

@@ -49,8 +49,8 @@ def test_no_stage_file_is_named_outside_the_contract():
     names = {f.name for s in STAGES.values() for f in s.files.values() if not f.series and "." in f.name}
     pattern = re.compile(r"""["'](%s)["']""" % "|".join(re.escape(n) for n in sorted(names)))
     offenders = []
-    for folder in ("assets", "resources", "scripts", "benchmarks"):
-        for path in [*sorted((ROOT / folder).rglob("*.py")), ROOT / "pipeline" / "report.py"]:  # subpackages too
+    for folder in ("assets", "resources", "paper_run", "scripts", "benchmarks"):
+        for path in [*sorted((ROOT / folder).rglob("*.py")), ROOT / "pipeline" / "analysis" / "report.py"]:  # subpackages too
             for n, line in enumerate(path.read_text().splitlines(), 1):
                 if pattern.search(line) and "dicts=" not in line:  # (MLflow artifact names are not stage files)
                     offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
@@ -137,23 +137,25 @@ def test_code_versions_follow_the_science_modules(tmp_path, monkeypatch):
     shutil.copytree(_meta.PIPELINE, tmp_path / "pipeline")
     monkeypatch.setattr(_meta, "PIPELINE", tmp_path / "pipeline")
     _meta.code_version.cache_clear()
-    with open(tmp_path / "pipeline" / "sessions.py", "a") as fh:
+    with open(tmp_path / "pipeline" / "sessions" / "sessions.py", "a") as fh:
         fh.write("\n# an edit\n")
     after = {a: _meta.code_version(a) for a in assets}
     _meta.code_version.cache_clear()
     changed = {a for a in assets if before[a] != after[a]}
     # the stage itself, and the stages whose modules import it (evaluation reads train sessions with it)
     assert {"sessions", "metrics", "model"} <= changed and not changed & {"raw_events", "splits", "walks_uss", "embedding_uss", "plots"}
-    assert changed == {a for a in assets if "sessions" in _meta.science(a)}
+    assert changed == {a for a in assets if "sessions.sessions" in _meta.science(a)}
 
 
 def test_the_science_behind_an_asset_is_derived_from_its_stages_imports():
     from assets import _meta
 
-    source = "import os\nfrom pipeline import defaults, io\nfrom pipeline.graph import Graph\nimport pipeline.walks\nfrom . import x\n"
-    assert _meta.imports_of(source) == {"defaults", "io", "graph", "walks"}
-    assert _meta.science("graph_uss") == ["contract", "graph", "io", "sparse"]  # graph.py imports these three, they nothing more
-    assert {"embedding", "trainers", "skipgram", "walks"} <= set(_meta.science("embedding_us"))
+    source = ("import os\nfrom pipeline import defaults, io\nfrom pipeline.network.graph import Graph\nimport pipeline.network.walks\n"
+              "from pipeline.evaluation import nearest, strata as s\nfrom . import x\n")
+    assert _meta.imports_of(source) == {"defaults", "io", "network.graph", "network.walks", "evaluation", "evaluation.nearest",
+                                        "evaluation.strata"}
+    assert _meta.science("graph_uss") == ["contract", "io", "network.graph", "sparse"]  # graph.py imports these three, they nothing more
+    assert {"embedding.embedding", "embedding.trainers", "embedding.skipgram", "network.walks"} <= set(_meta.science("embedding_us"))
 
 
 def test_the_ui_shows_results_before_timings():

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from helpers import path_graph
 
-from pipeline.embed import SkipGramParams, train_skipgram
-from pipeline.walks import write_corpus
+from pipeline.embedding.skipgram import SkipGramParams, train_skipgram
+from pipeline.network.walks import write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_the_fast_huffman_tree_trains_the_vectors_gensim_trains(corpus, monkeypa
     """With gensim's own tree builder swapped back in, one worker gives the very same vectors."""
     from gensim.models import Word2Vec
 
-    from pipeline import embed
+    from pipeline.embedding import skipgram as embed
 
     path, counts = corpus
     params = SkipGramParams(dimensions=4, workers=1, seed=3)

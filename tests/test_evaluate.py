@@ -6,12 +6,12 @@ import pytest
 import scipy.sparse as sp
 
 from pipeline import defaults
-from pipeline.evaluate import run_experiments
-from pipeline.measures import bootstrap_intervals, bootstrap_means, ordering_verdicts, ranking_metrics
-from pipeline.methods import Popularity, RandomSongs, Space, random_ranking, ranked_by_score
-from pipeline.nearest import DOT, EUCLIDEAN, nearest, unique_rows
-from pipeline.queries import build_queries, reference_sessions
-from pipeline.sknn import SessionKNN
+from pipeline.evaluation.experiments import run_experiments
+from pipeline.evaluation.measures import bootstrap_intervals, bootstrap_means, ordering_verdicts, ranking_metrics
+from pipeline.evaluation.methods import Popularity, RandomSongs, Space, random_ranking, ranked_by_score
+from pipeline.evaluation.nearest import DOT, EUCLIDEAN, nearest, unique_rows
+from pipeline.evaluation.queries import build_queries, reference_sessions
+from pipeline.evaluation.sknn import SessionKNN
 
 T = datetime(2016, 6, 2, tzinfo=timezone.utc)
 
@@ -305,7 +305,7 @@ def test_verdicts_use_the_user_level_intervals_and_say_what_sessions_would():
 def test_hits_are_the_ranked_items_in_the_query_s_relevant_row_sorted_or_not():
     import scipy.sparse as sparse
 
-    from pipeline.measures import hits_of
+    from pipeline.evaluation.measures import hits_of
 
     # row 0 relevant {5, 2} given in that order (unsorted indices); row 1 nothing; row 2 {0}
     relevant = sparse.csr_matrix((np.ones(3, bool), np.array([5, 2, 0]), np.array([0, 2, 2, 3])), shape=(3, 6))
@@ -319,7 +319,7 @@ def test_hits_are_the_ranked_items_in_the_query_s_relevant_row_sorted_or_not():
 def test_session_knn_counts_densely_and_by_postings_alike(monkeypatch):
     """150 songs (so 64 are counted by mask and 86 by postings in the dense count), ten of them in half the sessions:
     every query counted densely, and every query counted by its postings, against the definition."""
-    import pipeline.sknn as sknn
+    import pipeline.evaluation.sknn as sknn
 
     rng = np.random.default_rng(4)
     dense = (rng.random((400, 150)) < 0.04).astype(np.float32)

@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 from helpers import events
 
-from pipeline.explorer import explorer_data, write_explorer
-from pipeline.figures import SpaceView
-from pipeline.graph import user_session_song_graph
-from pipeline.sessions import sessionize
+from pipeline.analysis.explorer import explorer_data, write_explorer
+from pipeline.analysis.plots import SpaceView
+from pipeline.network.graph import user_session_song_graph
+from pipeline.sessions.sessions import sessionize
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 # Skipped on a machine without Chromium; never in CI, where .ci/run installs it.

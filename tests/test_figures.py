@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from pipeline.plots import THUMBNAIL_DPI, thumbnail_markdown, thumbnail_png  # noqa: E402
+from pipeline.analysis.charts import THUMBNAIL_DPI, thumbnail_markdown, thumbnail_png  # noqa: E402
 
 
 def test_thumbnails_are_80_dpi_palette_pngs():

@@ -12,8 +12,8 @@ from helpers import materialize_all
 
 from assets.definitions import new_files_sensor
 from pipeline.contract import StageFiles
-from pipeline.pseudonyms import salt_fingerprint
-from pipeline.synthetic import SyntheticConfig, generate
+from pipeline.ingest.pseudonyms import salt_fingerprint
+from pipeline.ingest.synthetic import SyntheticConfig, generate
 from resources import ListeningLogSource
 
 PLATFORMS = {"mobile": "Android OS 13", "desktop": "Windows 10 (10.0.19045)", "tablet": "iOS 16.1 (iPad13,1)",

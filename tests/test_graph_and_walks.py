@@ -6,8 +6,8 @@ import pytest
 from helpers import path_graph
 
 from pipeline.contract import StageFiles
-from pipeline.graph import SESSION, SONG, USER, Graph, user_session_song_graph, user_song_graph
-from pipeline.walks import generate_walks, read_walks, write_corpus
+from pipeline.network.graph import SESSION, SONG, USER, Graph, user_session_song_graph, user_song_graph
+from pipeline.network.walks import generate_walks, read_walks, write_corpus
 
 TRAIN = pl.DataFrame({
     "user_id": ["u1", "u1", "u1", "u2", "u2"],
@@ -87,7 +87,7 @@ def test_corpus_is_seeded_and_independent_of_thread_count(tmp_path):
 
 
 def _stream_walk(graph: Graph, start: int, walk_length: int, seed: int, pass_index: int) -> list[int]:
-    """A walk by the definition in pipeline/walks.py, in Python integers: each walk its own splitmix64 stream
+    """A walk by the definition in pipeline/network/walks.py, in Python integers: each walk its own splitmix64 stream
     seeded by (seed, pass, start), one draw a step, the neighbour at draw mod degree; -1 once stuck."""
     mask, golden, m1, m2 = (1 << 64) - 1, 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 

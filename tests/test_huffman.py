@@ -5,7 +5,7 @@ import pytest
 from gensim.models import Word2Vec
 from gensim.models.word2vec import _assign_binary_codes
 
-from pipeline.huffman import assign_binary_codes
+from pipeline.embedding.huffman import assign_binary_codes
 
 
 def vocab(counts) -> Word2Vec:

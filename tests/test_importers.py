@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from pipeline.importers import detect_format, import_log
-from pipeline.log_formats import UNTERMINATED, LogInputError, device_family, parse_timestamp
-from pipeline.pseudonyms import pseudonymise
+from pipeline.ingest.importers import detect_format, import_log
+from pipeline.ingest.log_formats import UNTERMINATED, LogInputError, device_family, parse_timestamp
+from pipeline.ingest.pseudonyms import pseudonymise
 
 
 def run(tmp_path, pattern, fmt, **kw):
@@ -283,7 +283,7 @@ def test_a_parquet_date_column_is_read_as_its_text_would_be(tmp_path):
 
 
 def test_the_salt_comes_from_a_named_environment_variable_and_only_its_fingerprint_is_kept(monkeypatch):
-    from pipeline.pseudonyms import salt_fingerprint, salt_from
+    from pipeline.ingest.pseudonyms import salt_fingerprint, salt_from
     from resources import ListeningLogSource
 
     assert salt_from("") == ""
@@ -297,7 +297,7 @@ def test_the_salt_comes_from_a_named_environment_variable_and_only_its_fingerpri
 
 
 def test_a_reason_quotes_its_value_unless_the_log_is_pseudonymised():
-    from pipeline.field_rules import Window, public, timestamp
+    from pipeline.ingest.field_rules import Window, public, timestamp
 
     _, reason = timestamp("late.user0@example.com", Window())
     assert public(reason, withhold=False) == "unparsable timestamp ('late.user0@example.com'): ISO-8601 needs a date like 2016-06-01"

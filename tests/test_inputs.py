@@ -13,9 +13,9 @@ import pytest
 import zstandard
 from log_shapes import write_lastfm_1k, write_listenbrainz, write_spotify
 
-from pipeline.importers import import_log
-from pipeline.inputs import LogFile, log_files
-from pipeline.log_formats import LogInputError
+from pipeline.ingest.importers import import_log
+from pipeline.ingest.inputs import LogFile, log_files
+from pipeline.ingest.log_formats import LogInputError
 
 CSV = ("timestamp,user_id,song_id,artist\n2016-01-01T10:00:00Z,u1,s1,Björk\n2016-01-01T10:05:00Z,u1,s2,A\n"
        "not a time,u2,s3,B\n").encode()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.paper_run.stages import store_of
+from paper_run.stages import store_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = ["--users", "40", "--songs", "600", "--artists", "60", "--mean-session-songs", "14", "--workers", "1"]
@@ -49,8 +49,8 @@ def test_a_killed_step_is_counted_and_the_rerun_finishes_without_redoing_done_st
     assert after["graph_uss"]["interrupted"] == 1 and after["graph_uss"]["attempts"] == 2
     assert all(after[s]["attempts"] == 1 and after[s]["interrupted"] == 0 for s in ("raw_events", "sessions", "splits"))
     assert all(after[s]["peak_rss_mb"] > 50 and after[s]["seconds"] > 0 for s in ("raw_events", "sessions", "splits", "graph_uss"))
-    from assets.paper_run.stages import instance_of
     from assets.stage_io import latest
+    from paper_run.stages import instance_of
 
     instance = instance_of(home)
     assert latest(instance)["graph_uss"]["adjacency"].exists()
@@ -66,7 +66,7 @@ def test_a_killed_step_is_counted_and_the_rerun_finishes_without_redoing_done_st
 
 
 def test_the_summary_sets_bare_training_against_everything_else(tmp_path):
-    from assets.paper_run.report import training_summary, training_times_of
+    from paper_run.report import training_summary, training_times_of
 
     store = store_of(tmp_path)
     done = store.version("embedding_uss", "run-1")
@@ -96,7 +96,7 @@ def test_the_summary_sets_bare_training_against_everything_else(tmp_path):
 
 
 def test_a_killed_training_keeps_the_time_up_to_its_last_checkpoint(tmp_path):
-    from assets.paper_run.ledger import Ledger
+    from paper_run.ledger import Ledger
 
     state = store_of(tmp_path).checkpoints("embedding_us") / "k" / "state.json"
     state.parent.mkdir(parents=True)
@@ -112,8 +112,8 @@ def test_a_killed_training_keeps_the_time_up_to_its_last_checkpoint(tmp_path):
 
 
 def test_the_runs_of_a_killed_step_are_marked_failed(tmp_path):
-    from assets.paper_run.runner import fail_killed_runs
-    from assets.paper_run.stages import instance_of
+    from paper_run.runner import fail_killed_runs
+    from paper_run.stages import instance_of
 
     (tmp_path / "dagster").mkdir()
     (tmp_path / "dagster" / "dagster.yaml").write_text((ROOT / "scripts" / "dagster.yaml").read_text())
@@ -127,7 +127,7 @@ def test_the_runs_of_a_killed_step_are_marked_failed(tmp_path):
 
 
 def test_the_stage_order_is_the_asset_graphs_with_the_evaluation_first():
-    from assets.paper_run.stages import STAGES
+    from paper_run.stages import STAGES
     from pipeline.contract import STAGES as CONTRACT
 
     order = [name for name, _ in STAGES]
@@ -141,8 +141,8 @@ def test_the_stage_order_is_the_asset_graphs_with_the_evaluation_first():
 def test_train_shards_reaches_every_training_and_marks_the_ledger(tmp_path):
     import pytest
 
-    from assets.paper_run.ledger import Ledger
-    from assets.paper_run.runner import run_config
+    from paper_run.ledger import Ledger
+    from paper_run.runner import run_config
 
     class Args:
         users, songs, artists, mean_session_songs, workers, train_shards, trainer = 40, 600, 60, 14.0, 1, 2, "gensim"
@@ -165,7 +165,7 @@ def test_train_shards_reaches_every_training_and_marks_the_ledger(tmp_path):
 
 
 def test_tune_skipgram_enables_the_grid_with_the_runs_trainer_and_refuses_unknown_axes():
-    from assets.paper_run.runner import _grid_arg, run_config
+    from paper_run.runner import _grid_arg, run_config
 
     class Args:
         users, songs, artists, mean_session_songs, workers, train_shards, trainer = 40, 600, 60, 14.0, 1, 0, "numba"

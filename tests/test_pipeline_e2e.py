@@ -367,7 +367,7 @@ def test_the_skip_gram_grid_can_train_with_the_numba_trainer(run):
 
 def test_the_champion_alias_follows_the_validation_gate(run):
     from pipeline.io import read_json
-    from pipeline.promotion import Validation
+    from pipeline.serving.promotion import Validation
 
     versions = json.loads(run.files("model")["versions"].read_text())
     scores, tuned = read_json(run.files("als_tuning")["validation"]), read_json(run.files("skipgram_tuning")["result"])
@@ -400,7 +400,7 @@ def test_the_registered_model_is_served_over_http(run, tmp_path):
 
     import pandas as pd
 
-    from pipeline.serving import LatentSpaceModel
+    from pipeline.serving.pyfunc import LatentSpaceModel
 
     versions = json.loads(run.files("model")["versions"].read_text())
     assert versions["proposed"]["version"] >= 1 and versions["mf"]["registered_name"].endswith("-mf")
@@ -492,7 +492,7 @@ def test_embedding_uss_trains_with_the_point_the_skip_gram_grid_chose(run):
 
 def test_the_report_fits_a_terminal_and_judges_every_ordering(run):
     from assets.stage_io import of_result
-    from pipeline.report import WIDTH, render
+    from pipeline.analysis.report import WIDTH, render
 
     lines = render(of_result(run.result)).splitlines()
     assert [line for line in lines if len(line) > WIDTH and "/" not in line] == []  # only a file path may be wider

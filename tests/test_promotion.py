@@ -1,6 +1,6 @@
 """The champion gate, case by case."""
 
-from pipeline.promotion import Validation, decide
+from pipeline.serving.promotion import Validation, decide
 
 
 def test_the_champion_moves_only_for_a_version_that_beats_popularity_and_the_comparable_champion():

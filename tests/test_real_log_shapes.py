@@ -17,7 +17,7 @@ import pytest
 from log_shapes import write_lastfm_1k, write_listenbrainz, write_spotify
 
 from assets import ingest
-from pipeline import split_plan
+from pipeline.sessions import split_plan
 from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
 from scripts.run import run_config
 

@@ -1,8 +1,8 @@
-"""The claims table across runs (pipeline.report), on hand-made metrics whose verdicts are known."""
+"""The claims table across runs (pipeline.analysis.report), on hand-made metrics whose verdicts are known."""
 
 import polars as pl
 
-from pipeline.report import claims_table, headline_table, markdown
+from pipeline.analysis.report import claims_table, headline_table, markdown
 
 
 def _rows(experiment: str, method: str, recalls: dict[int, tuple[float, float, float]]) -> list[dict]:

@@ -5,12 +5,12 @@ import pytest
 from filelock import FileLock
 from helpers import path_graph
 
-from pipeline.checkpoints import train_skipgram_resumable
 from pipeline.contract import StageFiles
-from pipeline.embed import SkipGramParams
-from pipeline.trainers import shard_fits
-from pipeline.walk_reader import WalkFileError
-from pipeline.walks import ShardedCorpus, write_corpus, write_corpus_shards
+from pipeline.embedding.checkpoints import train_skipgram_resumable
+from pipeline.embedding.skipgram import SkipGramParams
+from pipeline.embedding.trainers import shard_fits
+from pipeline.network.walk_reader import WalkFileError
+from pipeline.network.walks import ShardedCorpus, write_corpus, write_corpus_shards
 
 PARAMS = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3)
 

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from pipeline import defaults
-from pipeline.behaviour import summary_parts
+from pipeline.analysis.behaviour import summary_parts
 from resources import ListeningLogSource, MlflowTracking
 from resources.run_names import description, overrides, run_name
 

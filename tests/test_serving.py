@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 from mlflow.exceptions import MlflowException
 
-from pipeline.methods import Space
-from pipeline.nearest import EUCLIDEAN
-from pipeline.serving import LatentSpaceModel, write_space
+from pipeline.evaluation.methods import Space
+from pipeline.evaluation.nearest import EUCLIDEAN
+from pipeline.serving.pyfunc import LatentSpaceModel, write_space
 
 # Songs 0-1 sit near (0, 0), songs 2-3 near (5, 5). The user's vector is with songs 2-3; their latest
 # session on the mobile sits with songs 0-1.
@@ -66,7 +66,7 @@ def test_bad_queries_are_refused_with_a_message(model, row, message):
 
 
 def test_a_request_too_large_is_refused_before_any_work(model):
-    from pipeline.serving import MAX_ANSWERS, MAX_ROWS
+    from pipeline.serving.pyfunc import MAX_ANSWERS, MAX_ROWS
 
     with pytest.raises(MlflowException, match=f"{MAX_ROWS + 1:,} queries in one request; at most {MAX_ROWS:,}"):
         model.predict(None, pd.DataFrame([{"song_id": "s0"}] * (MAX_ROWS + 1)))

@@ -4,7 +4,14 @@ from helpers import events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.sessions import rule_violations, rule_violations_file, session_table, sessionize, sessionize_file, user_chunks
+from pipeline.sessions.sessions import (
+    rule_violations,
+    rule_violations_file,
+    session_table,
+    sessionize,
+    sessionize_file,
+    user_chunks,
+)
 
 
 def ids(frame, **kw):
@@ -91,7 +98,7 @@ def test_user_chunks_are_contiguous_and_bounded():
 
 def test_sessionize_file_in_chunks_equals_sessionize_in_memory(tmp_path):
     from pipeline.contract import StageFiles
-    from pipeline.synthetic import SyntheticConfig, generate
+    from pipeline.ingest.synthetic import SyntheticConfig, generate
 
     raw = StageFiles("raw_events", tmp_path / "raw")
     generate(SyntheticConfig(n_users=12, n_songs=200, n_artists=20), raw)

@@ -1,4 +1,4 @@
-"""The numba skip-gram (pipeline.skipgram): one walk's updates worked out by hand, one thread reproducible, and a
+"""The numba skip-gram (pipeline.embedding.skipgram_numba): one walk's updates worked out by hand, one thread reproducible, and a
 planted-community graph recovered as well as gensim recovers it."""
 
 import numba
@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 from scipy import sparse
 
-from pipeline import skipgram
-from pipeline.graph import Graph
-from pipeline.walks import generate_walks
+from pipeline.embedding import skipgram_numba as skipgram
+from pipeline.network.graph import Graph
+from pipeline.network.walks import generate_walks
 
 
 def test_one_walk_updates_as_the_skip_gram_formula_says():
@@ -135,8 +135,8 @@ def test_more_threads_than_cores_train_on_every_core(walks):
 def test_both_trainers_recover_planted_communities_equally_well(walks, tmp_path):
     from gensim.models import Word2Vec
 
-    from pipeline.embed import SkipGramParams
-    from pipeline.walks import walk_text
+    from pipeline.embedding.skipgram import SkipGramParams
+    from pipeline.network.walks import walk_text
 
     w, counts, label = walks
     ours = purity(skipgram.train([w], counts, dimensions=32, seed=3).vertex_vectors(), label)

@@ -17,9 +17,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from pipeline.contract import Store
-from pipeline.stages import ENGINE_STAGES, LOCAL
-from pipeline.synthetic import generate
-from pipeline.synthetic_config import SyntheticConfig
+from pipeline.engines import ENGINE_STAGES
+from pipeline.engines.local import LOCAL
+from pipeline.ingest.synthetic import generate
+from pipeline.ingest.synthetic_config import SyntheticConfig
 
 pytest.importorskip("pyspark")
 if shutil.which("java") is None:
@@ -48,7 +49,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark(cluster):
-    from pipeline.spark.session import spark_env, spark_session
+    from pipeline.engines.spark_session import spark_env, spark_session
     os.environ.update(spark_env(cluster.master))
 
     session = spark_session(cluster.master, "latent-listening tests", {"spark.sql.shuffle.partitions": "4",
@@ -61,7 +62,7 @@ def spark(cluster):
 def both_engines(spark, tmp_path_factory):
     """Every engine stage run on each engine, each reading its own engine's upstream files."""
     from pipeline.contract import STAGES
-    from pipeline.spark.stages import SPARK
+    from pipeline.engines.spark import SPARK
 
     store = Store(tmp_path_factory.mktemp("store"))
     raw = store.version("raw_events", "raw")
@@ -141,7 +142,7 @@ def test_the_split_drops_as_the_paper_says_on_both(both_engines):
 
 def test_a_log_without_users_is_refused_on_spark(spark, tmp_path):
     from pipeline.contract import EVENT_SCHEMA
-    from pipeline.spark.stages import SPARK
+    from pipeline.engines.spark import SPARK
 
     store = Store(tmp_path)
     raw = store.version("raw_events", "raw")
@@ -208,9 +209,9 @@ def test_spark_imports_what_the_local_import_does(spark, tmp_path, kind, salt):
     """Same events (values, types, order), same quarantine (file, row, reason, raw) and same counts, with line files
     cut into many ranges whose row numbers must be stitched back together."""
     from pipeline.contract import StageFiles
-    from pipeline.field_rules import Window
-    from pipeline.importers import import_log
-    from pipeline.spark import importing
+    from pipeline.ingest import spark as importing
+    from pipeline.ingest.field_rules import Window
+    from pipeline.ingest.importers import import_log
 
     folder = messy_log(kind, tmp_path / "log")
     window = Window.of("2000-01-01", 1.0)
@@ -231,8 +232,8 @@ def test_spark_imports_what_the_local_import_does(spark, tmp_path, kind, salt):
 
 @pytest.mark.parametrize("metric", ["euclidean", "dot"])
 def test_nearest_songs_on_spark_are_the_local_ones(spark, metric):
-    from pipeline.nearest import nearest
-    from pipeline.spark.search import SparkSearch
+    from pipeline.evaluation.nearest import nearest
+    from pipeline.evaluation.spark_search import SparkSearch
 
     rng = np.random.default_rng(5)
     songs = rng.normal(size=(3_000, 16)).astype(np.float32)
@@ -252,9 +253,9 @@ def test_nearest_songs_on_spark_are_the_local_ones(spark, metric):
 def test_spark_word2vec_embeds_every_vertex_with_neighbours_closer_than_strangers(both_engines, spark, monkeypatch):
     """The other trainer: a vector for every vertex, in vertex order, where the graph's edges join vertices that are
     nearer (cosine) than random pairs; a vocabulary past Spark's limit is refused before any work."""
-    from pipeline.graph import Graph
-    from pipeline.spark import word2vec
-    from pipeline.spark.stages import SPARK_ONLY
+    from pipeline.embedding import spark_word2vec as word2vec
+    from pipeline.engines.spark import SPARK_ONLY
+    from pipeline.network.graph import Graph
 
     store, _ = both_engines
     upstream = {"walks_uss": store.version("walks_uss", "spark")}
@@ -289,7 +290,7 @@ def test_a_spark_connect_master_is_refused_with_the_reason(tmp_path):
 
 
 def test_shuffle_partitions_follow_what_the_stage_reads(tmp_path):
-    from pipeline.spark.session import stage_inputs, stage_partitions
+    from pipeline.engines.spark_session import stage_inputs, stage_partitions
 
     store = Store(tmp_path / "store")
     upstream = {"splits": store.version("splits", "x")}
@@ -307,9 +308,9 @@ def test_shuffle_partitions_follow_what_the_stage_reads(tmp_path):
 
 def test_a_file_spark_cannot_read_line_by_line_is_refused_as_locally(spark, tmp_path):
     from pipeline.contract import StageFiles
-    from pipeline.field_rules import LogInputError
-    from pipeline.importers import import_log
-    from pipeline.spark import importing
+    from pipeline.ingest import spark as importing
+    from pipeline.ingest.field_rules import LogInputError
+    from pipeline.ingest.importers import import_log
 
     path = tmp_path / "log.csv"
     path.write_bytes("timestamp,user_id,song_id\n2016-06-01,u,s\n".encode("utf-16"))

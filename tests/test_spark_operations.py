@@ -1,4 +1,4 @@
-"""Operating the Spark engine (resources.engine, pipeline.spark.session): each stage's cores capped and its event log
+"""Operating the Spark engine (resources.engine, pipeline.engines.spark_session): each stage's cores capped and its event log
 kept as configured, and a stage left without executors says so. Worked out by hand; the cluster test in
 test_spark_engine.py checks the same on a real standalone cluster."""
 
@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from pipeline.spark.session import waiting_notice  # noqa: E402
+from pipeline.engines.spark_session import waiting_notice  # noqa: E402
 from resources import ComputeEngine  # noqa: E402
 
 

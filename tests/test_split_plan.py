@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import pytest
 
-from pipeline import split_plan
+from pipeline.sessions import split_plan
 
 D = lambda m, d: datetime(2016, m, d, tzinfo=timezone.utc)  # noqa: E731
 SESSIONS = [  # (user, start, songs)
@@ -87,7 +87,7 @@ def test_a_plan_some_stage_could_not_accept_is_refused_naming_the_stage(train, t
 
 
 def test_resolve_records_the_plan_for_the_later_stages(tmp_path):
-    from pipeline.splits import SplitParams
+    from pipeline.sessions.splits import SplitParams
 
     params, chosen = split_plan.resolve(SplitParams(cutoff="2016-02-01", train_sessions=20, test_sessions=5), {}, None)
     assert (params.cutoff, chosen["validation_sessions"]) == ("2016-02-01", 5)

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from helpers import T0
 
-from pipeline.splits import SplitParams, parse_cutoff, split_files, table1, validation_split_files
+from pipeline.sessions.splits import SplitParams, parse_cutoff, split_files, table1, validation_split_files
 
 CUTOFF = (T0 + timedelta(days=10)).isoformat()
 
@@ -62,7 +62,7 @@ def sessions_by_user(events: pl.DataFrame) -> dict[str, list[dict]]:
 
 
 def oracle_split(events: pl.DataFrame, cutoff, train_sessions, test_sessions, min_session_songs) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The real-life split written out plainly from its definition (the module docstring of pipeline.splits)."""
+    """The real-life split written out plainly from its definition (the module docstring of pipeline.sessions.splits)."""
     cut = parse_cutoff(cutoff)
     train_ids, test_ids = set(), set()
     for sessions in sessions_by_user(events).values():

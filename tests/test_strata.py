@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.strata import popularity_tiers, stratified, tertiles
+from pipeline.evaluation.strata import popularity_tiers, stratified, tertiles
 
 
 def test_tiers_split_the_plays_in_thirds():
@@ -32,7 +32,7 @@ def test_recall_by_tier_counts_only_the_tiers_relevant_songs():
 def test_user_kinds_label_each_query_by_its_user():
     import polars as pl
 
-    from pipeline.strata import query_strata
+    from pipeline.evaluation.strata import query_strata
 
     relevant = sp.csr_matrix(np.ones((3, 2)))
     kinds = pl.DataFrame({"user_id": ["a", "b"], "preference": ["single", "dynamic"], "device_related": [True, False],

@@ -2,8 +2,8 @@ import polars as pl
 import pytest
 
 from pipeline.contract import StageFiles
-from pipeline.sessions import rule_violations, sessionize
-from pipeline.synthetic import EVENT_SCHEMA, LANGUAGES, SyntheticConfig, generate
+from pipeline.ingest.synthetic import EVENT_SCHEMA, LANGUAGES, SyntheticConfig, generate
+from pipeline.sessions.sessions import rule_violations, sessionize
 
 SMALL = SyntheticConfig(n_users=12, n_songs=300, n_artists=30, users_per_block=5, seed=3)
 

@@ -1,9 +1,9 @@
-"""What an embedding stage writes of its training (pipeline.training), for both trainers, on hand-made results."""
+"""What an embedding stage writes of its training (pipeline.embedding.record), for both trainers, on hand-made results."""
 
 import numpy as np
 
-from pipeline.embed import SkipGramParams, TrainingResult
-from pipeline.training import TRAINING_STATS, params_json, resumable_trained, spark_settings, spark_trained, tuned
+from pipeline.embedding.record import TRAINING_STATS, params_json, resumable_trained, spark_settings, spark_trained, tuned
+from pipeline.embedding.skipgram import SkipGramParams, TrainingResult
 
 PARAMS = SkipGramParams(dimensions=16, window=6, epochs=2, alpha=0.05, seed=3)
 WALKED = {"seed": 3, "walk_length": 40, "walks_per_vertex": 20, "tokens": 999}

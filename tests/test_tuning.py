@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipeline.embed import SkipGramParams
-from pipeline.tuning import ALSGrid, skipgram_result, tune_als, tune_skipgram
+from pipeline.embedding.skipgram import SkipGramParams
+from pipeline.evaluation.tuning import ALSGrid, skipgram_result, tune_als, tune_skipgram
 from tests.helpers import T0
 
 
@@ -113,8 +113,8 @@ def test_the_skipgram_result_names_the_best_point_and_the_papers():
 
 def test_the_skipgram_tuning_stage_refuses_a_trainer_it_cannot_resume_and_off_writes_so(tmp_path):
     from pipeline.contract import StageFiles
+    from pipeline.evaluation.tuning import BadSetting, skipgram_tuning
     from pipeline.io import read_json
-    from pipeline.tuning import BadSetting, skipgram_tuning
 
     out = StageFiles("skipgram_tuning", tmp_path)
     with pytest.raises(BadSetting, match="trainer 'spark-word2vec' is not one of gensim, numba"):

@@ -1,11 +1,11 @@
-"""The walk corpus read back as int32 matrices (pipeline.walk_reader): the walks written, in order, and bad files
+"""The walk corpus read back as int32 matrices (pipeline.network.walk_reader): the walks written, in order, and bad files
 refused naming the file and line."""
 
 import numpy as np
 import pytest
 
-from pipeline.walk_reader import WalkFileError, read_walk_blocks
-from pipeline.walks import walk_text
+from pipeline.network.walk_reader import WalkFileError, read_walk_blocks
+from pipeline.network.walks import walk_text
 
 
 def test_the_walks_come_back_in_order_across_chunk_ends(tmp_path):

@@ -1,3 +1,0 @@
-from assets.paper_run.runner import main
-
-raise SystemExit(main())

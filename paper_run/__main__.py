@@ -1,0 +1,3 @@
+from paper_run.runner import main
+
+raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""The local engine: every stage of ``ENGINE_STAGES`` run in this process, on this machine.
+
+Each is the stage function of its concern (``stage(upstream, out, log=None, **params) -> counts``, the signature of
+``pipeline.contract``); the Spark engine (``pipeline.engines.spark.SPARK``) holds one implementation per stage under
+the same names, with the same params, writing the same files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from pipeline.contract import NETWORKS
+from pipeline.engines import ENGINE_STAGES
+from pipeline.evaluation.metrics import metrics
+from pipeline.ingest.importers import raw_events
+from pipeline.network.graph import graph
+from pipeline.network.walks import walks
+from pipeline.sessions.sessions import sessions
+from pipeline.sessions.splits import splits
+
+LOCAL: dict[str, Callable[..., dict]] = {
+    "raw_events": raw_events,
+    "sessions": sessions,
+    "splits": splits,
+    **{f"graph_{n}": partial(graph, n) for n in NETWORKS},
+    **{f"walks_{n}": partial(walks, n) for n in NETWORKS},
+    "metrics": metrics,  # (params: EvaluationConfig's fields and the seed)
+}
+assert tuple(LOCAL) == ENGINE_STAGES

@@ -8,7 +8,7 @@ from assets.config import BehaviourConfig
 from assets.stage_io import begin, guarded, materialized
 from pipeline.analysis import behaviour as behaviour_stage
 from pipeline.analysis import explorer as explorer_stage
-from pipeline.analysis import plots as figures
+from pipeline.analysis import plots as plots_stage
 from pipeline.analysis.report import read_table
 from pipeline.contract import upstream_assets
 from resources import DataStore, MlflowTracking, PipelineSettings
@@ -36,7 +36,7 @@ def behaviour(context: dg.AssetExecutionContext, config: BehaviourConfig, store:
 @guarded
 def plots(context: dg.AssetExecutionContext, store: DataStore, settings: PipelineSettings, mlflow: MlflowTracking) -> dg.MaterializeResult:
     upstream, out = begin(context, store)
-    drawn = figures.plots(upstream, out, context.log.info, seed=settings.seed)
+    drawn = plots_stage.plots(upstream, out, context.log.info, seed=settings.seed)
     metadata = {name.removesuffix(".png"): note for name, note in drawn["not_drawn"].items()}
     for name, figure in drawn["figures"].items():
         metadata[name.removesuffix(".png")] = dg.MetadataValue.md(figure["thumbnail"])

@@ -13,10 +13,9 @@ from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.stage_io import begin, discard, guarded, materialized, store_of
 from pipeline import defaults
 from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, TUNED_BY, upstream_assets
-from pipeline.embedding.embedding import BadCorpus, Paused, check_trainer, chosen_settings, embedding, spark_embedding
-from pipeline.embedding.record import TRAINING_STATS, spark_settings
+from pipeline.embedding.embedding import BadCorpus, Paused, check_trainer, chosen_settings
+from pipeline.embedding.record import TRAINING_STATS
 from pipeline.embedding.skipgram import SkipGramParams
-from pipeline.embedding.trainers import RESUMABLE
 from pipeline.io import write_json
 from pipeline.network.graph import graph_summary
 from pipeline.network.walk_reader import WalkFileError
@@ -76,13 +75,13 @@ def _walks_asset(network: str):
     return _asset
 
 
-def _train(context, name: str, upstream: dict, out, params: SkipGramParams, config, store: DataStore) -> dict:
-    """``pipeline.embedding.embedding.embedding`` with a resumable trainer; a training paused at its budget fails (its folder
+def _train(context, name: str, upstream: dict, out, params: SkipGramParams, config, store: DataStore, engine: ComputeEngine) -> dict:
+    """The training stage on the engine that has its trainer; a training paused at its budget fails (its folder
     removed) so that the next materialization resumes it."""
     try:
-        return embedding(upstream, out, context.log.info, walks=f"walks_{EMBEDDING_NETWORK[name]}",
-                         checkpoints=str(store_of(store).checkpoints(name)), trainer=config.trainer, train_shards=config.train_shards,
-                         max_train_seconds=config.max_train_seconds, **asdict(params))
+        return engine.run(context, name, upstream, out, checkpoints=str(store_of(store).checkpoints(name)), trainer=config.trainer,
+                          train_shards=config.train_shards, max_train_seconds=config.max_train_seconds,
+                          spark_partitions=config.spark_partitions, **asdict(params))
     except BadCorpus as e:
         raise dg.Failure(str(e)) from None
     except WalkFileError as e:
@@ -111,12 +110,7 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
         params, tuning, changed = chosen_settings(name, configured, upstream)
         if changed:
             context.log.info(f"{name}: {TUNED_BY[name][0]} chose " + ", ".join(f"{k}={new} (configured {old})" for k, (old, new) in changed.items()))
-        if config.trainer in RESUMABLE:
-            trained = _train(context, name, upstream, out, params, config, store)
-        else:
-            outcome = engine.run(context, "word2vec", {walks_stage: upstream[walks_stage]}, out, walks=walks_stage, **spark_settings(params),
-                                 partitions=config.spark_partitions)
-            trained = spark_embedding(upstream, out, outcome, params, walks=walks_stage, partitions=config.spark_partitions)
+        trained = _train(context, name, upstream, out, params, config, store, engine)
         stats = trained["stats"]
         mlflow.log(
             mlflow.run_id(context.run_id, context.run),

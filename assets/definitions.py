@@ -11,7 +11,8 @@ from assets import analysis, deepwalk, evaluation, ingest, serving
 from assets.console import console
 from assets.executor import tracked_executor
 from assets.sensors import MLFLOW_STATUS_SENSORS, make_new_files_sensor
-from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings
+from pipeline.engines import LOCAL_ENGINE
+from resources import ComputeEngine, DataStore, ListeningLogSource, MlflowTracking, PipelineSettings, SparkSettings
 
 ASSETS = dg.load_assets_from_modules([ingest, deepwalk, evaluation, analysis, serving])
 
@@ -47,8 +48,8 @@ def default_resources(environ: Mapping[str, str] = os.environ) -> dict:
         "mlflow": MlflowTracking(),
         # the engine of the data-parallel stages: $LATENT_ENGINE (local or spark) on $LATENT_SPARK_MASTER
         # ($LATENT_SPARK_CORES_PER_STAGE caps each stage's cores on a standalone cluster)
-        "engine": ComputeEngine(engine=environ.get("LATENT_ENGINE", "local"), spark_master=environ.get("LATENT_SPARK_MASTER", "local[*]"),
-                                cores_per_stage=int(environ.get("LATENT_SPARK_CORES_PER_STAGE", "0"))),
+        "engine": ComputeEngine(engine=environ.get("LATENT_ENGINE", LOCAL_ENGINE), spark=SparkSettings(
+            master=environ.get("LATENT_SPARK_MASTER", "local[*]"), cores_per_stage=int(environ.get("LATENT_SPARK_CORES_PER_STAGE", "0")))),
     }
 
 

@@ -61,9 +61,15 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 def with_engine(config: dict, args: argparse.Namespace) -> dict:
     """``config`` with the engine resource's settings from ``--engine`` / ``--spark-master`` and every embedding's
     trainer from ``--trainer``, if given (over what ``config`` says)."""
-    engine = {k: v for k, v in (("engine", args.engine), ("spark_master", args.spark_master)) if v}
-    if engine:
-        config.setdefault("resources", {}).setdefault("engine", {}).setdefault("config", {}).update(engine)
+    engine = config.setdefault("resources", {}).setdefault("engine", {}).setdefault("config", {})
+    if args.engine:
+        engine["engine"] = args.engine
+    if args.spark_master:
+        engine.setdefault("spark", {})["master"] = args.spark_master
+    if not engine:
+        del config["resources"]["engine"]
+        if not config["resources"]:
+            del config["resources"]
     if getattr(args, "trainer", None):
         for name in EMBEDDING_NETWORK:
             config.setdefault("ops", {}).setdefault(name, {}).setdefault("config", {})["trainer"] = args.trainer

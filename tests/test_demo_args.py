@@ -17,6 +17,13 @@ def test_trainer_reaches_every_embedding_and_keeps_the_rest_of_its_config():
     assert with_engine({}, parser.parse_args([])) == {}  # without it, the config is left alone
 
 
+def test_engine_and_master_reach_the_engine_resource_and_its_spark_settings():
+    parser = argparse.ArgumentParser()
+    add_engine_arguments(parser)
+    config = with_engine({}, parser.parse_args(["--engine", "spark", "--spark-master", "spark://10.0.0.5:7077"]))
+    assert config == {"resources": {"engine": {"config": {"engine": "spark", "spark": {"master": "spark://10.0.0.5:7077"}}}}}
+
+
 def test_the_runs_whole_log_is_written_to_a_file_debug_lines_included(tmp_path):
     import dagster as dg
 

@@ -55,12 +55,12 @@ def test_the_fast_huffman_tree_trains_the_vectors_gensim_trains(corpus, monkeypa
     """With gensim's own tree builder swapped back in, one worker gives the very same vectors."""
     from gensim.models import Word2Vec
 
-    from pipeline.embedding import skipgram as embed
+    from pipeline.embedding import skipgram
 
     path, counts = corpus
     params = SkipGramParams(dimensions=4, workers=1, seed=3)
     model, ours, _ = train_skipgram(path, counts, params)
     assert type(model).create_binary_tree is not Word2Vec.create_binary_tree
-    monkeypatch.setattr(embed._Word2Vec, "create_binary_tree", Word2Vec.create_binary_tree)
+    monkeypatch.setattr(skipgram._Word2Vec, "create_binary_tree", Word2Vec.create_binary_tree)
     _, gensims, _ = train_skipgram(path, counts, params)
     assert np.array_equal(ours, gensims)

@@ -254,18 +254,23 @@ def test_spark_word2vec_embeds_every_vertex_with_neighbours_closer_than_stranger
     """The other trainer: a vector for every vertex, in vertex order, where the graph's edges join vertices that are
     nearer (cosine) than random pairs; a vocabulary past Spark's limit is refused before any work."""
     from pipeline.embedding import spark_word2vec as word2vec
-    from pipeline.engines.spark import SPARK_ONLY
+    from pipeline.engines.spark import SPARK
     from pipeline.network.graph import Graph
 
     store, _ = both_engines
     upstream = {"walks_uss": store.version("walks_uss", "spark")}
     out = store.version("embedding_uss", "spark-word2vec")
     out.folder.mkdir(parents=True)
-    stats = SPARK_ONLY["word2vec"](spark, upstream, out, None, walks="walks_uss", dimensions=16, window=3, epochs=2,
-                                   seed=1, partitions=2)
+    upstream["walks_uss"]["stats"].write_text(json.dumps(PARAMS["walks_uss"]))  # the walks asset's record of its settings
+    trained = SPARK["embedding_uss"](spark, upstream, out, None, trainer="spark-word2vec", spark_partitions=2, dimensions=16,
+                                     window=3, epochs=2, seed=1)
     graph = Graph.load(store.version("graph_uss", "spark"))
     vectors = np.load(out["vectors"])
-    assert vectors.shape == (graph.n_vertices, 16) and stats["vertices"] == graph.n_vertices
+    assert vectors.shape == (graph.n_vertices, 16) and trained["vertices"] == graph.n_vertices
+    recorded = json.loads(out["params"].read_text())  # recorded as a resumable training is
+    assert recorded["trainer"] == "spark-word2vec" and recorded["spark_partitions"] == 2 and recorded["dimensions"] == 16
+    with pytest.raises(ValueError, match="the Spark engine trains with spark-word2vec, not 'gensim'"):
+        SPARK["embedding_uss"](spark, upstream, out, None, trainer="gensim")
     assert np.isfinite(vectors).all() and (np.abs(vectors).sum(axis=1) > 0).all()
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     src = np.repeat(np.arange(graph.n_vertices), np.diff(graph.indptr))
@@ -281,11 +286,11 @@ def test_spark_word2vec_embeds_every_vertex_with_neighbours_closer_than_stranger
 def test_a_spark_connect_master_is_refused_with_the_reason(tmp_path):
     import dagster as dg
 
-    from resources import ComputeEngine
+    from resources import ComputeEngine, SparkSettings
 
     out = Store(tmp_path).version("sessions", "x")
     with pytest.raises(dg.Failure, match="Spark Connect .* SparkContext"):
-        ComputeEngine(engine="spark", spark_master="sc://127.0.0.1:15002").run(dg.build_asset_context(), "sessions", {}, out)
+        ComputeEngine(engine="spark", spark=SparkSettings(master="sc://127.0.0.1:15002")).run(dg.build_asset_context(), "sessions", {}, out)
     assert not out.folder.exists()
 
 
@@ -328,7 +333,7 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
     the cluster (Pipes), every check passes, and the files, down to the metrics, equal those of a local run."""
     from pyspark.sql import SparkSession
 
-    from resources import ComputeEngine, ListeningLogSource
+    from resources import ComputeEngine, ListeningLogSource, SparkSettings
     from tests.helpers import materialize_all
 
     # This process's own application (the tests above) would hold both workers' cores, and the stages' applications
@@ -342,9 +347,9 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
     source = ListeningLogSource(format="canonical", path=str(log))  # a real log's import, on the cluster too
     spark = materialize_all(tmp_path / "spark", source,  # the pictures' 2-d space trained by Spark ML Word2Vec
                             embedding_uss_2d={"config": {"trainer": "spark-word2vec", "spark_partitions": 2}},
-                            engine=ComputeEngine(engine="spark", spark_master=cluster.master, cores_per_stage=1,
-                                                 event_log_dir=str(tmp_path / "spark-events"),
-                                                 spark_conf={"spark.executor.memory": "1g", "spark.sql.shuffle.partitions": "4"}))
+                            engine=ComputeEngine(engine="spark", spark=SparkSettings(
+                                master=cluster.master, cores_per_stage=1, event_log_dir=str(tmp_path / "spark-events"),
+                                conf={"spark.executor.memory": "1g", "spark.sql.shuffle.partitions": "4"})))
     local = materialize_all(tmp_path / "local", source)
     assert spark.result.success and local.result.success
     checks = spark.result.get_asset_check_evaluations()

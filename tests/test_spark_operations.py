@@ -1,4 +1,4 @@
-"""Operating the Spark engine (resources.engine, pipeline.engines.spark_session): each stage's cores capped and its event log
+"""Operating the Spark engine (resources.engines.spark, pipeline.engines.spark_session): each stage's cores capped and its event log
 kept as configured, and a stage left without executors says so. Worked out by hand; the cluster test in
 test_spark_engine.py checks the same on a real standalone cluster."""
 
@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("pyspark")
 
 from pipeline.engines.spark_session import waiting_notice  # noqa: E402
-from resources import ComputeEngine  # noqa: E402
+from resources.engines import SparkLauncher, SparkSettings  # noqa: E402
 
 
 def test_a_stage_without_executors_on_a_cluster_says_why_and_a_local_one_never_waits():
@@ -19,12 +19,12 @@ def test_a_stage_without_executors_on_a_cluster_says_why_and_a_local_one_never_w
 
 
 def test_the_cores_cap_and_the_event_log_reach_the_applications_conf(tmp_path):
-    conf = ComputeEngine(engine="spark", cores_per_stage=1, event_log_dir=str(tmp_path / "events"))._operations_conf()
+    conf = SparkLauncher(SparkSettings(cores_per_stage=1, event_log_dir=str(tmp_path / "events"))).operations_conf()
     assert conf == {"spark.cores.max": "1", "spark.eventLog.enabled": "true", "spark.eventLog.dir": (tmp_path / "events").as_uri()}
     assert (tmp_path / "events").is_dir()  # Spark refuses to start with a missing event log folder
-    assert ComputeEngine(engine="spark", event_log_dir="none")._operations_conf() == {}  # uncapped, no log
+    assert SparkLauncher(SparkSettings(event_log_dir="none")).operations_conf() == {}  # uncapped, no log
 
 
 def test_the_event_log_defaults_to_the_latent_home(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_HOME", str(tmp_path))
-    assert ComputeEngine(engine="spark")._operations_conf()["spark.eventLog.dir"] == (tmp_path / "spark-events").as_uri()
+    assert SparkLauncher(SparkSettings()).operations_conf()["spark.eventLog.dir"] == (tmp_path / "spark-events").as_uri()

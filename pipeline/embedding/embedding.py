@@ -20,6 +20,7 @@ from pipeline.embedding.checkpoints import discard_checkpoint, train_skipgram_re
 from pipeline.embedding.record import TRAINERS, TUNED_SETTINGS, Trained, params_json, resumable_trained, spark_trained, tuned
 from pipeline.embedding.skipgram import SkipGramParams
 from pipeline.embedding.trainers import RESUMABLE
+from pipeline.engines import GENSIM
 from pipeline.io import read_json, save_npy, write_json
 from pipeline.network.walks import ShardedCorpus
 
@@ -70,14 +71,16 @@ def _finished(out: StageFiles, walks: StageFiles, trained: Trained) -> dict:
 
 
 def embedding(upstream: Mapping[str, StageFiles], out: StageFiles, log: Log = None, *, walks: str, checkpoints: str,
-              trainer: str = "gensim", train_shards: int = 0, max_train_seconds: float = 0.0, **skipgram) -> dict:
+              trainer: str = GENSIM, train_shards: int = 0, max_train_seconds: float = 0.0, spark_partitions: int = 1,
+              **skipgram) -> dict:
     """Train the skip-gram of ``trainer`` (resumable: gensim or numba) on the walks of stage ``walks`` with the settings
     ``skipgram`` (``SkipGramParams``' fields), checkpointing under ``checkpoints``; write the vectors and params.json.
     ``train_shards``: the first N walk shards only (a quick run, said wherever the params are read). Returns the
-    training's ``record`` (its settings), ``stats`` (timings) and ``metadata``; raises ``Paused`` at the time budget."""
+    training's ``record`` (its settings), ``stats`` (timings) and ``metadata``; raises ``Paused`` at the time budget.
+    (``spark_partitions`` is Spark ML's Word2Vec's setting, unused by this machine's trainers.)"""
     check_trainer(trainer, train_shards)
     if trainer not in RESUMABLE:
-        raise ValueError(f"trainer {trainer!r} runs on an engine's cluster, not in this stage (spark_embedding)")
+        raise ValueError(f"trainer {trainer!r} runs on the Spark engine (engine: spark), not on this machine")
     params = SkipGramParams(**skipgram)
     try:
         corpus = ShardedCorpus.load(upstream[walks]).first(train_shards)

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from pipeline.embedding.skipgram import SkipGramParams, TrainingResult
+from pipeline.engines import ENGINES, SPARK_WORD2VEC
+from pipeline.engines import TRAINERS as ENGINE_TRAINERS
 
-TRAINERS = ("gensim", "numba", "spark-word2vec")
+TRAINERS = tuple(t for engine in ENGINES for t in ENGINE_TRAINERS[engine])  # every trainer, by engine
 # What an embedding's params.json records about the training rather than its settings (not a method's params).
 TRAINING_STATS = ("seconds", "words_per_second", "train_seconds_all_attempts", "checkpoint_seconds_all_attempts", "shards_reused",
                   "shards_trained", "units_timed", "units_total")
@@ -64,7 +66,7 @@ def spark_settings(params: SkipGramParams) -> dict:
 def spark_trained(outcome: dict, params: SkipGramParams, partitions: int) -> Trained:
     """A Spark ML Word2Vec training (``outcome``: the word2vec stage's returned counts)."""
     stats = {"seconds": outcome["seconds"], "words_per_second": outcome["words_per_second"]}
-    record = {"trainer": "spark-word2vec", "spark_partitions": partitions, **spark_settings(params), "sg": 1, "hs": 1}
+    record = {"trainer": SPARK_WORD2VEC, "spark_partitions": partitions, **spark_settings(params), "sg": 1, "hs": 1}
     return Trained(stats, record, {"trainer": f"Spark ML Word2Vec, {partitions} partition(s)"})
 
 

@@ -24,6 +24,10 @@ from pyspark.sql import functions as F
 
 from pipeline import defaults
 from pipeline.contract import Log, StageFiles, Upstream
+from pipeline.embedding.embedding import check_trainer, spark_embedding
+from pipeline.embedding.record import spark_settings
+from pipeline.embedding.skipgram import SkipGramParams
+from pipeline.engines import SPARK_WORD2VEC
 from pipeline.engines.spark_session import write_parquet
 from pipeline.io import save_npy
 from pipeline.network.walks import ShardedCorpus
@@ -66,3 +70,17 @@ def train(spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = N
         log(f"Spark Word2Vec: {n_vertices:,} vertices, d={dimensions}, {partitions} partition(s), {epochs} iteration(s), "
             f"{words / max(seconds, 1e-9) / 1e6:.2f}M words/s, {seconds:.0f} s")
     return {"seconds": round(seconds, 2), "words_per_second": round(words / max(seconds, 1e-9), 2), "vertices": n_vertices}
+
+
+def embedding(spark: SparkSession, upstream: Upstream, out: StageFiles, log: Log = None, *, walks: str, trainer: str,
+              spark_partitions: int = 1, checkpoints: str = "", train_shards: int = 0, max_train_seconds: float = 0.0,
+              **skipgram) -> dict:
+    """An embedding stage on Spark, in the signature of ``pipeline.embedding.embedding.embedding``: Spark ML's Word2Vec
+    (``trainer: spark-word2vec``) with the skip-gram settings ``skipgram``, recorded as a resumable training is
+    (vectors and params.json). Not resumable: ``checkpoints`` and ``max_train_seconds`` do not apply."""
+    if trainer != SPARK_WORD2VEC:
+        raise ValueError(f"the Spark engine trains with {SPARK_WORD2VEC}, not {trainer!r}")
+    check_trainer(trainer, train_shards)
+    params = SkipGramParams(**skipgram)
+    outcome = train(spark, upstream, out, log, walks=walks, **spark_settings(params), partitions=spark_partitions)
+    return spark_embedding(upstream, out, outcome, params, walks=walks, partitions=spark_partitions)

@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 import numpy as np
 from gensim.models import Word2Vec
 
-from pipeline.embedding import skipgram_numba as skipgram
+from pipeline.embedding import skipgram_numba
 from pipeline.embedding.skipgram import (
     SkipGramParams,
     TrainingResult,
@@ -28,14 +28,15 @@ from pipeline.embedding.skipgram import (
     train_file,
     vertex_order_vectors,
 )
+from pipeline.engines import GENSIM, LOCAL_ENGINE, NUMBA, TRAINERS
 from pipeline.network.walk_reader import check_walk_words, count_walk_words, read_walk_blocks
 from pipeline.network.walks import ShardedCorpus
 
-RESUMABLE = ("gensim", "numba")
+RESUMABLE = TRAINERS[LOCAL_ENGINE]
 
 
 class GensimTrainer:
-    name = "gensim"
+    name = GENSIM
 
     def __init__(self, params: SkipGramParams, counts: np.ndarray) -> None:
         self.params, self.counts = params, counts
@@ -63,30 +64,30 @@ class GensimTrainer:
 
 
 class NumbaTrainer:
-    name = "numba"
+    name = NUMBA
 
     def __init__(self, params: SkipGramParams, counts: np.ndarray, progress: Callable[[str], None] | None = None) -> None:
         self.progress = progress
-        self.kernel = skipgram.Trainer(counts, params.dimensions, params.window, params.seed,
+        self.kernel = skipgram_numba.Trainer(counts, params.dimensions, params.window, params.seed,
                                        params.workers or os.cpu_count() or 1)
 
-    def fresh(self) -> skipgram.Model:
+    def fresh(self) -> skipgram_numba.Model:
         return self.kernel.fresh()
 
-    def train_unit(self, model: skipgram.Model, shard: Path, words: int, unit: int, alpha: float, end_alpha: float) -> None:
+    def train_unit(self, model: skipgram_numba.Model, shard: Path, words: int, unit: int, alpha: float, end_alpha: float) -> None:
         trained = self.kernel.train_unit(model, read_walk_blocks(shard, len(self.kernel.counts)), words, unit, alpha, end_alpha,
                                          self.progress)
         check_walk_words(shard, trained, words)
 
     @staticmethod
-    def vectors(model: skipgram.Model) -> np.ndarray:
+    def vectors(model: skipgram_numba.Model) -> np.ndarray:
         model.syn1 = None  # training is over (its checkpoint written): the tree's matrix is not needed again
         return model.vertex_vectors()
 
-    def load(self, checkpoint, done: int) -> skipgram.Model:
+    def load(self, checkpoint, done: int) -> skipgram_numba.Model:
         return self.kernel.load(checkpoint.weights(done)) if done else self.fresh()
 
-    def save(self, checkpoint, model: skipgram.Model, done: int) -> None:
+    def save(self, checkpoint, model: skipgram_numba.Model, done: int) -> None:
         checkpoint.save_arrays(done, lambda folder: self.kernel.save(model, folder))
 
 

@@ -1,4 +1,4 @@
-"""The local engine: every stage of ``ENGINE_STAGES`` run in this process, on this machine.
+"""The local engine: every stage of ``ENGINE_STAGES`` and ``TRAINING_STAGES`` run in this process, on this machine.
 
 Each is the stage function of its concern (``stage(upstream, out, log=None, **params) -> counts``, the signature of
 ``pipeline.contract``); the Spark engine (``pipeline.engines.spark.SPARK``) holds one implementation per stage under
@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from pipeline.contract import NETWORKS
-from pipeline.engines import ENGINE_STAGES
+from pipeline.contract import EMBEDDING_NETWORK, NETWORKS
+from pipeline.embedding.embedding import embedding
+from pipeline.engines import ENGINE_STAGES, TRAINING_STAGES
 from pipeline.evaluation.metrics import metrics
 from pipeline.ingest.importers import raw_events
 from pipeline.network.graph import graph
@@ -26,5 +27,7 @@ LOCAL: dict[str, Callable[..., dict]] = {
     **{f"graph_{n}": partial(graph, n) for n in NETWORKS},
     **{f"walks_{n}": partial(walks, n) for n in NETWORKS},
     "metrics": metrics,  # (params: EvaluationConfig's fields and the seed)
+    # gensim or the numba kernel, resumable (params: the trainer, the skip-gram's settings, the checkpoints' folder)
+    **{name: partial(embedding, walks=f"walks_{n}") for name, n in EMBEDDING_NETWORK.items()},
 }
-assert tuple(LOCAL) == ENGINE_STAGES
+assert tuple(LOCAL) == ENGINE_STAGES + TRAINING_STAGES

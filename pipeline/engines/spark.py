@@ -15,9 +15,9 @@ from functools import partial
 
 from pyspark.sql import SparkSession
 
-from pipeline.contract import NETWORKS, Log, StageFiles, Upstream
+from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, Log, StageFiles, Upstream
 from pipeline.embedding import spark_word2vec
-from pipeline.engines import ENGINE_STAGES, SPARK_ONLY_STAGES
+from pipeline.engines import ENGINE_STAGES, TRAINING_STAGES
 from pipeline.evaluation import metrics as local_metrics
 from pipeline.evaluation.spark_search import SparkSearch
 from pipeline.ingest import spark as ingest
@@ -42,7 +42,6 @@ SPARK: dict[str, Callable[..., dict]] = {
     **{f"graph_{n}": partial(network.graph, n) for n in NETWORKS},
     **{f"walks_{n}": partial(network.walks, n) for n in NETWORKS},
     "metrics": metrics,
+    **{name: partial(spark_word2vec.embedding, walks=f"walks_{n}") for name, n in EMBEDDING_NETWORK.items()},  # Spark ML's Word2Vec
 }
-assert tuple(SPARK) == ENGINE_STAGES
-SPARK_ONLY: dict[str, Callable[..., dict]] = {"word2vec": spark_word2vec.train}  # an embedding trainer gensim's stage can swap in
-assert tuple(SPARK_ONLY) == SPARK_ONLY_STAGES
+assert tuple(SPARK) == ENGINE_STAGES + TRAINING_STAGES

@@ -123,7 +123,7 @@ def waiting_notice(master: str, waited: float, executors_now: int) -> str | None
     if master.startswith("local") or executors_now > 0:
         return None
     return (f"waiting for executors for {waited:.0f} s: the cluster at {master} has no free cores for this application "
-            "(another application may hold them: cap each with the engine's cores_per_stage, spark.cores.max)")
+            "(another application may hold them: cap each with the engine's spark.cores_per_stage, spark.cores.max)")
 
 
 def say_while_waiting(spark: SparkSession, log, every: float = WAIT_NOTICE_EVERY) -> threading.Event:

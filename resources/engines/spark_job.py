@@ -1,6 +1,6 @@
-"""The Spark application of one engine stage, launched by ``resources.engine.ComputeEngine`` with spark-submit.
+"""The Spark application of one engine stage, launched by ``resources.engines.spark.SparkLauncher`` with spark-submit.
 
-It reads its stage, folders and params from Dagster Pipes, runs ``pipeline.engines.spark.SPARK[stage]`` (or ``SPARK_ONLY[stage]``) and reports
+It reads its stage, folders and params from Dagster Pipes, runs ``pipeline.engines.spark.SPARK[stage]`` and reports
 its counts back (``report_custom_message``); its log lines appear in the asset's logs.
 """
 
@@ -10,7 +10,7 @@ from dagster_pipes import open_dagster_pipes
 from pyspark.sql import SparkSession
 
 from pipeline.contract import StageFiles
-from pipeline.engines.spark import SPARK, SPARK_ONLY
+from pipeline.engines.spark import SPARK
 from pipeline.engines.spark_session import application, configure, say_while_waiting
 
 
@@ -18,14 +18,14 @@ def main() -> None:
     with open_dagster_pipes() as pipes:
         stage = pipes.get_extra("stage")
         upstream = {name: StageFiles(name, folder) for name, folder in pipes.get_extra("upstream").items()}
-        out = StageFiles(pipes.get_extra("out_stage"), pipes.get_extra("out"))  # word2vec writes an embedding stage
+        out = StageFiles(stage, pipes.get_extra("out"))
         spark = configure(SparkSession.builder.getOrCreate())
         context = spark.sparkContext
         pipes.log.info(f"{stage} on {context.master}: application {context.applicationId}, "
                        f"{context.defaultParallelism} cores")
         waiting = say_while_waiting(spark, pipes.log.warning)
         try:
-            counts = {**SPARK, **SPARK_ONLY}[stage](spark, upstream, out, pipes.log.info, **pipes.get_extra("params"))
+            counts = SPARK[stage](spark, upstream, out, pipes.log.info, **pipes.get_extra("params"))
             pipes.report_custom_message({"counts": counts, **application(spark)})
         finally:
             waiting.set()

@@ -5,7 +5,7 @@ with the config it ran with. Every check is blocking: when one fails, nothing do
 import dagster as dg
 
 from pipeline import invariants
-from pipeline.contract import StageFiles
+from pipeline.contract import StageFiles, walks_stage
 
 
 def spec(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
@@ -21,7 +21,7 @@ SPLIT_SIDES = spec("split_sides_of_cutoff", "splits", "Every train event is befo
 
 
 def walk_spec(network: str) -> dg.AssetCheckSpec:
-    return spec(f"walks_{network}_follow_edges", f"walks_{network}",
+    return spec(f"walks_{network}_follow_edges", walks_stage(network),
                 f"In the first {invariants.WALKS_CHECKED:,} walks every consecutive pair of vertices is an edge.")
 
 

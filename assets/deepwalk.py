@@ -12,7 +12,7 @@ from assets._meta import asset_meta, config_params, md_table
 from assets.config import Embedding2DConfig, EmbeddingConfig, WalkConfig
 from assets.stage_io import begin, discard, guarded, materialized, store_of
 from pipeline import defaults
-from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, TUNED_BY, upstream_assets
+from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, TUNED_BY, graph_stage, upstream_assets, walks_stage
 from pipeline.embedding.embedding import BadCorpus, Paused, check_trainer, chosen_settings
 from pipeline.embedding.record import TRAINING_STATS
 from pipeline.embedding.skipgram import SkipGramParams
@@ -27,7 +27,7 @@ PAUSED_KEY = "paused at the time budget"  # in the failure of a training stopped
 
 
 def _graph_asset(network: str):
-    name = f"graph_{network}"
+    name = graph_stage(network)
 
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name),
               description=f"The {NETWORKS[network].title} network of the train set: CSR adjacency and a vertex table.")
@@ -43,7 +43,7 @@ def _graph_asset(network: str):
 
 
 def _walks_asset(network: str):
-    name = f"walks_{network}"
+    name = walks_stage(network)
 
     @dg.asset(
         name=name,
@@ -67,7 +67,7 @@ def _walks_asset(network: str):
             params=config_params(name, config),
             counts={f"{name}.tokens": record["tokens"]}, timings={f"{name}.seconds": record["seconds"]},
         )
-        return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.walks_follow_edges(network, upstream[f"graph_{network}"], out)], metadata={
+        return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[checks.walks_follow_edges(network, upstream[graph_stage(network)], out)], metadata={
             **record, "M steps/s": round(record["tokens"] / max(record["seconds"], 1e-9) / 1e6, 2), "shards": config.walks_per_vertex,
             "engine": engine.describe(),
         })
@@ -92,7 +92,7 @@ def _train(context, name: str, upstream: dict, out, params: SkipGramParams, conf
 
 
 def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description: str):
-    walks_stage = f"walks_{EMBEDDING_NETWORK[name]}"
+    walked = walks_stage(EMBEDDING_NETWORK[name])
 
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name), check_specs=[checks.embedding_spec(name)],
               description=description)
@@ -119,7 +119,7 @@ def _embedding_asset(name: str, config_class: type[EmbeddingConfig], description
             artifacts=[out["vectors"]] if out["vectors"].stat().st_size <= 200e6 else [],
             artifact_dir=name,
         )
-        check = checks.finite_and_complete(name, out, upstream[walks_stage])
+        check = checks.finite_and_complete(name, out, upstream[walked])
         return materialized(out, mlflow_run=mlflow.link(context.run_id), check_results=[check], metadata={
             "vertices": trained["vertices"], "dimensions": params.dimensions, **tuning,
             **{k: round(v, 2) for k, v in stats.items()}, **trained["metadata"],

@@ -37,6 +37,17 @@ NETWORKS: dict[str, Network] = {
     "us": Network("user-song", (USER, SONG), ((USER, SONG),)),
 }
 EMBEDDING_NETWORK = {"embedding_uss": "uss", "embedding_uss_2d": "uss", "embedding_us": "us"}
+
+
+def graph_stage(network: str) -> str:
+    """The stage that builds ``network``'s graph."""
+    return f"graph_{network}"
+
+
+def walks_stage(network: str) -> str:
+    """The stage that walks ``network``."""
+    return f"walks_{network}"
+
 # The embeddings that train with the settings a tuning stage chose on validation (when that tuning is enabled).
 TUNED_BY = {"embedding_uss": ("skipgram_tuning",)}
 
@@ -140,17 +151,17 @@ def _stages() -> dict[str, Stage]:
             "counts": File("counts.json", "what the split dropped, and why"),
             "chosen": File("chosen.json", "the run's plan: the cutoff and session counts the split used (the planner's, for cutoff: auto), the validation sessions and what each later stage gets"),
         }, modules=("sessions.splits", "sessions.split_plan")),
-        *[Stage(f"graph_{n}", ("splits",), {
+        *[Stage(graph_stage(n), ("splits",), {
             "adjacency": File("adjacency.npz", "CSR indptr and indices"),
             "vertices": File("vertices.parquet", "vertex, kind, key", {"vertex": pl.Int64, "kind": pl.String, "key": pl.String}),
         }, modules=("network.graph",)) for n in NETWORKS],
-        *[Stage(f"walks_{n}", (f"graph_{n}",), {
+        *[Stage(walks_stage(n), (graph_stage(n),), {
             "shard": File("pass-{:03d}.txt", "one pass of walks, one walk a line"),
             "index": File("shards.json", "the shards and their token counts"),
             "vertex_counts": File("vertex_counts.npy", "occurrences of each vertex (the skip-gram vocabulary)"),
             "stats": File("stats.json", "walks, tokens, seconds, config and seed"),
         }, modules=("network.walks",)) for n in NETWORKS],
-        *[Stage(name, (f"walks_{n}", *TUNED_BY.get(name, ())), {
+        *[Stage(name, (walks_stage(n), *TUNED_BY.get(name, ())), {
             "vectors": File("vectors.npy", "one vector a vertex, in vertex order"),
             "params": File("params.json", "the skip-gram's settings and training times"),
         }, modules=("embedding.embedding",)) for name, n in EMBEDDING_NETWORK.items()],

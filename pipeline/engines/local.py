@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from pipeline.contract import EMBEDDING_NETWORK, NETWORKS
+from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, graph_stage, walks_stage
 from pipeline.embedding.embedding import embedding
 from pipeline.engines import ENGINE_STAGES, TRAINING_STAGES
 from pipeline.evaluation.metrics import metrics
@@ -24,10 +24,10 @@ LOCAL: dict[str, Callable[..., dict]] = {
     "raw_events": raw_events,
     "sessions": sessions,
     "splits": splits,
-    **{f"graph_{n}": partial(graph, n) for n in NETWORKS},
-    **{f"walks_{n}": partial(walks, n) for n in NETWORKS},
+    **{graph_stage(n): partial(graph, n) for n in NETWORKS},
+    **{walks_stage(n): partial(walks, n) for n in NETWORKS},
     "metrics": metrics,  # (params: EvaluationConfig's fields and the seed)
     # gensim or the numba kernel, resumable (params: the trainer, the skip-gram's settings, the checkpoints' folder)
-    **{name: partial(embedding, walks=f"walks_{n}") for name, n in EMBEDDING_NETWORK.items()},
+    **{name: partial(embedding, walks=walks_stage(n)) for name, n in EMBEDDING_NETWORK.items()},
 }
 assert tuple(LOCAL) == ENGINE_STAGES + TRAINING_STAGES

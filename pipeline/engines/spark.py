@@ -15,7 +15,7 @@ from functools import partial
 
 from pyspark.sql import SparkSession
 
-from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, Log, StageFiles, Upstream
+from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, Log, StageFiles, Upstream, graph_stage, walks_stage
 from pipeline.embedding import spark_word2vec
 from pipeline.engines import ENGINE_STAGES, TRAINING_STAGES
 from pipeline.evaluation import metrics as local_metrics
@@ -39,9 +39,9 @@ SPARK: dict[str, Callable[..., dict]] = {
     "raw_events": ingest.raw_events,
     "sessions": sessions.sessions,
     "splits": sessions.splits,
-    **{f"graph_{n}": partial(network.graph, n) for n in NETWORKS},
-    **{f"walks_{n}": partial(network.walks, n) for n in NETWORKS},
+    **{graph_stage(n): partial(network.graph, n) for n in NETWORKS},
+    **{walks_stage(n): partial(network.walks, n) for n in NETWORKS},
     "metrics": metrics,
-    **{name: partial(spark_word2vec.embedding, walks=f"walks_{n}") for name, n in EMBEDDING_NETWORK.items()},  # Spark ML's Word2Vec
+    **{name: partial(spark_word2vec.embedding, walks=walks_stage(n)) for name, n in EMBEDDING_NETWORK.items()},  # Spark ML's Word2Vec
 }
 assert tuple(SPARK) == ENGINE_STAGES + TRAINING_STAGES

@@ -25,7 +25,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pipeline import defaults
-from pipeline.contract import NETWORKS, SESSION, SONG, USER, Log, StageFiles, Upstream
+from pipeline.contract import NETWORKS, SESSION, SONG, USER, Log, StageFiles, Upstream, graph_stage
 from pipeline.engines.spark_session import write_parquet
 from pipeline.io import atomic_path, save_npy, write_json
 from pipeline.network.walks import BATCH, pass_order, visits, walk_batch, walk_text
@@ -124,7 +124,7 @@ def walks(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
     if walk_length < 1 or walks_per_vertex < 1:
         raise ValueError("walk_length and walks_per_vertex must be at least 1")
     t0 = time.perf_counter()
-    adjacency = str(upstream[f"graph_{network}"]["adjacency"])
+    adjacency = str(upstream[graph_stage(network)]["adjacency"])
     with np.load(adjacency) as z:
         n_vertices = len(z["indptr"]) - 1
     parts = Path(out.folder) / ".walk-parts"

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from pipeline import defaults
-from pipeline.contract import Log, StageFiles, Upstream
+from pipeline.contract import Log, StageFiles, Upstream, graph_stage
 from pipeline.io import atomic_path, read_json, save_npy, write_json
 from pipeline.network.graph import Graph
 
@@ -260,6 +260,6 @@ def read_walks(path: Path | str, limit: int | None = None) -> list[np.ndarray]:
 def walks(network: str, upstream: Upstream, out: StageFiles, log: Log = None, *, walk_length: int = defaults.WALK_LENGTH,
           walks_per_vertex: int = defaults.WALKS_PER_VERTEX, seed: int = defaults.SEED) -> dict:
     """The ``walks_<network>`` stage: ``walks_per_vertex`` passes of walks over the network, as corpus shards."""
-    g = Graph.load(upstream[f"graph_{network}"])
+    g = Graph.load(upstream[graph_stage(network)])
     _, stats = write_corpus_shards(g, out, walk_length, walks_per_vertex, seed, progress=log)
     return {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)}

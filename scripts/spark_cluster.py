@@ -8,6 +8,10 @@ For trying the Spark engine on one machine (``--engine spark --spark-master spar
 tests, which start their own on free ports. The pyspark wheel has no ``start-master.sh``: each daemon is started
 with ``bin/spark-class`` (its own process group, its log in ``<root>/logs``) and stopped by the PID recorded in
 ``<root>/pids``. Every port listens on 127.0.0.1 only.
+
+``--isolated`` (root only) starts the workers as a cluster's workers are: they cannot see this project, its virtual
+environment or its Python (each is covered by an empty folder in the workers' own mount namespace) and run a copy of
+Spark of their own, so their executors run only what the engine ships them (``spark.ship_environment``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +39,14 @@ def spark_home() -> Path:
     except ImportError:
         raise SystemExit("pyspark is not installed: make install-dev (the dev extras hold it) or pip install -e '.[spark]'") from None
     return Path(pyspark.__file__).parent
+
+
+def unseen_by_isolated_workers() -> tuple[str, ...]:
+    """What a worker of a real cluster does not have: this project's checkout, its virtual environment and the Python
+    that environment was made from."""
+    from pipeline.engines.spark_env import PROJECT
+    folders = {Path(p).resolve() for p in (PROJECT, sys.prefix, sys.base_prefix)} - {Path("/"), Path("/usr"), Path("/usr/local")}
+    return tuple(sorted(str(f) for f in folders if not any(o != f and o in f.parents for o in folders)))  # outermost only
 
 
 def free_port() -> int:
@@ -57,6 +71,7 @@ class StandaloneCluster:
     port: int = 7077
     webui_port: int = 8080
     pids: dict[str, int] = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()  # folders the workers cannot see (isolated workers)
 
     @property
     def master(self) -> str:
@@ -66,12 +81,28 @@ class StandaloneCluster:
     def pid_file(self) -> Path:
         return self.root / "pids" / "cluster.json"
 
-    def _daemon(self, name: str, cls: str, *args: str) -> None:
+    def _daemon(self, name: str, cls: str, *args: str, hidden: tuple[str, ...] = ()) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         log = open(self.root / "logs" / f"{name}.log", "ab")
-        process = subprocess.Popen([str(spark_home() / "bin" / "spark-class"), cls, *args], stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=loopback_env(self.root), start_new_session=True)
+        env = loopback_env(self.root)
+        command = [str(spark_home() / "bin" / "spark-class"), cls, *args]
+        if hidden:  # its own mount namespace, each hidden folder covered by an empty one, and its own copy of Spark
+            env["SPARK_HOME"] = str(self._own_spark())
+            covers = " && ".join(f"mount -t tmpfs -o size=1m,mode=0755 latent-hidden {shlex.quote(p)}" for p in hidden)
+            command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{covers} && exec "$@"', "sh",
+                       str(Path(env["SPARK_HOME"]) / "bin" / "spark-class"), *command[1:]]
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                   start_new_session=True)
         self.pids[name] = process.pid
+
+    def _own_spark(self) -> Path:
+        """A copy of Spark (its jars, scripts and Python library) outside the hidden folders."""
+        own = self.root / "spark"
+        if not own.exists():
+            home = spark_home()
+            for part in ("jars", "bin", "sbin", "python/lib"):
+                shutil.copytree(home / part, own / part)
+        return own
 
     def start(self, timeout: float = 90) -> "StandaloneCluster":
         for sub in ("logs", "work", "tmp", "pids"):
@@ -83,7 +114,7 @@ class StandaloneCluster:
         for i in range(1, self.workers + 1):
             self._daemon(f"worker-{i}", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--webui-port",
                          str(free_port()), "--cores", str(self.cores), "--memory", self.memory, "--work-dir",
-                         str(self.root / "work"), self.master)
+                         str(self.root / "work"), self.master, hidden=self.hidden)
         self._save()
         self._wait(lambda status: status is not None and status.get("aliveworkers", 0) >= self.workers, timeout,
                    f"{self.workers} workers")
@@ -159,12 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", default="2g", help="memory of each worker")
     parser.add_argument("--port", type=int, default=7077)
     parser.add_argument("--webui-port", type=int, default=8080)
+    parser.add_argument("--isolated", action="store_true", help="workers that cannot see this project, its environment "
+                        "or its Python (root only; the engine ships them its environment)")
     args = parser.parse_args(argv)
     if args.action == "start":
         if (args.root / "pids" / "cluster.json").exists():
             print(f"a cluster is recorded in {args.root / 'pids'}: stop it first (python -m scripts.spark_cluster stop)")
             return 1
-        cluster = StandaloneCluster(args.root, args.workers, args.cores, args.memory, args.port, args.webui_port).start()
+        cluster = StandaloneCluster(args.root, args.workers, args.cores, args.memory, args.port, args.webui_port,
+                                    hidden=unseen_by_isolated_workers() if args.isolated else ()).start()
         print(f"Spark master {cluster.master} (UI http://127.0.0.1:{cluster.webui_port}), {cluster.workers} workers of "
               f"{cluster.cores} core(s) and {cluster.memory}; PIDs in {cluster.pid_file}")
         return 0

@@ -39,21 +39,26 @@ PARAMS = {
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    from scripts.spark_cluster import StandaloneCluster, free_port
+    """Two workers as a real cluster's are: they cannot see this checkout, its virtual environment or its Python (each
+    covered in their own mount namespace) and run a copy of Spark; their executors run what the engine ships."""
+    from scripts.spark_cluster import StandaloneCluster, free_port, unseen_by_isolated_workers
 
     cluster = StandaloneCluster(tmp_path_factory.mktemp("spark"), workers=2, cores=1, memory="1g", port=free_port(),
-                                webui_port=free_port()).start()
+                                webui_port=free_port(), hidden=unseen_by_isolated_workers()).start()
     yield cluster
     cluster.stop()
 
 
 @pytest.fixture(scope="module")
-def spark(cluster):
+def spark(cluster, tmp_path_factory):
+    """A driver in this process whose executors run this environment, packed and shipped (``spark.archives``)."""
+    from pipeline.engines.spark_env import PYTHON, packed_environment, shipping_conf
     from pipeline.engines.spark_session import spark_env, spark_session
-    os.environ.update(spark_env(cluster.master))
 
+    os.environ.update(spark_env(cluster.master), PYSPARK_PYTHON=PYTHON)  # a driver in this process reads it from here
+    archive = packed_environment(tmp_path_factory.mktemp("spark-env"))
     session = spark_session(cluster.master, "latent-listening tests", {"spark.sql.shuffle.partitions": "4",
-                                                                         "spark.executor.memory": "1g"})
+                                                                         "spark.executor.memory": "1g", **shipping_conf(archive)})
     yield session
     session.stop()
 
@@ -91,10 +96,26 @@ def write_canonical_csv(events: pl.DataFrame, path):
     return path
 
 
-def test_the_cluster_runs_tasks_on_both_workers(cluster, spark):
-    executors = spark.sparkContext.parallelize(range(8), 8).map(lambda _: os.getpid()).distinct().count()
-    assert executors == 2
-    assert cluster.status()["aliveworkers"] == 2
+def test_the_cluster_runs_tasks_on_both_workers_from_the_shipped_environment_alone(cluster, spark):
+    """Every task runs in one of the two executors, with the Python, the libraries and the project's code Spark
+    unpacked beside it; the project's checkout, its environment and its Python are not there to fall back on."""
+    hidden = cluster.hidden
+    assert hidden  # (the function below is shipped by value: it holds the folders, not the cluster)
+
+    def where(_):
+        import sys
+
+        import numpy
+
+        import pipeline
+        return (os.getppid(), sys.executable, pipeline.__file__, numpy.__file__,
+                tuple(os.path.exists(p) and bool(os.listdir(p)) for p in hidden))
+
+    seen = spark.sparkContext.parallelize(range(8), 8).map(where).collect()
+    assert len({s[0] for s in seen}) == 2 and cluster.status()["aliveworkers"] == 2
+    for _, python, project, numpy_file, visible in seen:
+        assert all("/latent_env/" in path for path in (python, project, numpy_file)), (python, project, numpy_file)
+        assert not any(visible)  # the hidden folders are empty where the tasks run
 
 
 # metrics reads the embeddings, baselines and behaviour: it is compared in the Dagster run below
@@ -375,6 +396,7 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
     # each asset names its application, capped at one core, whose event log the history server can read
     application = meta["spark application"].value
     assert application.startswith("app-") and meta["spark cores (spark.cores.max)"].value == "1"
+    assert meta["spark environment"].value.startswith("latent_env-")  # the packed environment its workers ran
     assert meta["spark event logs"].value == str(tmp_path / "spark-events")
     assert any(application in p.name for p in (tmp_path / "spark-events").iterdir())
     word2vec = spark.result.asset_materializations_for_node("embedding_uss_2d")[0].metadata

@@ -24,12 +24,18 @@ class SparkSettings(dg.Config):
     that stages the executor runs side by side share it; 0 lets the first take every free core and the next wait
     (it says so in its log). ``event_log_dir``: where each application's event log goes, for Spark's history server
     (default ``$LATENT_HOME/spark-events``; ``none``: no event log). Each asset's metadata names its application, its
-    UI while it ran, and its event log."""
+    UI while it ran, and its event log.
+
+    ``ship_environment``: on a cluster (any master but ``local[...]``), pack this Python environment and the project's
+    code into one archive (``pipeline.engines.spark_env``, built once per environment under
+    ``$LATENT_HOME/spark-env``) that Spark unpacks beside each executor, so a worker needs only Java and Spark;
+    false: the workers have the project's environment at the driver's path."""
 
     master: str = "local[*]"
     conf: dict[str, str] = {}
     cores_per_stage: int = 0
     event_log_dir: str = ""
+    ship_environment: bool = True
 
 
 class SparkLauncher:
@@ -56,7 +62,7 @@ class SparkLauncher:
             raise dg.Failure("engine: spark needs pyspark: pip install -e '.[spark]'") from None
         from pipeline.engines.spark_session import spark_env, stage_partitions
         conf = {**stage_partitions(upstream, params), "spark.log.level": "WARN",  # Spark's INFO lines (thousands a stage,
-                **self.operations_conf(), **self.settings.conf}  # query plans included) would bury the stage's own in the run's log
+                **self.operations_conf(), **self.shipping(context), **self.settings.conf}  # query plans included) would bury the stage's own
         command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", master,
                    "--name", f"latent-listening {stage} {context.run_id[:8]}",
                    *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")], str(JOB)]
@@ -69,11 +75,20 @@ class SparkLauncher:
             raise dg.Failure(f"the Spark job of {stage} ended without reporting its counts")
         report = messages[-1]
         context.log.info(f"{stage}: Spark application {report['application']} done")
+        shipped = conf.get("spark.archives", "").rsplit("/", 1)[-1].split("#")[0] or "the workers' own (not shipped)"
         context.add_asset_metadata({"spark application": report["application"], "spark UI (while it ran)": report.get("ui", ""),
+                                    "spark environment": shipped,
                                     "spark event logs": report.get("event_log") or "off (event_log_dir: none)",
                                     "spark cores (spark.cores.max)": report.get("cores_max") or "uncapped"},
                                    asset_key=dg.AssetKey(stage))
         return report["counts"]
+
+    def shipping(self, context: dg.AssetExecutionContext) -> dict[str, str]:
+        """The environment archive's settings, for a cluster master when ``ship_environment``."""
+        if not self.settings.ship_environment or self.settings.master.startswith("local"):
+            return {}
+        from pipeline.engines.spark_env import packed_environment, shipping_conf
+        return shipping_conf(packed_environment(default_home() / "spark-env", context.log.info))
 
     def operations_conf(self) -> dict[str, str]:
         """The cores cap and the event log, from the settings."""

@@ -48,6 +48,7 @@ def walks_stage(network: str) -> str:
     """The stage that walks ``network``."""
     return f"walks_{network}"
 
+
 # The embeddings that train with the settings a tuning stage chose on validation (when that tuning is enabled).
 TUNED_BY = {"embedding_uss": ("skipgram_tuning",)}
 
@@ -56,12 +57,15 @@ TUNED_BY = {"embedding_uss": ("skipgram_tuning",)}
 class File:
     """One file (or folder) of a stage. ``name`` may hold ``{}`` for a numbered series (walk passes);
     ``schema`` lists the columns a Parquet file has at least, with their types; a file not ``always``
-    written may be absent from a complete materialization."""
+    written may be absent from a complete materialization. A ``dataset`` is a Parquet table that may be one file (as
+    the local engine writes it) or a folder of part files read in name order (as Spark's executors write it, each
+    its own part): every reader takes either (polars reads both; ``pipeline.io.parquet_parts`` lists the parts)."""
 
     name: str
     what: str
     schema: Mapping[str, pl.DataType] | None = None
     always: bool = True
+    dataset: bool = False
 
     @property
     def series(self) -> bool:
@@ -126,8 +130,8 @@ EVENT_IDS = ["timestamp", "user_id", "device", "session_id", "song_id"]
 def _stages() -> dict[str, Stage]:
     stages = [
         Stage("raw_events", (), {
-            "events": File("events.parquet", "accepted events, canonical schema", EVENT_SCHEMA),
-            "quarantine": File("quarantine.parquet", "rejected input rows with file, row and reason", QUARANTINE_SCHEMA),
+            "events": File("events.parquet", "accepted events, canonical schema", EVENT_SCHEMA, dataset=True),
+            "quarantine": File("quarantine.parquet", "rejected input rows with file, row and reason", QUARANTINE_SCHEMA, dataset=True),
             "summary": File("summary.json", "read / accepted / quarantined counts and the source"),
             # the planted truth of the synthetic log (absent for a real log)
             "truth_users": File("truth/users.parquet", "each synthetic user's planted kind and dependence", always=False),
@@ -135,9 +139,9 @@ def _stages() -> dict[str, Stage]:
             "truth_config": File("truth/config.json", "the generator's settings", always=False),
         }, assets=("raw_events", "quarantine"), modules=("ingest.importers", "ingest.synthetic")),
         Stage("sessions", ("raw_events",), {
-            "events": File("events.parquet", "events with session_id, sorted by user and time", SESSIONIZED_SCHEMA),
+            "events": File("events.parquet", "events with session_id, sorted by user and time", SESSIONIZED_SCHEMA, dataset=True),
             "sessions": File("sessions.parquet", "one row a session", {"session_id": pl.Int64, "user_id": pl.String,
-                                                                        "n_songs": pl.UInt32}),
+                                                                        "n_songs": pl.UInt32}, dataset=True),
         }, modules=("sessions.sessions",)),
         Stage("split_plan", ("sessions",), {
             "plan": File("plan.parquet", "users, sessions and events each candidate split keeps",
@@ -145,8 +149,8 @@ def _stages() -> dict[str, Stage]:
             "recommendation": File("recommendation.json", "the planner's choice and the rule that made it"),
         }, modules=("sessions.split_plan",)),
         Stage("splits", ("sessions", "split_plan"), {
-            "train": File("train.parquet", "train events", SESSIONIZED_SCHEMA),
-            "test": File("test.parquet", "test events (no cold-start songs)", SESSIONIZED_SCHEMA),
+            "train": File("train.parquet", "train events", SESSIONIZED_SCHEMA, dataset=True),
+            "test": File("test.parquet", "test events (no cold-start songs)", SESSIONIZED_SCHEMA, dataset=True),
             "table1": File("table1.parquet", "the paper's Table 1", {"set": pl.String, "events": pl.Int64}),
             "counts": File("counts.json", "what the split dropped, and why"),
             "chosen": File("chosen.json", "the run's plan: the cutoff and session counts the split used (the planner's, for cutoff: auto), the validation sessions and what each later stage gets"),

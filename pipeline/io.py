@@ -30,6 +30,18 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
             tmp.unlink()
 
 
+def parquet_parts(path: Path | str) -> list[Path]:
+    """The Parquet files of a table that is one file or a folder of parts (a ``dataset`` of the contract), in the order
+    its rows run: the file itself, or the folder's ``*.parquet`` files by name."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    parts = sorted(p for p in path.glob("*.parquet") if not p.name.startswith((".", "_")))
+    if not parts:
+        raise FileNotFoundError(f"{path}: a Parquet dataset without parts")
+    return parts
+
+
 def write_json(path: Path | str, obj: Any) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
@@ -69,9 +81,14 @@ def default_data_dir() -> Path:
 
 
 def file_digest(path: Path | str, chunk: int = 1 << 24) -> str:
-    """The first 16 hex digits of a file's SHA-256 (read a chunk at a time)."""
+    """The first 16 hex digits of a file's SHA-256 (read a chunk at a time); of a dataset folder, of its parts' names
+    and bytes in order."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
+    parts = parquet_parts(path) if Path(path).is_dir() else [Path(path)]
+    for part in parts:
+        if len(parts) > 1 or part != Path(path):
+            digest.update(part.name.encode())
+        with open(part, "rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
     return digest.hexdigest()[:16]

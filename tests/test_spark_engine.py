@@ -120,6 +120,8 @@ def test_the_cluster_runs_tasks_on_both_workers_from_the_shipped_environment_alo
 
 # metrics reads the embeddings, baselines and behaviour: it is compared in the Dagster run below
 COMPARED_HERE = [s for s in ENGINE_STAGES if s != "metrics"]
+# The tables Spark's executors write as datasets (a part a task; nothing through the driver); the local engine one file.
+WRITTEN_BY_EXECUTORS = {"raw_events": {"events"}, "sessions": {"events", "sessions"}, "splits": {"train", "test"}}
 
 
 @pytest.mark.parametrize("stage", COMPARED_HERE)
@@ -149,6 +151,9 @@ def test_spark_writes_what_the_local_engine_writes(both_engines, stage):
             assert local[key].read_text() == spark[key].read_text(), f"{stage} {key}"
         compared.append(key)
     assert compared, f"{stage}: no file compared"
+    datasets = {key for key, file in local.stage.files.items() if file.dataset and spark[key].is_dir()}
+    assert datasets == WRITTEN_BY_EXECUTORS.get(stage, set())
+    assert all(local[key].is_file() and len(list(spark[key].glob("part-*.parquet"))) >= 2 for key in datasets)
     shared = set(counts[stage, "local"]) & set(counts[stage, "spark"]) - {"seconds"}
     assert shared and all(counts[stage, "local"][k] == counts[stage, "spark"][k] for k in shared)
 

@@ -75,8 +75,55 @@ def spark_session(master: str, app_name: str = "latent-listening", conf: Mapping
 
 
 def row_order(frame: DataFrame) -> DataFrame:
-    """``frame`` read from one Parquet file, with ``_order``: each row's position in the file."""
-    return frame.withColumn("_order", F.col("_metadata.row_index"))
+    """``frame`` read from one Parquet file or a dataset of parts, with ``_order``: each row's position in the table
+    (its part's name, then its row within the part), which sorts as the rows run."""
+    return frame.withColumn("_order", F.struct(F.col("_metadata.file_name").alias("part"),
+                                               F.col("_metadata.row_index").alias("row")))
+
+
+def write_dataset(frame: DataFrame, target: Path | str, schema: pa.Schema) -> int:
+    """Write ``frame`` as the Parquet dataset ``target`` (a contract ``dataset``): each task writes its partition as the
+    part ``part-<partition>.parquet`` with ``schema``'s columns and types (unsigned and nullable as the local engine
+    writes them, which Spark's own writer cannot), so nothing passes through the driver; parts sort as the frame's
+    partitions run. The folder appears whole or not at all. Returns the rows written."""
+    target = Path(target)
+    staging = target.with_name(f".{target.name}.spark-parts")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    folder, names = str(staging), schema.names
+
+    def write_part(batches):
+        import os
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark import TaskContext
+
+        path, rows, writer = f"{folder}/part-{TaskContext.get().partitionId():05d}.parquet", 0, None
+        try:
+            for batch in batches:
+                table = pa.Table.from_batches([batch]).select(names).cast(schema)
+                writer = writer or pq.ParquetWriter(f"{path}.{os.getpid()}.tmp", schema)
+                writer.write_table(table)
+                rows += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is not None:
+            os.replace(f"{path}.{os.getpid()}.tmp", path)  # a retried task replaces its part whole
+        yield pa.RecordBatch.from_pydict({"rows": [rows]}, schema=pa.schema([("rows", pa.int64())]))
+
+    rows = frame.select(*names).mapInArrow(write_part, "rows long").agg(F.sum("rows")).first()[0] or 0
+    for leftover in staging.glob("*.tmp"):  # a task attempt that failed midway
+        leftover.unlink()
+    if not any(staging.glob("part-*.parquet")):  # an empty table still has its schema
+        pq.write_table(schema.empty_table(), staging / "part-00000.parquet")
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    staging.rename(target)
+    return int(rows)
 
 
 def write_parquet(frame: DataFrame, target: Path | str, schema: pa.Schema | None = None) -> int:

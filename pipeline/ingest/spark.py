@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA, Log, StageFiles
-from pipeline.engines.spark_session import plain_schema, write_parquet
+from pipeline.engines.spark_session import plain_schema, write_dataset, write_parquet
 from pipeline.ingest import columnar, field_rules, line_split
 from pipeline.ingest.columns import FIELDS
 from pipeline.ingest.importers import ImportReport, LogInputError, _batches, format_of, import_window, inputs_of, settle
@@ -180,7 +180,7 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
     events = _numbered(spark, parts, offsets)
     first = events.withColumn("_n", F.row_number().over(Window.partitionBy(*FIELDS).orderBy("_file", "_row")))
     schema = plain_schema(pl.DataFrame(schema=EVENT_SCHEMA).to_arrow().schema)
-    write_parquet(first.filter("_n = 1").orderBy("_file", "_row").select(*FIELDS), out["events"], schema)
+    write_dataset(first.filter("_n = 1").orderBy("_file", "_row").select(*FIELDS), out["events"], schema)
     repeats = parts / "duplicates.parquet"
     write_parquet(first.filter("_n > 1").orderBy("_file", "_row").select(*FIELDS, "_file", "_row"), repeats,
                   pa.schema([*schema, pa.field("_file", pa.int64()), pa.field("_row", pa.int64())]))

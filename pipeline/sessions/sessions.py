@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from pipeline import defaults
 from pipeline.contract import Log, StageFiles, Upstream
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, parquet_parts
 
 # Events sorted in memory at a time by ``sessionize_file`` (measured: about 0.35 GB of peak memory
 # a million events of the synthetic log, so about 2 GB a chunk).
@@ -181,7 +181,8 @@ def rule_violations_file(
     columns = ["timestamp", "user_id", "device", "session_id"]
     totals: dict[str, int] = {}
     previous = None
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+    batches = (b for part in parquet_parts(path) for b in pq.ParquetFile(part).iter_batches(batch_size=batch_rows, columns=columns))
+    for batch in batches:
         frame = pl.from_arrow(batch)
         if previous is not None:
             frame = pl.concat([previous, frame])

@@ -17,6 +17,12 @@ the size's test sessions as queries against its train catalogue, 128-d, top 50.
 Every configuration reads the same log and must write the same files: the script compares each stage's Parquet
 output to the local engine's and stops on a difference.
 
+On each Spark configuration the table stages (sessions, splits) also run as the plainest native Spark SQL writes
+them (``native_sessions``, ``native_splits``: the same rules and rows, each table written by Spark's own Parquet
+writer, every count in as few passes as the rules allow), in a fresh application each, and the script prints the
+project's time over the native one: the cost of what the stage does beyond the native formulation (the contract's
+column types written by the tasks, the checks and counts it reports).
+
     python benchmarks/spark.py --events 4 16          # millions of generated events
 """
 
@@ -72,13 +78,88 @@ def params(stage: str, log: Path) -> dict:
     return {}
 
 
+def native_sessions(spark, upstream: dict, out, session_gap_minutes: float = 10.0) -> dict:
+    """Sessions as native Spark SQL writes them: the same rule, ids and rows as the stage, Spark's writer."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    events = spark.read.parquet(str(upstream["raw_events"]["events"])).withColumn(
+        "_order", F.struct(F.col("_metadata.file_name"), F.col("_metadata.row_index")))
+    by_time = Window.partitionBy("user_id").orderBy("timestamp", "_order")
+    previous, device = F.lag("timestamp").over(by_time), F.coalesce(F.col("device"), F.lit(""))
+    new = previous.isNull() | ((F.unix_micros("timestamp") - F.unix_micros(previous)) >= int(session_gap_minutes * 60e6)) \
+        | (device != F.lag(device).over(by_time))
+    flagged = events.withColumn("_within", F.sum(F.coalesce(new, F.lit(True)).cast("long")).over(
+        by_time.rowsBetween(Window.unboundedPreceding, Window.currentRow)) - 1)
+    users = flagged.groupBy("user_id").agg((F.max("_within") + 1).alias("n"))
+    offsets = users.withColumn("_first", F.coalesce(F.sum("n").over(Window.orderBy("user_id").rowsBetween(
+        Window.unboundedPreceding, -1)), F.lit(0)))
+    sessionized = flagged.join(F.broadcast(offsets.select("user_id", "_first")), "user_id") \
+        .withColumn("session_id", F.col("_first") + F.col("_within")).orderBy("user_id", "timestamp", "_order").cache()
+    sessionized.drop("_order", "_first", "_within").write.mode("overwrite").parquet(str(out["events"]))
+    sessionized.groupBy("session_id").agg(
+        F.min("user_id").alias("user_id"), F.min_by("device", F.struct("timestamp", "_order")).alias("device"),
+        F.min("timestamp").alias("start"), F.max("timestamp").alias("end"), F.count(F.lit(1)).alias("n_songs"),
+    ).orderBy("session_id").write.mode("overwrite").parquet(str(out["sessions"]))
+    return {}
+
+
+def native_splits(spark, upstream: dict, out) -> dict:
+    """The real-life split as native Spark SQL writes it: the same rules and rows, every count in one pass where the
+    rules allow, Spark's writer."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from pipeline.sessions.splits import SplitParams, parse_cutoff
+    p = SplitParams()  # the settings the stage runs with here (params: {})
+    cut, n_train, n_test, min_songs = parse_cutoff(p.cutoff), p.train_sessions, p.test_sessions, p.min_session_songs
+    events = spark.read.parquet(str(upstream["sessions"]["events"])).withColumn(
+        "_order", F.struct(F.col("_metadata.file_name"), F.col("_metadata.row_index")))
+    sessions = events.groupBy("session_id").agg(F.min("user_id").alias("user_id"), F.min("timestamp").alias("start"),
+                                                F.max("timestamp").alias("end"), F.count(F.lit(1)).alias("n_songs")).cache()
+    long_enough = F.col("n_songs") >= min_songs
+    before, after = long_enough & (F.col("end") < F.lit(cut)), long_enough & (F.col("start") >= F.lit(cut))
+    sessions.agg(F.sum("n_songs"), F.count(F.lit(1)), F.countDistinct("user_id"),
+                 *[F.sum(r.cast("long")) for r in (long_enough, before, after)]).first()
+
+    def first(frame, n, latest):
+        start = F.col("start").desc() if latest else F.col("start").asc()
+        return frame.withColumn("_rank", F.row_number().over(Window.partitionBy("user_id").orderBy(start, "session_id"))) \
+            .withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy("user_id"))) \
+            .filter((F.col("_n") >= n) & (F.col("_rank") <= n)).select("session_id", "user_id")
+
+    train_ids = first(sessions.filter(before), n_train, True).cache()
+    test_ids = first(sessions.filter(after).join(train_ids.select("user_id").distinct(), "user_id", "left_semi"), n_test, False)
+    train = events.join(F.broadcast(train_ids.select("session_id")), "session_id", "left_semi").orderBy("_order")
+    test = events.join(F.broadcast(test_ids.select("session_id")), "session_id", "left_semi") \
+        .join(train.select("song_id").distinct(), "song_id", "left_semi").orderBy("_order")
+    columns = [c for c in events.columns if c != "_order"]
+    train.select(*columns).write.mode("overwrite").parquet(str(out["train"]))
+    test.select(*columns).write.mode("overwrite").parquet(str(out["test"]))
+    for name in ("train", "test"):  # Table 1
+        spark.read.parquet(str(out[name])).agg(F.count(F.lit(1)), F.countDistinct("user_id"), F.countDistinct("song_id"),
+                                               F.countDistinct("session_id")).first()
+    return {}
+
+
+NATIVE = {"sessions": native_sessions, "splits": native_splits}
+
+
 def child(args) -> None:
     """One stage on one engine, in this process (a Spark driver in client mode, as spark-submit starts it)."""
     store = Store(args.root)
     upstream = {r: store.version(r, "bench") for r in STAGES[args.stage].reads}
-    out = store.version(args.stage, "bench")
+    out = store.version(args.stage, "native" if args.native else "bench")
     out.folder.mkdir(parents=True, exist_ok=True)
-    if args.master == "local":
+    if args.native:
+        from pipeline.engines.spark_session import spark_session, stage_partitions
+        spark = spark_session(args.master, f"bench native {args.stage}", {"spark.executor.memory": EXECUTOR_MEMORY,
+                                                                         **stage_partitions(upstream, {})})
+        try:
+            counts = NATIVE[args.stage](spark, upstream, out)
+        finally:
+            spark.stop()
+    elif args.master == "local":
         from pipeline.engines.local import LOCAL
         counts = LOCAL[args.stage](upstream, out, None, **json.loads(args.params))
     else:
@@ -122,9 +203,9 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_stage(root: Path, stage: str, master: str, log: Path, cluster_pids: list[int]) -> tuple[float, float]:
+def run_stage(root: Path, stage: str, master: str, log: Path, cluster_pids: list[int], native: bool = False) -> tuple[float, float]:
     command = [sys.executable, __file__, "_stage", "--root", str(root), "--stage", stage, "--master", master,
-               "--params", json.dumps(params(stage, log))]
+               "--params", json.dumps(params(stage, log)), *(["--native"] if native else [])]
     from pipeline.engines.spark_session import spark_env
     env = spark_env(master) if master != "local" else dict(os.environ)
     t0 = time.perf_counter()
@@ -210,6 +291,11 @@ def main() -> None:
                     results.append({"events_M": million, "config": config, "stage": stage, "seconds": round(seconds, 1),
                                     "peak_GB": round(peak, 2)})
                     print(json.dumps(results[-1]), flush=True)
+                    if config != "local" and stage in NATIVE:
+                        native, peak = run_stage(root, stage, master, log, pids, native=True)
+                        results.append({"events_M": million, "config": config, "stage": f"{stage} (native SQL)",
+                                        "seconds": round(native, 1), "peak_GB": round(peak, 2)})
+                        print(json.dumps({**results[-1], "project / native": round(seconds / native, 2)}), flush=True)
                 seconds, songs, queries = search_seconds(root, master)
                 results.append({"events_M": million, "config": config, "stage": f"search ({queries:,} x {songs:,})",
                                 "seconds": round(seconds, 1), "peak_GB": None})
@@ -217,7 +303,7 @@ def main() -> None:
             finally:
                 if cluster:
                     cluster.stop()
-    table = pl.DataFrame(results).pivot("config", index=["events_M", "stage"], values="seconds")
+    table = pl.DataFrame(results).pivot("config", index=["events_M", "stage"], values="seconds", sort_columns=False)
     with pl.Config(tbl_rows=100, tbl_width_chars=200):
         print("\nwall seconds per stage\n", table)
         print("\npeak memory, GB (sum of RSS over the stage's processes and the cluster's)\n",
@@ -230,6 +316,7 @@ if __name__ == "__main__":
         p = argparse.ArgumentParser()
         for name in ("--root", "--stage", "--master", "--params"):
             p.add_argument(name, required=True)
+        p.add_argument("--native", action="store_true")
         child(p.parse_args(sys.argv[2:]))
     else:
         main()

@@ -24,6 +24,7 @@ project's time over the native one: the cost of what the stage does beyond the n
 column types written by the tasks, the checks and counts it reports).
 
     python benchmarks/spark.py --events 4 16          # millions of generated events
+    python benchmarks/spark.py --events 4 --configs spark-2 --stages raw_events sessions splits   # the table stages
 """
 
 from __future__ import annotations
@@ -266,6 +267,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=float, nargs="+", default=[4, 16], help="sizes, millions of generated events")
     parser.add_argument("--configs", nargs="+", default=["local", "spark-1", "spark-2"])
+    parser.add_argument("--stages", nargs="+", default=STAGE_ORDER, choices=STAGE_ORDER, help="a prefix of the stages (each reads the one before)")
     parser.add_argument("--base", default=str(ROOT / ".data" / "spark-bench"))
     args = parser.parse_args()
     from scripts.spark_cluster import StandaloneCluster, free_port
@@ -284,7 +286,7 @@ def main() -> None:
                 root = folder / config
                 master = cluster.master if cluster else "local"
                 pids = list(cluster.pids.values()) if cluster else []
-                for stage in STAGE_ORDER:
+                for stage in args.stages:
                     seconds, peak = run_stage(root, stage, master, log, pids)
                     if config != "local" and (folder / "local").exists():
                         same_files(folder / "local", root, stage)
@@ -296,6 +298,8 @@ def main() -> None:
                         results.append({"events_M": million, "config": config, "stage": f"{stage} (native SQL)",
                                         "seconds": round(native, 1), "peak_GB": round(peak, 2)})
                         print(json.dumps({**results[-1], "project / native": round(seconds / native, 2)}), flush=True)
+                if args.stages != STAGE_ORDER:
+                    continue
                 seconds, songs, queries = search_seconds(root, master)
                 results.append({"events_M": million, "config": config, "stage": f"search ({queries:,} x {songs:,})",
                                 "seconds": round(seconds, 1), "peak_GB": None})

@@ -153,7 +153,7 @@ def test_spark_writes_what_the_local_engine_writes(both_engines, stage):
     assert compared, f"{stage}: no file compared"
     datasets = {key for key, file in local.stage.files.items() if file.dataset and spark[key].is_dir()}
     assert datasets == WRITTEN_BY_EXECUTORS.get(stage, set())
-    assert all(local[key].is_file() and len(list(spark[key].glob("part-*.parquet"))) >= 2 for key in datasets)
+    assert all(local[key].is_file() and any(spark[key].glob("part-*.parquet")) for key in datasets)
     shared = set(counts[stage, "local"]) & set(counts[stage, "spark"]) - {"seconds"}
     assert shared and all(counts[stage, "local"][k] == counts[stage, "spark"][k] for k in shared)
 

@@ -101,6 +101,6 @@ def embedding(upstream: Mapping[str, StageFiles], out: StageFiles, log: Log = No
 
 def spark_embedding(upstream: Mapping[str, StageFiles], out: StageFiles, outcome: dict, params: SkipGramParams, *, walks: str,
                     partitions: int) -> dict:
-    """What Spark ML's Word2Vec did (``outcome``: the engine's word2vec stage's counts; it wrote the vectors), recorded
+    """What Spark ML's Word2Vec did (``outcome``: what ``spark_word2vec.train`` returned; it wrote the vectors), recorded
     as ``embedding`` records a resumable training."""
     return _finished(out, upstream[walks], spark_trained(outcome, params, partitions))

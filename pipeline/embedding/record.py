@@ -64,7 +64,7 @@ def spark_settings(params: SkipGramParams) -> dict:
 
 
 def spark_trained(outcome: dict, params: SkipGramParams, partitions: int) -> Trained:
-    """A Spark ML Word2Vec training (``outcome``: the word2vec stage's returned counts)."""
+    """A Spark ML Word2Vec training (``outcome``: what ``pipeline.embedding.spark_word2vec.train`` returned)."""
     stats = {"seconds": outcome["seconds"], "words_per_second": outcome["words_per_second"]}
     record = {"trainer": SPARK_WORD2VEC, "spark_partitions": partitions, **spark_settings(params), "sg": 1, "hs": 1}
     return Trained(stats, record, {"trainer": f"Spark ML Word2Vec, {partitions} partition(s)"})

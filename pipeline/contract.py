@@ -137,7 +137,7 @@ def _stages() -> dict[str, Stage]:
             "truth_users": File("truth/users.parquet", "each synthetic user's planted kind and dependence", always=False),
             "truth_songs": File("truth/songs.parquet", "each synthetic song's tags and title", always=False),
             "truth_config": File("truth/config.json", "the generator's settings", always=False),
-        }, assets=("raw_events", "quarantine"), modules=("ingest.importers", "ingest.synthetic")),
+        }, assets=("raw_events", "quarantine"), modules=("ingest.raw_events", "ingest.synthetic")),
         Stage("sessions", ("raw_events",), {
             "events": File("events.parquet", "events with session_id, sorted by user and time", SESSIONIZED_SCHEMA, dataset=True),
             "sessions": File("sessions.parquet", "one row a session", {"session_id": pl.Int64, "user_id": pl.String,

@@ -14,7 +14,7 @@ from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, graph_stage, walks_st
 from pipeline.embedding.embedding import embedding
 from pipeline.engines import ENGINE_STAGES, TRAINING_STAGES
 from pipeline.evaluation.metrics import metrics
-from pipeline.ingest.importers import raw_events
+from pipeline.ingest.raw_events import raw_events
 from pipeline.network.graph import graph
 from pipeline.network.walks import walks
 from pipeline.sessions.sessions import sessions

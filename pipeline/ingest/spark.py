@@ -27,10 +27,11 @@ from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA, Log, StageFiles
 from pipeline.engines.spark_session import plain_schema, write_dataset, write_parquet
 from pipeline.ingest import columnar, field_rules, line_split
 from pipeline.ingest.columns import FIELDS
-from pipeline.ingest.importers import ImportReport, LogInputError, _batches, format_of, import_window, inputs_of, settle
+from pipeline.ingest.importers import ImportReport, LogInputError, _batches, format_of, inputs_of, settle
 from pipeline.ingest.inputs import LogFile
 from pipeline.ingest.log_formats import RAW_LIMIT, WHOLE_FILE, csv_header, whole_file_check
 from pipeline.ingest.pseudonyms import WITHHELD, pseudonymised, salt_from, shown_names
+from pipeline.ingest.raw_events import import_window
 from pipeline.ingest.text_form import NORMALISED, check_text_form, normalised
 from pipeline.io import atomic_path
 

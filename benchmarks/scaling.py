@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from assets.stage_io import latest  # noqa: E402
 from paper_run.report import training_times  # noqa: E402
-from paper_run.stages import STAGES, TRAINING, instance_of  # noqa: E402
+from paper_run.stages import RUN_ORDER, TRAINING, instance_of  # noqa: E402
 from pipeline.ingest.synthetic import SyntheticConfig  # noqa: E402
 
 EVENTS_PER_USER = 2_053  # generated events a user of the preset (measured: 1,000 users -> 2,052,843 events)
@@ -70,7 +70,7 @@ def report(results: dict[float, dict]) -> str:
     last_two = f"{sizes[-2]:g}M->{sizes[-1]:g}M" if len(sizes) > 2 else ""
     lines.append(f"{'stage':<18}" + "".join(f"{f'{s:g}M min':>10}{'GB':>7}" for s in sizes) + f"{span:>12}{last_two:>12}")
     totals = {s: 0.0 for s in sizes}
-    for name, _ in STAGES:
+    for name, _ in RUN_ORDER:
         cells = ""
         for s in sizes:
             st = results[s]["stages"][name]

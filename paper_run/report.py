@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from paper_run.stages import STAGES, TRAINING, instance_of, store_of
+from paper_run.stages import RUN_ORDER, TRAINING, instance_of, store_of
 
 
 def status_table(data: dict) -> str:
     rows = [f"{'stage':<18} {'status':<8} {'minutes':>8} {'peak RSS GB':>12} {'attempts':>9} {'interrupted':>12}"]
     total = training = 0.0
-    for name, _ in STAGES:
+    for name, _ in RUN_ORDER:
         st = data["stages"].get(name)
         if not st:
             rows.append(f"{name:<18} {'pending':<8}")

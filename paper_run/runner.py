@@ -29,7 +29,7 @@ from assets.deepwalk import PAUSED_KEY
 from assets.instance import local_instance
 from paper_run.ledger import Ledger
 from paper_run.report import disk_usage, status_table, training_summary, training_times
-from paper_run.stages import NOT_ENDED, PAUSED, ROOT, STAGE_TAG, STAGES, TRAINING, instance_of, set_home
+from paper_run.stages import NOT_ENDED, PAUSED, ROOT, RUN_ORDER, STAGE_TAG, TRAINING, instance_of, set_home
 from pipeline.embedding.trainers import RESUMABLE
 from resources import MlflowTracking
 
@@ -72,7 +72,7 @@ def _grid_arg(text: str) -> dict:
 def run_stage(stage: str, config: dict) -> int:
     import dagster as dg
 
-    keys = dict(STAGES)[stage]
+    keys = dict(RUN_ORDER)[stage]
     with dg.execute_job(
         dg.reconstructable(_job), instance=local_instance(), run_config=config, raise_on_error=False,
         asset_selection=[dg.AssetKey(k) for k in keys], tags={STAGE_TAG: stage},
@@ -100,7 +100,7 @@ def fail_killed_runs(home: Path) -> list[str]:
 
     instance = instance_of(home)
     killed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus(s) for s in NOT_ENDED],
-                                             tags={STAGE_TAG: [n for n, _ in STAGES]}))
+                                             tags={STAGE_TAG: [n for n, _ in RUN_ORDER]}))
     for run in killed:
         instance.report_run_failed(run, f"killed with its paper-scale step (stage {run.tags[STAGE_TAG]}); the next step redoes it")
         MlflowTracking().end_pipeline_run(run.run_id, "FAILED")
@@ -131,7 +131,7 @@ def step(args: argparse.Namespace) -> int:
     ledger.data["steps"].append({"started": _iso(t0), "stages": []})
     this_step = ledger.data["steps"][-1]
     ledger.save()
-    stages = [n for n, _ in STAGES]
+    stages = [n for n, _ in RUN_ORDER]
     stages = stages[: stages.index(args.until) + 1] if args.until else stages
     for name in stages:
         st = ledger.stage(name)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                         "so embedding_uss trains with the point it chooses on validation; GRID, a JSON object such as "
                         "'{\"epochs\": [1, 3], \"alpha\": [0.025]}', replaces its default axes (epochs [1, 3, 5], alpha "
                         "[0.025, 0.05], window [6]); its trainer is --trainer's")
-    parser.add_argument("--until", choices=[n for n, _ in STAGES], help="stop after this stage")
+    parser.add_argument("--until", choices=[n for n, _ in RUN_ORDER], help="stop after this stage")
     args = parser.parse_args(argv)
     if args.command == "redo":
         home = Path(args.home).resolve()

@@ -12,10 +12,12 @@ import os
 import shutil
 from pathlib import Path
 
+from pipeline.engines import TRAINING_STAGES
+
 ROOT = Path(__file__).resolve().parent.parent
 PAUSED = 75  # exit code of a stage whose training stopped at its time budget (EX_TEMPFAIL)
 STAGE_TAG = "paper_scale_stage"
-TRAINING = {"embedding_uss", "embedding_us", "embedding_uss_2d"}
+TRAINING = set(TRAINING_STAGES)
 NOT_ENDED = ("NOT_STARTED", "STARTING", "STARTED")
 
 
@@ -42,7 +44,7 @@ def stage_order() -> list[tuple[str, list[str]]]:
     return [(name, list(STAGES[name].asset_names)) for name in order]
 
 
-STAGES = stage_order()
+RUN_ORDER = stage_order()  # (stage, its assets) in the order the runner materializes them
 
 
 def set_home(home: Path) -> None:

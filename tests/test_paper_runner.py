@@ -127,13 +127,13 @@ def test_the_runs_of_a_killed_step_are_marked_failed(tmp_path):
 
 
 def test_the_stage_order_is_the_asset_graphs_with_the_evaluation_first():
-    from paper_run.stages import STAGES
+    from paper_run.stages import RUN_ORDER
     from pipeline.contract import STAGES as CONTRACT
 
-    order = [name for name, _ in STAGES]
+    order = [name for name, _ in RUN_ORDER]
     assert sorted(order) == sorted(CONTRACT)
     assert all(set(CONTRACT[s].reads) <= set(order[:i]) for i, s in enumerate(order))  # every stage after what it reads
-    assert dict(STAGES)["raw_events"] == ["raw_events", "quarantine"]
+    assert dict(RUN_ORDER)["raw_events"] == ["raw_events", "quarantine"]
     assert order.index("metrics") < min(order.index(s) for s in ("embedding_uss_2d", "plots", "explorer"))
     assert order.index("behaviour") < order.index("metrics")  # the metrics' strata read the users' kinds
 

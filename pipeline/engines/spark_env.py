@@ -15,7 +15,6 @@ against, such as libstdc++): workers run the same operating system family and ar
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.metadata as metadata
 import io
@@ -26,8 +25,9 @@ import tarfile
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock
 
 ALIAS = "latent_env"  # the folder Spark unpacks the archive into, in each executor's working folder
 PYTHON = f"./{ALIAS}/bin/python"  # the executors' Python (spark.pyspark.python), relative to that folder
@@ -116,16 +116,6 @@ def _members(dists: list[metadata.Distribution]) -> Iterator[tuple[Path, str]]:
         yield path, f"{site}/{path.relative_to(PROJECT)}"
 
 
-@contextmanager
-def _locked(path: Path):
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # stages that start side by side: one packs, the others wait and reuse it
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def packed_environment(folder: Path | str, log: Callable[[str], None] | None = None) -> Path:
     """The archive of this environment for Spark's executors, in ``folder``: the one already packed for this digest,
     else packed now (the older ones removed)."""
@@ -134,7 +124,7 @@ def packed_environment(folder: Path | str, log: Callable[[str], None] | None = N
     archive = folder / f"{ALIAS}-{environment_digest()}.tar.gz"
     if archive.exists():
         return archive
-    with _locked(folder / ".lock"):
+    with FileLock(folder / ".lock"):  # stages that start side by side: one packs, the others wait and reuse it
         if archive.exists():
             return archive
         t0 = time.perf_counter()

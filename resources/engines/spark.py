@@ -60,9 +60,12 @@ class SparkLauncher:
             import pyspark
         except ImportError:
             raise dg.Failure("engine: spark needs pyspark: pip install -e '.[spark]'") from None
+        from pipeline.engines.spark_env import shipping_conf
         from pipeline.engines.spark_session import spark_env, stage_partitions
-        conf = {**stage_partitions(upstream, params), "spark.log.level": "WARN",  # Spark's INFO lines (thousands a stage,
-                **self.operations_conf(), **self.shipping(context), **self.settings.conf}  # query plans included) would bury the stage's own
+        archive = self.environment(context)
+        # Spark's INFO lines (thousands a stage, query plans included) would bury the stage's own in the run's log
+        conf = {**stage_partitions(upstream, params), "spark.log.level": "WARN", **(shipping_conf(archive) if archive else {}),
+                **self.operations_conf(), **self.settings.conf}
         command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", master,
                    "--name", f"latent-listening {stage} {context.run_id[:8]}",
                    *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")], str(JOB)]
@@ -75,20 +78,20 @@ class SparkLauncher:
             raise dg.Failure(f"the Spark job of {stage} ended without reporting its counts")
         report = messages[-1]
         context.log.info(f"{stage}: Spark application {report['application']} done")
-        shipped = conf.get("spark.archives", "").rsplit("/", 1)[-1].split("#")[0] or "the workers' own (not shipped)"
         context.add_asset_metadata({"spark application": report["application"], "spark UI (while it ran)": report.get("ui", ""),
-                                    "spark environment": shipped,
+                                    "spark environment": archive.name if archive else "the workers' own (not shipped)",
                                     "spark event logs": report.get("event_log") or "off (event_log_dir: none)",
                                     "spark cores (spark.cores.max)": report.get("cores_max") or "uncapped"},
                                    asset_key=dg.AssetKey(stage))
         return report["counts"]
 
-    def shipping(self, context: dg.AssetExecutionContext) -> dict[str, str]:
-        """The environment archive's settings, for a cluster master when ``ship_environment``."""
+    def environment(self, context: dg.AssetExecutionContext) -> Path | None:
+        """The packed environment the executors run, for a cluster master when ``ship_environment``; else None."""
         if not self.settings.ship_environment or self.settings.master.startswith("local"):
-            return {}
-        from pipeline.engines.spark_env import packed_environment, shipping_conf
-        return shipping_conf(packed_environment(default_home() / "spark-env", context.log.info))
+            return None
+        from pipeline.engines.spark_env import packed_environment
+        return packed_environment(default_home() / "spark-env", context.log.info)
+
 
     def operations_conf(self) -> dict[str, str]:
         """The cores cap and the event log, from the settings."""

@@ -206,6 +206,19 @@ def test_the_python_character_sets_are_the_rules(monkeypatch):
     assert s.str.contains(refused).to_list() == [False, True, False, False, False, True, False]
 
 
+def test_a_value_of_format_characters_alone_is_missing_on_both_paths():
+    """A zero-width space or a direction mark shows nothing alone: the rules take it for a missing value (a refused
+    song, an absent device), and the accelerator leaves it to them; inside a name it stays."""
+    from pipeline.ingest.field_rules import text as rule
+
+    values = pl.Series(["\u200b", "\u200e\u200d", " \u200b ", "a\u200bb", "\ufeff"])
+    assert [rule("song_id", v, True) for v in values] == [
+        (None, "missing song"), (None, "missing song"), (None, "missing song"), ("a\u200bb", None), (None, "missing song")]
+    assert rule("device", "\u200b", False) == (None, None)
+    value, passes = columnar.text(values)  # (a lone byte-order mark is stripped to nothing: null, missing either way)
+    assert passes.to_list() == [False, False, False, True, True] and value[3:].to_list() == ["a\u200bb", None]
+
+
 def test_plain_rows_never_reach_the_per_row_functions(tmp_path, monkeypatch):
     """The accelerator accelerates: rows in the common forms are decided without the Python row functions."""
     calls = []

@@ -116,6 +116,13 @@ def _in_forms(t: pl.Series) -> tuple[pl.Series, np.ndarray]:
     return out, todo
 
 
+@functools.cache
+def _invisible_only() -> str:
+    """A regex of a value of format characters alone (which the rules take for missing)."""
+    codes = [c for c in range(0x110000) if unicodedata.category(chr(c)) == field_rules.INVISIBLE]
+    return "^[" + "".join(f"\\x{{{c:X}}}" for c in codes) + "]+$"
+
+
 def _clean_pattern() -> str:
     """A value the rules leave as it is: no refused character, no white space at either end, no byte-order mark first."""
     space, refused = _python_chars()
@@ -138,6 +145,7 @@ def text(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     if not as_is.all():
         cleaned = values.str.strip_chars(space).str.strip_prefix(field_rules.BOM).str.strip_chars(space)
         value, passes = cleaned, ~cleaned.str.contains(refused).fill_null(False)
+    passes = passes & ~value.str.contains(_invisible_only()).fill_null(False)  # left to the rules, which say missing
     if not (value == "").any():
         return value.alias(values.name), passes
     return pl.select(pl.when(value != "").then(value)).to_series().alias(values.name), passes

@@ -11,7 +11,7 @@ one is refused with the rule it breaks, never coerced.
   list or an object is refused), non-empty after stripping white space and a byte-order mark, with
   no control character (NUL, line breaks, ...) and no unpaired surrogate: what cannot be real text. Format
   characters people write in names (zero-width joiners in Persian or Indic names, direction marks, soft
-  hyphens) are kept. The import then puts every text in one Unicode normal form (NFC by default, see
+  hyphens) are kept; a value of format characters alone shows nothing, so it is missing. The import then puts every text in one Unicode normal form (NFC by default, see
   ``pipeline.ingest.importers``), so a title typed in NFD is the same song as in NFC.
 - ``device``, ``artist``, ``genre``, ``language``: absent, or strings under the same rule.
 """
@@ -30,6 +30,7 @@ IDS = ("user_id", "song_id")
 TAGS = ("device", "artist", "genre", "language")
 BOM = "\ufeff"
 REFUSED_CATEGORIES = ("Cc", "Cs")  # control characters and unpaired surrogates: refused inside any text field
+INVISIBLE = "Cf"  # format characters (zero-width spaces and joiners, direction marks): kept, but never a value alone
 
 
 JSON_DIGITS = 40  # a JSON integer of more digits is no timestamp, duration or id: kept as a BigNumber, never converted
@@ -158,7 +159,7 @@ def text(field: str, value, required: bool) -> tuple[str | None, str | None]:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None, f"{name} is not a string ({type(value).__name__})"
     cleaned = str(value).strip().removeprefix(BOM).strip()
-    if not cleaned:
+    if all(unicodedata.category(c) == INVISIBLE for c in cleaned):  # (empty, or nothing a reader could see)
         return None, f"missing {name}" if required else None
     bad = next((c for c in cleaned if unicodedata.category(c) in REFUSED_CATEGORIES), None)
     if bad is not None:

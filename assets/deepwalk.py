@@ -30,7 +30,8 @@ def _graph_asset(network: str):
     name = graph_stage(network)
 
     @dg.asset(name=name, group_name=GROUP, deps=upstream_assets(name), **asset_meta(name),
-              description=f"The {NETWORKS[network].title} network of the train set: CSR adjacency and a vertex table.")
+              description=f"The {NETWORKS[network].title} network of the train set: CSR adjacency and a vertex table "
+                          "(on Spark, folders of the blocks its tasks wrote).")
     @guarded
     def _asset(context: dg.AssetExecutionContext, store: DataStore, engine: ComputeEngine) -> dg.MaterializeResult:
         upstream, out = begin(context, store)
@@ -51,7 +52,8 @@ def _walks_asset(network: str):
         deps=upstream_assets(name), **asset_meta(name),
         check_specs=[checks.walk_spec(network)],
         description=f"Uniform random walks on the {NETWORKS[network].title} network (L={defaults.WALK_LENGTH}, "
-        f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit).",
+        f"R={defaults.WALKS_PER_VERTEX} per vertex), one walk a line, one corpus file per pass (the training's checkpoint unit; on Spark, a folder of the parts its "
+        "tasks wrote).",
     )
     @guarded
     def _asset(

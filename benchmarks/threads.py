@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.contract import StageFiles  # noqa: E402
 from pipeline.embedding.skipgram import SkipGramParams, new_model  # noqa: E402
+from pipeline.network.walk_reader import walk_parts  # noqa: E402
 from pipeline.network.walks import ShardedCorpus  # noqa: E402
 
 
@@ -33,8 +34,8 @@ def head(corpus: ShardedCorpus, tokens: int, out: Path) -> int:
     """Write the first whole walks of the corpus holding about ``tokens`` tokens; return the count."""
     written = 0
     with open(out, "w") as dst:
-        for shard in corpus.shards:
-            with open(shard) as src:
+        for part in (p for shard in corpus.shards for p in walk_parts(shard)):  # a pass Spark wrote is a folder of parts
+            with open(part) as src:
                 for line in src:
                     dst.write(line)
                     written += line.count(" ") + 1

@@ -57,9 +57,10 @@ TUNED_BY = {"embedding_uss": ("skipgram_tuning",)}
 class File:
     """One file (or folder) of a stage. ``name`` may hold ``{}`` for a numbered series (walk passes);
     ``schema`` lists the columns a Parquet file has at least, with their types; a file not ``always``
-    written may be absent from a complete materialization. A ``dataset`` is a Parquet table that may be one file (as
-    the local engine writes it) or a folder of part files read in name order (as Spark's executors write it, each
-    its own part): every reader takes either (polars reads both; ``pipeline.io.parquet_parts`` lists the parts)."""
+    written may be absent from a complete materialization. A ``dataset`` may be one file (as the local engine writes
+    it) or a folder of parts read in name order (as Spark's executors write it, each task its own part): a Parquet
+    table (polars reads both; ``pipeline.io.parquet_parts`` lists the parts), the graph's adjacency (blocks of CSR
+    rows, ``pipeline.network.graph.load_adjacency``) or a pass of walks (``pipeline.network.walk_reader``)."""
 
     name: str
     what: str
@@ -156,11 +157,12 @@ def _stages() -> dict[str, Stage]:
             "chosen": File("chosen.json", "the run's plan: the cutoff and session counts the split used (the planner's, for cutoff: auto), the validation sessions and what each later stage gets"),
         }, modules=("sessions.splits", "sessions.split_plan")),
         *[Stage(graph_stage(n), ("splits",), {
-            "adjacency": File("adjacency.npz", "CSR indptr and indices"),
-            "vertices": File("vertices.parquet", "vertex, kind, key", {"vertex": pl.Int64, "kind": pl.String, "key": pl.String}),
+            "adjacency": File("adjacency.npz", "CSR indptr and indices", dataset=True),
+            "vertices": File("vertices.parquet", "vertex, kind, key", {"vertex": pl.Int64, "kind": pl.String, "key": pl.String},
+                             dataset=True),
         }, modules=("network.graph",)) for n in NETWORKS],
         *[Stage(walks_stage(n), (graph_stage(n),), {
-            "shard": File("pass-{:03d}.txt", "one pass of walks, one walk a line"),
+            "shard": File("pass-{:03d}.txt", "one pass of walks, one walk a line", dataset=True),
             "index": File("shards.json", "the shards and their token counts"),
             "vertex_counts": File("vertex_counts.npy", "occurrences of each vertex (the skip-gram vocabulary)"),
             "stats": File("stats.json", "walks, tokens, seconds, config and seed"),

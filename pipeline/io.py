@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,16 +31,41 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
             tmp.unlink()
 
 
-def parquet_parts(path: Path | str) -> list[Path]:
-    """The Parquet files of a table that is one file or a folder of parts (a ``dataset`` of the contract), in the order
-    its rows run: the file itself, or the folder's ``*.parquet`` files by name."""
+@contextmanager
+def staged_folder(target: Path | str) -> Iterator[Path]:
+    """Yield an empty folder beside ``target`` for its parts; on success it replaces ``target`` (a file or a folder)
+    whole, on error it is removed: a dataset appears complete or not at all."""
+    target = Path(target)
+    staging = target.with_name(f".{target.name}.parts")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def dataset_parts(path: Path | str, suffix: str = "") -> list[Path]:
+    """The files of an output that is one file or a folder of parts (a ``dataset`` of the contract, a walk pass), in
+    the order its content runs: the file itself, or the folder's files (ending in ``suffix``) by name, hidden ones
+    (``.``, ``_``: a writer's staging and markers) left out."""
     path = Path(path)
     if not path.is_dir():
         return [path]
-    parts = sorted(p for p in path.glob("*.parquet") if not p.name.startswith((".", "_")))
+    parts = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(suffix) and not p.name.startswith((".", "_")))
     if not parts:
-        raise FileNotFoundError(f"{path}: a Parquet dataset without parts")
+        raise FileNotFoundError(f"{path}: a dataset folder without parts{f' ({suffix})' if suffix else ''}")
     return parts
+
+
+def parquet_parts(path: Path | str) -> list[Path]:
+    """The Parquet files of a table that is one file or a folder of parts, in the order its rows run."""
+    return dataset_parts(path, ".parquet")
 
 
 def write_json(path: Path | str, obj: Any) -> Path:
@@ -84,7 +110,7 @@ def file_digest(path: Path | str, chunk: int = 1 << 24) -> str:
     """The first 16 hex digits of a file's SHA-256 (read a chunk at a time); of a dataset folder, of its parts' names
     and bytes in order."""
     digest = hashlib.sha256()
-    parts = parquet_parts(path) if Path(path).is_dir() else [Path(path)]
+    parts = dataset_parts(path)
     for part in parts:
         if len(parts) > 1 or part != Path(path):
             digest.update(part.name.encode())

@@ -50,6 +50,24 @@ def test_interrupted_training_resumes_to_identical_vectors(corpus, tmp_path, tra
     assert all(t > 0 for t in third.unit_seconds)
 
 
+@pytest.mark.parametrize("trainer", ["gensim", "numba"])
+def test_passes_written_as_parts_train_the_vectors_of_passes_written_whole(corpus, tmp_path, trainer):
+    """Spark's walk tasks write each pass as a folder of parts: both trainers train on it the model they train on the
+    one-file passes (gensim on a joined copy, gone once its pass is trained)."""
+    parts = tmp_path / "parts"
+    for p in corpus.shards:
+        lines = p.read_bytes().splitlines(keepends=True)
+        (parts / p.name).mkdir(parents=True)
+        for first in range(0, len(lines), 7):  # 7 walks a part, as a task writes a batch of start vertices
+            (parts / p.name / f"part-{first:012d}.txt").write_bytes(b"".join(lines[first:first + 7]))
+    in_parts = ShardedCorpus([parts / p.name for p in corpus.shards], corpus.shard_words, corpus.vertex_counts)
+    assert len(list((parts / corpus.shards[0].name).iterdir())) == 6  # 40 walks a pass
+    whole = train_skipgram_resumable(corpus, PARAMS, tmp_path / "a", trainer=trainer)
+    split = train_skipgram_resumable(in_parts, PARAMS, tmp_path / "b", trainer=trainer)
+    assert split.complete and np.array_equal(split.vectors, whole.vectors)
+    assert not list((tmp_path / "b").rglob(".walks-*"))  # no joined copy left behind
+
+
 def test_changed_config_never_reuses_checkpoints(corpus, tmp_path):
     train_skipgram_resumable(corpus, PARAMS, tmp_path / "c", max_units=4)
     other = SkipGramParams(dimensions=8, workers=1, epochs=2, seed=3, window=3)

@@ -4,11 +4,11 @@ frame (values, order and types) where it is Parquet."""
 
 from __future__ import annotations
 
-import filecmp
 import gzip
 import json
 import os
 import shutil
+import time
 from datetime import datetime
 
 import numpy as np
@@ -21,6 +21,7 @@ from pipeline.engines import ENGINE_STAGES
 from pipeline.engines.local import LOCAL
 from pipeline.ingest.synthetic import generate
 from pipeline.ingest.synthetic_config import SyntheticConfig
+from pipeline.network.graph import load_adjacency
 
 pytest.importorskip("pyspark")
 if shutil.which("java") is None:
@@ -74,14 +75,23 @@ def both_engines(spark, tmp_path_factory):
     generate(SyntheticConfig(n_users=24, n_songs=600, n_artists=60), raw)
     log = write_canonical_csv(pl.read_parquet(raw["events"]), store.root / "log.csv")
     counts = {}
-    for stage in COMPARED_HERE:
-        for engine, run in (("local", LOCAL[stage]), ("spark", lambda *a, f=SPARK[stage], **k: f(spark, *a, **k))):
-            upstream = {r: store.version(r, engine) for r in STAGES[stage].reads}
-            out = store.version(stage, engine)
-            out.folder.mkdir(parents=True)
-            params = {**PARAMS.get(stage, {}), **({"path": str(log)} if stage == "raw_events" else {})}
-            counts[stage, engine] = run(upstream, out, None, **params)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("pipeline.network.spark.BATCH", 300)  # a Spark walk task's start vertices: several parts a pass
+        for stage in COMPARED_HERE:
+            for engine, run in (("local", LOCAL[stage]), ("spark", lambda *a, f=SPARK[stage], **k: f(spark, *a, **k))):
+                upstream = {r: store.version(r, engine) for r in STAGES[stage].reads}
+                out = store.version(stage, engine)
+                out.folder.mkdir(parents=True)
+                params = {**PARAMS.get(stage, {}), **({"path": str(log)} if stage == "raw_events" else {})}
+                counts[stage, engine] = run(upstream, out, None, **params)
     return store, counts
+
+
+def walk_bytes(path) -> bytes:
+    """A pass of walks as one text: its file, or its parts (a Spark task's each) in order."""
+    from pipeline.network.walk_reader import walk_parts
+
+    return b"".join(p.read_bytes() for p in walk_parts(path))
 
 
 def write_canonical_csv(events: pl.DataFrame, path):
@@ -104,13 +114,21 @@ def test_the_cluster_runs_tasks_on_both_workers_from_the_shipped_environment_alo
 
     def where(_):
         import sys
+        import time
 
         import numpy
 
         import pipeline
+        time.sleep(0.5)  # long enough that one executor cannot take every task before the other's turn
         return (os.getppid(), sys.executable, pipeline.__file__, numpy.__file__,
                 tuple(os.path.exists(p) and bool(os.listdir(p)) for p in hidden))
 
+    from pipeline.engines.spark_session import executors
+
+    for _ in range(240):  # both executors registered (the second may still be starting when the first takes tasks)
+        if executors(spark) == 2:
+            break
+        time.sleep(0.5)
     seen = spark.sparkContext.parallelize(range(8), 8).map(where).collect()
     assert len({s[0] for s in seen}) == 2 and cluster.status()["aliveworkers"] == 2
     for _, python, project, numpy_file, visible in seen:
@@ -120,8 +138,10 @@ def test_the_cluster_runs_tasks_on_both_workers_from_the_shipped_environment_alo
 
 # metrics reads the embeddings, baselines and behaviour: it is compared in the Dagster run below
 COMPARED_HERE = [s for s in ENGINE_STAGES if s != "metrics"]
-# The tables Spark's executors write as datasets (a part a task; nothing through the driver); the local engine one file.
-WRITTEN_BY_EXECUTORS = {"raw_events": {"events"}, "sessions": {"events", "sessions"}, "splits": {"train", "test"}}
+# What Spark's executors write as datasets (a part a task; nothing through the driver); the local engine one file.
+WRITTEN_BY_EXECUTORS = {"raw_events": {"events", "quarantine"}, "sessions": {"events", "sessions"}, "splits": {"train", "test"},
+                        **{f"graph_{n}": {"adjacency", "vertices"} for n in ("uss", "us")},
+                        **{f"walks_{n}": {"shard"} for n in ("uss", "us")}}
 
 
 @pytest.mark.parametrize("stage", COMPARED_HERE)
@@ -132,7 +152,7 @@ def test_spark_writes_what_the_local_engine_writes(both_engines, stage):
     for key, file in local.stage.files.items():
         if file.series:
             for i in range(PARAMS[stage]["walks_per_vertex"]):
-                assert filecmp.cmp(local.series(key, i), spark.series(key, i), shallow=False), f"{stage} {key} {i}"
+                assert local.series(key, i).read_bytes() == walk_bytes(spark.series(key, i)), f"{stage} {key} {i}"
             compared.append(key)
             continue
         if not local[key].exists():
@@ -141,19 +161,21 @@ def test_spark_writes_what_the_local_engine_writes(both_engines, stage):
         if local[key].suffix == ".parquet":
             assert_frame_equal(pl.read_parquet(local[key]), pl.read_parquet(spark[key]))
         elif local[key].suffix == ".npz":
-            with np.load(local[key]) as a, np.load(spark[key]) as b:
-                assert sorted(a) == sorted(b)
-                for name in a:
-                    assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), f"{stage} {name}"
+            for a, b in zip(load_adjacency(local[key]), load_adjacency(spark[key])):
+                assert a.dtype == b.dtype and np.array_equal(a, b), f"{stage} {key}"
         elif local[key].suffix == ".npy":
             assert np.array_equal(np.load(local[key]), np.load(spark[key]))
         else:
             assert local[key].read_text() == spark[key].read_text(), f"{stage} {key}"
         compared.append(key)
     assert compared, f"{stage}: no file compared"
-    datasets = {key for key, file in local.stage.files.items() if file.dataset and spark[key].is_dir()}
+    first = {key: spark.series(key, 0) if file.series else spark[key] for key, file in local.stage.files.items()}
+    datasets = {key for key, file in local.stage.files.items() if file.dataset and first[key].is_dir()}
     assert datasets == WRITTEN_BY_EXECUTORS.get(stage, set())
-    assert all(local[key].is_file() and any(spark[key].glob("part-*.parquet")) for key in datasets)
+    assert all(any(first[key].glob(f"part-*{first[key].suffix}")) for key in datasets)
+    if stage.startswith("walks_"):  # a part a task, BATCH (300) start vertices each
+        n_vertices = counts[stage, "local"]["walks"] // PARAMS[stage]["walks_per_vertex"]
+        assert len(list(first["shard"].iterdir())) == -(-n_vertices // 300) > 1
     shared = set(counts[stage, "local"]) & set(counts[stage, "spark"]) - {"seconds"}
     assert shared and all(counts[stage, "local"][k] == counts[stage, "spark"][k] for k in shared)
 
@@ -388,8 +410,8 @@ def test_dagster_runs_the_stages_on_the_cluster_through_pipes(cluster, tmp_path)
                 assert_frame_equal(pl.read_parquet(local.files(stage)[key]), pl.read_parquet(spark.files(stage)[key]))
     for network in ("uss", "us"):
         for i in range(4):
-            assert filecmp.cmp(local.files(f"walks_{network}").series("shard", i),
-                               spark.files(f"walks_{network}").series("shard", i), shallow=False)
+            local_pass, spark_pass = local.files(f"walks_{network}").series("shard", i), spark.files(f"walks_{network}").series("shard", i)
+            assert spark_pass.is_dir() and local_pass.read_bytes() == walk_bytes(spark_pass)
     assert any("exp1 proposed: top" in m for m in logs)  # the metrics stage's progress, from the Spark driver
     assert any("Spark Word2Vec: " in m and "2 partition(s)" in m for m in logs)
     trained = json.loads(spark.files("embedding_uss_2d")["params"].read_text())

@@ -29,7 +29,7 @@ from pipeline.embedding.skipgram import (
     vertex_order_vectors,
 )
 from pipeline.engines import GENSIM, LOCAL_ENGINE, NUMBA, TRAINERS
-from pipeline.network.walk_reader import check_walk_words, count_walk_words, read_walk_blocks
+from pipeline.network.walk_reader import check_walk_words, count_walk_words, one_walk_file, read_walk_blocks
 from pipeline.network.walks import ShardedCorpus
 
 RESUMABLE = TRAINERS[LOCAL_ENGINE]
@@ -38,8 +38,8 @@ RESUMABLE = TRAINERS[LOCAL_ENGINE]
 class GensimTrainer:
     name = GENSIM
 
-    def __init__(self, params: SkipGramParams, counts: np.ndarray) -> None:
-        self.params, self.counts = params, counts
+    def __init__(self, params: SkipGramParams, counts: np.ndarray, scratch: Path | None = None) -> None:
+        self.params, self.counts, self.scratch = params, counts, scratch
 
     def fresh(self) -> Word2Vec:
         return new_model(self.params, self.counts)
@@ -47,7 +47,8 @@ class GensimTrainer:
     def train_unit(self, model: Word2Vec, shard: Path, words: int, unit: int, alpha: float, end_alpha: float) -> None:
         # gensim trains on whatever the file holds: a cut file would train on fewer walks without a word
         check_walk_words(shard, count_walk_words(shard, len(self.counts)), words)  # (about 1 % of the unit's time)
-        train_file(model, shard, words, 1, alpha, end_alpha)
+        with one_walk_file(shard, self.scratch) as corpus_file:  # a pass Spark wrote as parts: joined, as gensim reads one file
+            train_file(model, corpus_file, words, 1, alpha, end_alpha)
 
     def vectors(self, model: Word2Vec) -> np.ndarray:
         return vertex_order_vectors(model, len(self.counts))
@@ -91,13 +92,14 @@ class NumbaTrainer:
         checkpoint.save_arrays(done, lambda folder: self.kernel.save(model, folder))
 
 
-def trainer_for(name: str, params: SkipGramParams, counts: np.ndarray,
-                progress: Callable[[str], None] | None = None) -> GensimTrainer | NumbaTrainer:
+def trainer_for(name: str, params: SkipGramParams, counts: np.ndarray, progress: Callable[[str], None] | None = None,
+                scratch: Path | None = None) -> GensimTrainer | NumbaTrainer:
     """The trainer called ``name``; ``progress`` hears the numba trainer's lines within a pass (gensim's own progress
-    lines reach it through ``forwarded_progress``)."""
+    lines reach it through ``forwarded_progress``); gensim joins a pass written as parts into a file under
+    ``scratch``."""
     if name not in RESUMABLE:
         raise ValueError(f"trainer {name!r} is not one of {', '.join(RESUMABLE)}")
-    return GensimTrainer(params, counts) if name == "gensim" else NumbaTrainer(params, counts, progress)
+    return GensimTrainer(params, counts, scratch) if name == "gensim" else NumbaTrainer(params, counts, progress)
 
 
 class Checkpointer(Protocol):
@@ -154,7 +156,7 @@ def train_units(
     # Checkpoints written before these were recorded have none: the lists then cover the later units only.
     unit_seconds: list[float] = state.get("unit_seconds", [])
     checkpoint_seconds: list[float] = state.get("checkpoint_seconds", [])
-    face = trainer_for(trainer, params, corpus.vertex_counts, progress)
+    face = trainer_for(trainer, params, corpus.vertex_counts, progress, checkpoint.folder if checkpoint else None)
     model = face.load(checkpoint, done) if checkpoint else face.fresh()
     reused = done
     if progress:

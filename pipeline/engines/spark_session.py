@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, staged_folder
 
 # SQL settings the stages' results depend on: timestamps stay UTC microseconds, as the canonical schema has them.
 SQL_CONF = {
@@ -86,13 +86,9 @@ def write_dataset(frame: DataFrame, target: Path | str, schema: pa.Schema) -> in
     part ``part-<partition>.parquet`` with ``schema``'s columns and types (unsigned and nullable as the local engine
     writes them, which Spark's own writer cannot), so nothing passes through the driver; parts sort as the frame's
     partitions run. The folder appears whole or not at all. Returns the rows written."""
-    target = Path(target)
-    staging = target.with_name(f".{target.name}.spark-parts")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    folder, names = str(staging), schema.names
+    names = schema.names
 
-    def write_part(batches):
+    def write_part(batches, folder: str):
         import os
 
         import pyarrow as pa
@@ -113,16 +109,13 @@ def write_dataset(frame: DataFrame, target: Path | str, schema: pa.Schema) -> in
             os.replace(f"{path}.{os.getpid()}.tmp", path)  # a retried task replaces its part whole
         yield pa.RecordBatch.from_pydict({"rows": [rows]}, schema=pa.schema([("rows", pa.int64())]))
 
-    rows = frame.select(*names).mapInArrow(write_part, "rows long").agg(F.sum("rows")).first()[0] or 0
-    for leftover in staging.glob("*.tmp"):  # a task attempt that failed midway
-        leftover.unlink()
-    if not any(staging.glob("part-*.parquet")):  # an empty table still has its schema
-        pq.write_table(schema.empty_table(), staging / "part-00000.parquet")
-    if target.is_dir():
-        shutil.rmtree(target)
-    elif target.exists():
-        target.unlink()
-    staging.rename(target)
+    with staged_folder(target) as staging:
+        rows = frame.select(*names).mapInArrow(lambda batches: write_part(batches, str(staging)), "rows long") \
+                    .agg(F.sum("rows")).first()[0] or 0
+        for leftover in staging.glob("*.tmp"):  # a task attempt that failed midway
+            leftover.unlink()
+        if not any(staging.glob("part-*.parquet")):  # an empty table still has its schema
+            pq.write_table(schema.empty_table(), staging / "part-00000.parquet")
     return int(rows)
 
 

@@ -175,6 +175,11 @@ def settle(report: ImportReport, duplicates: pl.DataFrame, names: list[str], rej
         reject(names[f], r, json.dumps(rec, default=str), DUPLICATE)
         report.files[names[f]]["accepted"] -= 1
         report.files[names[f]]["quarantined"] += 1
+    totals(report, where)
+
+
+def totals(report: ImportReport, where: str) -> None:
+    """Total the report's per-file counts; refuse an import that accepted nothing."""
     report.read = sum(c["read"] for c in report.files.values())
     report.accepted = sum(c["accepted"] for c in report.files.values())
     report.quarantined = sum(c["quarantined"] for c in report.files.values())

@@ -6,28 +6,29 @@ The driver plans the work: each line file (Last.fm TSV, canonical CSV) is cut in
 lines with a lone CR); each record file (Spotify JSON, ListenBrainz, canonical Parquet) is one task. A task reads its
 range with the local engine's own code (``pipeline.ingest.columnar`` and the per-row rules of ``pipeline.ingest.field_rules``:
 no second set of rules), pseudonymises it, and writes its accepted events and refused rows to part files, numbering
-records from its range's start; the driver turns those into the file's row numbers once every range has said how
-many records it holds. Exact duplicates (field for field, of an earlier row in file and row order) are found by a
-shuffle on the cluster and quarantined as the local engine does; the events are written in input order.
+records from its range's start, and returns only counts; each range's first row number in its file follows once
+every range has said how many records it holds. Exact duplicates (field for field, of an earlier row in file and row
+order) are found by a shuffle on the cluster and quarantined as the local engine does. Both tables are datasets the
+executors write (the events in input order; the quarantine's refused rows, then the duplicates): only counts reach the
+driver.
 """
 
 from __future__ import annotations
 
-import functools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA, Log, StageFiles
-from pipeline.engines.spark_session import plain_schema, write_dataset, write_parquet
+from pipeline.engines.spark_session import plain_schema, write_dataset
 from pipeline.ingest import columnar, field_rules, line_split
 from pipeline.ingest.columns import FIELDS
-from pipeline.ingest.importers import ImportReport, LogInputError, _batches, format_of, inputs_of, settle
+from pipeline.ingest.importers import DUPLICATE, ImportReport, LogInputError, _batches, format_of, inputs_of, totals
 from pipeline.ingest.inputs import LogFile
 from pipeline.ingest.log_formats import RAW_LIMIT, WHOLE_FILE, csv_header, whole_file_check
 from pipeline.ingest.pseudonyms import WITHHELD, pseudonymised, salt_from, shown_names
@@ -35,6 +36,8 @@ from pipeline.ingest.raw_events import import_window
 from pipeline.ingest.text_form import NORMALISED, check_text_form, normalised
 from pipeline.io import atomic_path
 
+EVENTS = plain_schema(pl.DataFrame(schema=EVENT_SCHEMA).to_arrow().schema)
+QUARANTINE = plain_schema(pl.DataFrame(schema=QUARANTINE_SCHEMA).to_arrow().schema)
 RANGE_BYTES = 64 << 20  # the bytes of a line file one task reads (whole lines: a range ends after a newline)
 LINE_FORMATS = ("lastfm-1k", "canonical")
 
@@ -115,15 +118,20 @@ def _run_task(task: Task, fmt: str, window: field_rules.Window, columns: dict[st
     else:
         batches, lines = list(_batches(fmt, task.path, window, columns, finish)), 0
     events = pl.concat([b.events.select(*FIELDS, "row") for b in batches])
-    refused = [(row, WITHHELD if salt else raw, field_rules.public(reason, withhold=bool(salt)))
-               for b in batches for row, raw, reason in b.refused]
+    refused = pl.DataFrame([(row, (WITHHELD if salt else raw)[:RAW_LIMIT], field_rules.public(reason, withhold=bool(salt)))
+                            for b in batches for row, raw, reason in b.refused],
+                           schema={"row": pl.Int64, "raw": pl.String, "reason": pl.String}, orient="row")
     name = f"{task.file:06d}-{task.block:06d}"
-    if not events.is_empty():
-        with atomic_path(Path(parts) / f"{name}.events.parquet") as tmp:
-            events.with_columns(pl.lit(task.file, pl.Int64).alias("_file"), pl.lit(task.block, pl.Int64).alias("_block")) \
-                  .write_parquet(tmp)
+    which = [pl.lit(task.file, pl.Int64).alias("_file"), pl.lit(task.block, pl.Int64).alias("_block")]
+    for rows, kind in ((events, "events"), (refused.with_row_index("_seq").cast({"_seq": pl.Int64}), "refused")):
+        if not rows.is_empty():
+            with atomic_path(Path(parts) / f"{name}.{kind}.parquet") as tmp:
+                rows.with_columns(which).write_parquet(tmp)
     return {"file": task.file, "block": task.block, "lines": lines, "read": sum(b.read for b in batches),
-            "accepted": events.height, "refused": refused, "has_device": bool(events["device"].is_not_null().any()),
+            "accepted": events.height, "refused": refused.height,
+            "reasons": refused["reason"].str.split(" (").list.first().value_counts().rows(),
+            "whole_file": refused.filter(pl.col("row") == WHOLE_FILE)["reason"].to_list()[:1],
+            "has_device": bool(events["device"].is_not_null().any()),
             "normalised": sum(int(b.events[NORMALISED].sum()) for b in batches)}
 
 
@@ -172,53 +180,83 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
     if errors := [r["error"] for r in results if "error" in r]:
         raise LogInputError(named(errors[0]))
     offsets = _offsets(results, first_line)
-    report, quarantine = _counts(results, offsets, names, log, files)
+    report = _counts(results, names, log, files)
     report.text_form, report.normalised = text_form, sum(r["normalised"] for r in results)
     report.files_skipped = skipped
     where = f"{len(files)} file(s) at {pattern!r}"
     if not any(r["accepted"] for r in results):  # refused with the local engine's message
-        settle(report, pl.DataFrame(schema={**EVENT_SCHEMA, "_file": pl.Int64, "_row": pl.Int64}), names, None, where)
+        totals(report, where)
     events = _numbered(spark, parts, offsets)
-    first = events.withColumn("_n", F.row_number().over(Window.partitionBy(*FIELDS).orderBy("_file", "_row")))
-    schema = plain_schema(pl.DataFrame(schema=EVENT_SCHEMA).to_arrow().schema)
-    write_dataset(first.filter("_n = 1").orderBy("_file", "_row").select(*FIELDS), out["events"], schema)
-    repeats = parts / "duplicates.parquet"
-    write_parquet(first.filter("_n > 1").orderBy("_file", "_row").select(*FIELDS, "_file", "_row"), repeats,
-                  pa.schema([*schema, pa.field("_file", pa.int64()), pa.field("_row", pa.int64())]))
-    duplicates = pl.read_parquet(repeats).cast(EVENT_SCHEMA)
-    settle(report, duplicates, names, functools.partial(_add, quarantine, report), where)
+    # the window once for both writes (the events, then the repeats): kept on the executors between them
+    first = events.withColumn("_n", F.row_number().over(Window.partitionBy(*FIELDS).orderBy("_file", "_row"))) \
+                  .persist(StorageLevel.MEMORY_AND_DISK)
+    write_dataset(first.filter("_n = 1").orderBy("_file", "_row").select(*FIELDS), out["events"], EVENTS)
+    repeats = _raw_duplicates(first.filter("_n > 1").select(*FIELDS, "_file", "_row")).persist(StorageLevel.MEMORY_AND_DISK)
+    for f, n in repeats.groupBy("_file").count().collect():  # as the local import settles them: accepted, then not
+        report.files[names[f]]["accepted"] -= n
+        report.files[names[f]]["quarantined"] += n
+        report.reasons[DUPLICATE.split(" (")[0]] += n
+    totals(report, where)
+    shown = F.element_at(F.array(*map(F.lit, names)), F.col("_file").cast("int") + 1)
+    write_dataset(_refused(spark, parts, offsets).select(F.lit(0).alias("_kind"), "_file", "_block", "_seq",
+                                                         shown.alias("file"), "row", "reason", "raw")
+                  .unionByName(repeats.select(F.lit(1).alias("_kind"), "_file", F.lit(0).cast("long").alias("_block"),
+                                              F.col("_row").alias("_seq"), shown.alias("file"), F.col("_row").alias("row"),
+                                              F.lit(DUPLICATE).alias("reason"), "raw"))
+                  .orderBy("_kind", "_file", "_block", "_seq"), out["quarantine"], QUARANTINE)
+    repeats.unpersist()
+    first.unpersist()
     shutil.rmtree(parts)
-    with atomic_path(out["quarantine"]) as tmp:
-        pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA).write_parquet(tmp)
     return report
 
 
-def _add(quarantine: dict, report: ImportReport, name: str, row: int, raw: str, reason: str) -> None:
-    for key, value in zip(QUARANTINE_SCHEMA, (name, row, reason, raw[:RAW_LIMIT])):
-        quarantine[key].append(value)
-    report.reasons[reason.split(" (")[0]] += 1
-
-
-def _counts(results, offsets, names, log, files) -> tuple[ImportReport, dict]:
-    """The report and the refused rows, in file and row order, from the tasks' results."""
-    report, quarantine = ImportReport(), {k: [] for k in QUARANTINE_SCHEMA}
+def _counts(results, names, log, files) -> ImportReport:
+    """The report's per-file counts, the refusals' reasons and the files refused whole, from the tasks' results."""
+    report = ImportReport()
     report.files = {name: {"read": 0, "accepted": 0, "quarantined": 0} for name in names}
     for r in sorted(results, key=lambda r: (r["file"], r["block"])):
-        name, offset = names[r["file"]], offsets[r["file"], r["block"]]
+        name = names[r["file"]]
         counts = report.files[name]
         counts["read"] += r["read"]
         counts["accepted"] += r["accepted"]
-        counts["quarantined"] += len(r["refused"])
+        counts["quarantined"] += r["refused"]
         report.has_device = report.has_device or r["has_device"]
-        for row, raw, reason in r["refused"]:
-            _add(quarantine, report, name, row if row == WHOLE_FILE else row + offset, raw, reason)
-            if row == WHOLE_FILE:
-                report.files_rejected[name] = reason
+        for reason, n in r["reasons"]:
+            report.reasons[reason] += n
+        if r["whole_file"]:
+            report.files_rejected[name] = r["whole_file"][0]
     if log:
         for path, name in zip(files, names):
             c = report.files[name]
             log(f"{path.name}: read {c['read']:,}, accepted {c['accepted']:,}, quarantined {c['quarantined']:,}")
-    return report, quarantine
+    return report
+
+
+def _raw_duplicates(duplicates):
+    """The repeated rows with ``raw``: their fields as the local import quarantines them (JSON, by the same code)."""
+    def as_json(batches):
+        import json
+
+        import polars as pl
+        import pyarrow as pa
+
+        for batch in batches:
+            rows = pl.DataFrame(pl.from_arrow(batch)).cast(EVENT_SCHEMA)
+            raws = [json.dumps({k: rec[k] for k in FIELDS}, default=str)[:RAW_LIMIT] for rec in rows.iter_rows(named=True)]
+            yield pa.RecordBatch.from_arrays([batch.column("_file"), batch.column("_row"), pa.array(raws, pa.string())],
+                                             names=["_file", "_row", "raw"])
+
+    return duplicates.mapInArrow(as_json, "_file long, _row long, raw string")
+
+
+def _refused(spark: SparkSession, parts: Path, offsets: dict[tuple[int, int], int]):
+    """The tasks' refused rows, numbered in their files (a whole file's refusal keeps its row)."""
+    found = sorted(parts.glob("*.refused.parquet"))
+    if not found:
+        return spark.createDataFrame([], "_file long, _block long, _seq long, row long, raw string, reason string")
+    shift = spark.createDataFrame([(f, b, o) for (f, b), o in offsets.items()], "_file long, _block long, _offset long")
+    return spark.read.parquet(*map(str, found)).join(F.broadcast(shift), ["_file", "_block"]) \
+                .withColumn("row", F.when(F.col("row") == WHOLE_FILE, F.col("row")).otherwise(F.col("row") + F.col("_offset")))
 
 
 def _numbered(spark: SparkSession, parts: Path, offsets: dict[tuple[int, int], int]):

@@ -6,6 +6,9 @@
 
 Both are undirected and unweighted. Vertices are numbered users, then sessions, then songs, each
 block in sorted key order; the vertex table maps a vertex to its kind and original id.
+
+The local engine writes the adjacency as one ``.npz`` (``indptr``, ``indices``); Spark's tasks each write a block of
+it, the rows of a range of vertices (``adjacency_block``), into a folder; ``load_adjacency`` reads either.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.contract import NETWORKS, SESSION, SONG, USER, Log, StageFiles, Upstream
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, dataset_parts
 from pipeline.sparse import codes, sorted_pairs
 
 KEY_COLUMN = {USER: "user_id", SESSION: "session_id", SONG: "song_id"}  # the event column each kind of vertex is keyed by
@@ -68,9 +71,61 @@ class Graph:
 
     @classmethod
     def load(cls, files: Mapping[str, Path]) -> "Graph":
-        with np.load(files["adjacency"]) as z:
-            indptr, indices = z["indptr"], z["indices"]
+        indptr, indices = load_adjacency(files["adjacency"])
         return cls(indptr=indptr, indices=indices, vertices=pl.read_parquet(files["vertices"]))
+
+
+def adjacency_block(src: np.ndarray, dst: np.ndarray, n_vertices: int) -> dict[str, np.ndarray]:
+    """A block of a CSR adjacency of ``n_vertices``, from directed edges sorted by (src, dst) whose sources are a range
+    of vertices none of which has an edge outside it: the first vertex, each vertex's degree from there on, and the
+    neighbours in order."""
+    src = np.asarray(src, dtype=np.int64)
+    if len(src) > 1 and (np.diff(src) < 0).any():
+        raise ValueError("an adjacency block needs its edges sorted by source")
+    first = int(src[0]) if len(src) else 0
+    degree = np.bincount(src - first) if len(src) else np.zeros(0, np.int64)
+    return {"n_vertices": np.int64(n_vertices), "first": np.int64(first), "degree": degree.astype(np.int64),
+            "indices": np.asarray(dst).astype(np.int32)}
+
+
+def adjacency_vertices(path: Path | str) -> int:
+    """The vertices of a saved adjacency (one file or a folder of blocks), without reading its edges."""
+    path = Path(path)
+    with np.load(dataset_parts(path, ".npz")[0] if path.is_dir() else path) as z:
+        return int(z["n_vertices"]) if path.is_dir() else len(z["indptr"]) - 1
+
+
+def load_adjacency(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """CSR ``indptr`` (int64) and ``indices`` (int32) from one ``.npz`` or a folder of ``adjacency_block`` parts (in
+    any order; a vertex no block holds has no neighbours). Blocks that overlap or disagree are refused."""
+    path = Path(path)
+    if not path.is_dir():
+        with np.load(path) as z:
+            return z["indptr"], z["indices"]
+    parts, heads = dataset_parts(path, ".npz"), []
+    for part in parts:
+        with np.load(part) as z:
+            heads.append((int(z["first"]), int(z["n_vertices"]), z["degree"], part))
+    heads.sort(key=lambda h: h[0])
+    n = heads[0][1]
+    degree, covered = np.zeros(n, np.int64), 0
+    for first, total, deg, part in heads:
+        if total != n or first < covered or first + len(deg) > n:
+            raise ValueError(f"{part}: vertices {first:,}-{first + len(deg) - 1:,} of {total:,} overlap another block "
+                             f"or lie outside the {n:,} vertices")
+        degree[first:first + len(deg)] = deg
+        covered = first + len(deg)
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(degree, out=indptr[1:])
+    indices, at = np.empty(int(indptr[-1]), np.int32), 0
+    for _, _, deg, part in heads:
+        with np.load(part) as z:
+            block = z["indices"]
+        if len(block) != int(deg.sum()):
+            raise ValueError(f"{part}: {len(block):,} neighbours where its degrees add up to {int(deg.sum()):,}")
+        indices[at:at + len(block)] = block
+        at += len(block)
+    return indptr, indices
 
 
 def graph_summary(files: Mapping[str, Path]) -> dict:

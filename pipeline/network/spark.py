@@ -1,13 +1,15 @@
 """Both networks and their random walks on Spark: the vertex ids, CSR and corpus of ``pipeline.network.graph`` and
-``pipeline.network.walks``, byte for byte.
+``pipeline.network.walks``, equal array for array and byte for byte, built and written on the executors.
 
-Graphs: vertex blocks (users, sessions, songs, each in sorted key order) are numbered with ``zipWithIndex``; the
-distinct edges, both ways, are sorted on the cluster and streamed into one CSR (the walks need it whole).
+Graphs: the distinct keys of each kind are sorted on the cluster (users, sessions, songs, each block in key order) and
+written as parts in that order; a vertex's number is the rows of the parts before its own plus its row there. The
+distinct edges, both ways, are range-partitioned by source and sorted; each task writes the CSR rows of its sources
+as a block (``pipeline.network.graph.adjacency_block``). The vertex table and the adjacency are folders of parts.
 
 Walks: the adjacency is held by every executor (read once per Python worker from the store, which every node sees);
 a task walks one batch of start vertices of one pass with the same numba kernel and per-walk counter-based streams
-as the local engine, and writes its lines to a part file; the driver concatenates the parts of each pass in order.
-So the corpus equals the local one for a seed, whatever the number of executors. When the adjacency no longer fits
+as the local engine, and writes its lines as a part of its pass's folder (parts in start order). So each pass's
+walks equal the local pass file's for a seed, whatever the number of executors. When the adjacency no longer fits
 an executor, a walk becomes a join per step (the plan in docs/spark.md).
 """
 
@@ -15,21 +17,24 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import ExitStack
 from functools import lru_cache, reduce
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipeline import defaults
 from pipeline.contract import NETWORKS, SESSION, SONG, USER, Log, StageFiles, Upstream, graph_stage
-from pipeline.engines.spark_session import write_parquet
-from pipeline.io import atomic_path, save_npy, write_json
+from pipeline.engines.spark_session import write_dataset
+from pipeline.io import atomic_path, parquet_parts, save_npy, staged_folder, write_json
+from pipeline.network.graph import adjacency_block, adjacency_vertices, load_adjacency
 from pipeline.network.walks import BATCH, pass_order, visits, walk_batch, walk_text
 
+VERTEX_SCHEMA = pa.schema([("vertex", pa.int64()), ("kind", pa.string()), ("key", pa.string())])
 BROADCAST_VERTICES = 5_000_000  # vertex tables below this are shipped to every executor for the join; above, shuffled
 
 
@@ -38,52 +43,71 @@ def graph(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
         F.col("user_id").cast("string").alias(USER), F.col("session_id").cast("string").alias(SESSION),
         F.col("song_id").cast("string").alias(SONG))
     kinds = NETWORKS[network].kinds
-    blocks, offset = [], 0
-    for kind in kinds:
-        keys = train.select(F.col(kind).alias("key")).distinct().orderBy("key")
-        n = keys.count()
-        numbered = keys.rdd.zipWithIndex().map(lambda pair, o=offset, k=kind: (o + pair[1], k, pair[0][0]))
-        blocks.append(spark.createDataFrame(numbered, "vertex long, kind string, key string"))
-        offset += n
-    n_vertices = offset
-    vertices = reduce(lambda a, b: a.unionByName(b), blocks)
-    write_parquet(vertices.orderBy("vertex"), out["vertices"], pa.schema([("vertex", pa.int64()), ("kind", pa.string()),
-                                                                          ("key", pa.string())]))
+    vertices, n_vertices = _numbered_vertices(spark, train, kinds, Path(out.folder) / ".vertex-keys")
+    write_dataset(vertices.select("vertex", "kind", "key").orderBy("vertex"), out["vertices"], VERTEX_SCHEMA)
     coded = train
-    for kind, block in zip(kinds, blocks):
-        ids = block.select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}"))
+    for kind in kinds:
+        ids = vertices.filter(F.col("kind") == kind).select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}"))
         coded = coded.join(F.broadcast(ids) if n_vertices < BROADCAST_VERTICES else ids, kind)
-    pairs = NETWORKS[network].edges
-    one_way = None
-    for a, b in pairs:
-        part = coded.select(F.col(f"_{a}").alias("src"), F.col(f"_{b}").alias("dst"))
-        one_way = part if one_way is None else one_way.unionByName(part)
-    edges = one_way.unionByName(one_way.select(F.col("dst").alias("src"), F.col("src").alias("dst"))).distinct() \
-                   .orderBy("src", "dst")
-    indices_path = Path(out.folder) / ".edges.parquet"
-    n_directed = write_parquet(edges.select(F.col("dst").cast("int").alias("dst"), "src"), indices_path,
-                               pa.schema([("dst", pa.int32()), ("src", pa.int64())]))
-    indptr = np.zeros(n_vertices + 1, dtype=np.int64)
-    indices = np.empty(n_directed, dtype=np.int32)
-    at = 0
-    for batch in pq.ParquetFile(indices_path).iter_batches(batch_size=1 << 22):
-        dst, src = batch.column("dst").to_numpy(), batch.column("src").to_numpy()
-        indices[at:at + len(dst)] = dst
-        indptr[1:] += np.bincount(src, minlength=n_vertices)
-        at += len(dst)
-    indices_path.unlink()
-    np.cumsum(indptr, out=indptr)
-    with atomic_path(out["adjacency"]) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, indptr=indptr, indices=indices)
+    one_way = reduce(lambda a, b: a.unionByName(b), [coded.select(F.col(f"_{a}").alias("src"), F.col(f"_{b}").alias("dst"))
+                                                    for a, b in NETWORKS[network].edges])
+    edges = one_way.unionByName(one_way.select(F.col("dst").alias("src"), F.col("src").alias("dst"))).distinct()
+    blocks = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    n_directed = _write_adjacency(edges.repartitionByRange(blocks, "src").sortWithinPartitions("src", "dst"),
+                                  out["adjacency"], n_vertices)
+    shutil.rmtree(Path(out.folder) / ".vertex-keys")
     if log:
         log(f"graph_{network} on Spark: {n_vertices:,} vertices, {n_directed // 2:,} edges")
     return {"vertices": n_vertices, "edges": n_directed // 2}
 
 
+def _numbered_vertices(spark: SparkSession, train: DataFrame, kinds: tuple[str, ...], keys_at: Path) -> tuple[DataFrame, int]:
+    """Every vertex (vertex, kind, key): the distinct keys of each kind, sorted on the cluster (kinds in the network's
+    order) and written by the tasks as parts in that order; a vertex's number is its part's first number (the rows
+    of the parts before it, from their footers) plus its row in the part. Nothing passes through Python workers."""
+    keys = reduce(lambda a, b: a.unionByName(b), [train.select(F.lit(i).alias("block"), F.col(kind).alias("key")).distinct()
+                                                 for i, kind in enumerate(kinds)])
+    write_dataset(keys.orderBy("block", "key"), keys_at, pa.schema([("block", pa.int32()), ("key", pa.string())]))
+    parts = parquet_parts(keys_at)
+    sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts]
+    firsts = spark.createDataFrame([(p.name, int(o)) for p, o in zip(parts, np.cumsum([0, *sizes[:-1]]))],
+                                   "part string, first long")
+    numbered = spark.read.parquet(*map(str, parts)) \
+        .select("block", "key", F.col("_metadata.file_name").alias("part"), F.col("_metadata.row_index").alias("row")) \
+        .join(F.broadcast(firsts), "part") \
+        .select((F.col("first") + F.col("row")).alias("vertex"),
+                F.element_at(F.array(*map(F.lit, kinds)), F.col("block") + 1).alias("kind"), "key")
+    return numbered, int(sum(sizes))
+
+
+def _write_adjacency(edges: DataFrame, target: Path, n_vertices: int) -> int:
+    """The CSR adjacency as a folder of blocks (``pipeline.network.graph.adjacency_block``), each written by the task
+    that holds a range of sources (``edges`` range-partitioned by src, sorted by src and dst within); returns the
+    directed edges."""
+    def write_block(batches, folder: str):
+        import numpy as np
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        table = pa.Table.from_batches(list(batches), schema=pa.schema([("src", pa.int64()), ("dst", pa.int64())]))
+        if table.num_rows:
+            path = f"{folder}/part-{TaskContext.get().partitionId():05d}.npz"
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **adjacency_block(table["src"].to_numpy(), table["dst"].to_numpy(), n_vertices))
+        yield pa.RecordBatch.from_pydict({"edges": [table.num_rows]}, schema=pa.schema([("edges", pa.int64())]))
+
+    with staged_folder(target) as staging:
+        n_directed = edges.select(F.col("src").cast("long"), F.col("dst").cast("long")) \
+            .mapInArrow(lambda batches: write_block(batches, str(staging)), "edges long").agg(F.sum("edges")).first()[0] or 0
+        if not any(staging.glob("part-*.npz")):  # a graph without edges: its vertices, each of degree 0
+            np.savez(staging / "part-00000.npz", **adjacency_block(np.zeros(0, np.int64), np.zeros(0, np.int64), n_vertices))
+    return int(n_directed)
+
+
 @lru_cache(maxsize=2)
 def _adjacency(path: str) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(path) as z:
-        return z["indptr"].astype(np.int64), z["indices"].astype(np.int32, copy=False)
+    indptr, indices = load_adjacency(path)
+    return indptr.astype(np.int64, copy=False), indices.astype(np.int32, copy=False)
 
 
 @lru_cache(maxsize=2)
@@ -91,8 +115,9 @@ def _order(n_vertices: int, seed: int, pass_index: int) -> np.ndarray:
     return pass_order(n_vertices, seed, pass_index)
 
 
-def _walk_tasks(tasks, adjacency: str, parts: str, walk_length: int, seed: int):
-    """One Spark partition of (pass, first start) tasks: walk, write each task's lines, count the vertices."""
+def _walk_tasks(tasks, adjacency: str, folders: list[str], walk_length: int, seed: int, batch: int):
+    """One Spark partition of (pass, first start) tasks: walk, write each task's lines as a part of its pass, count
+    the vertices."""
     import numba
     from pyspark import TaskContext
     context = TaskContext.get()
@@ -102,8 +127,8 @@ def _walk_tasks(tasks, adjacency: str, parts: str, walk_length: int, seed: int):
     counts = np.zeros(n, dtype=np.int64)
     tokens: dict[int, int] = {}
     for r, first in tasks:
-        walks = walk_batch(indptr, indices, _order(n, seed, r)[first:first + BATCH], walk_length, seed, r)
-        with atomic_path(Path(parts) / f"{r:05d}-{first:012d}") as tmp:
+        walks = walk_batch(indptr, indices, _order(n, seed, r)[first:first + batch], walk_length, seed, r)
+        with atomic_path(Path(folders[r]) / f"part-{first:012d}.txt") as tmp:
             tmp.write_bytes(walk_text(walks))
         seen, steps = visits(walks, n)
         counts += seen
@@ -125,29 +150,20 @@ def walks(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
         raise ValueError("walk_length and walks_per_vertex must be at least 1")
     t0 = time.perf_counter()
     adjacency = str(upstream[graph_stage(network)]["adjacency"])
-    with np.load(adjacency) as z:
-        n_vertices = len(z["indptr"]) - 1
-    parts = Path(out.folder) / ".walk-parts"
-    shutil.rmtree(parts, ignore_errors=True)
-    parts.mkdir(parents=True)
-    tasks = [(r, first) for r in range(walks_per_vertex) for first in range(0, n_vertices, BATCH)]
+    n_vertices = adjacency_vertices(adjacency)
+    batch = BATCH  # start vertices a task (a walk's stream depends on its pass and start alone, not on the batch)
+    tasks = [(r, first) for r in range(walks_per_vertex) for first in range(0, n_vertices, batch)]
     slices = max(1, min(len(tasks), 4 * spark.sparkContext.defaultParallelism))
-    counts, tokens = spark.sparkContext.parallelize(tasks, slices).mapPartitions(
-        lambda it: _walk_tasks(it, adjacency, str(parts), walk_length, seed)).treeReduce(_merge)
-    shards, words = [], []
-    for r in range(walks_per_vertex):
-        path = out.series("shard", r)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            for first in range(0, n_vertices, BATCH):
-                with open(parts / f"{r:05d}-{first:012d}", "rb") as part:
-                    shutil.copyfileobj(part, fh, 1 << 24)
-        shards.append(path.name)
-        words.append(int(tokens.get(r, 0)))
-    shutil.rmtree(parts)
+    with ExitStack() as passes:  # each pass a folder of parts, one a task, in place once every task has written
+        folders = [str(passes.enter_context(staged_folder(out.series("shard", r)))) for r in range(walks_per_vertex)]
+        counts, tokens = spark.sparkContext.parallelize(tasks, slices).mapPartitions(
+            lambda it: _walk_tasks(it, adjacency, folders, walk_length, seed, batch)).treeReduce(_merge)
+    shards = [out.series("shard", r).name for r in range(walks_per_vertex)]
+    words = [int(tokens.get(r, 0)) for r in range(walks_per_vertex)]
     save_npy(out["vertex_counts"], counts)
     write_json(out["index"], {"shards": shards, "shard_words": words})
     seconds = time.perf_counter() - t0
     if log:
         log(f"walks_{network} on Spark: {n_vertices * walks_per_vertex:,} walks, {sum(words):,} steps in {seconds:.1f} s "
-            f"({len(tasks)} tasks in {slices} partitions)")
+            f"({len(tasks)} tasks in {slices} partitions, each writing its walks as a part of its pass)")
     return {"walks": n_vertices * walks_per_vertex, "tokens": sum(words), "seconds": round(seconds, 2)}

@@ -1,5 +1,7 @@
 """A walk corpus file (one walk a line, vertex ids separated by single spaces, as ``pipeline.network.walks`` writes it) read
-back as int32 walk matrices, a block of walks at a time, by a numba pass over the bytes.
+back as int32 walk matrices, a block of walks at a time, by a numba pass over the bytes. A pass of walks is one file
+(the local engine's) or a folder of parts, each whole lines, read in name order (Spark's tasks each write one):
+``walk_parts`` lists them, ``one_walk_file`` joins them for a reader that takes one file alone (gensim).
 
 The text is the one corpus format on disk: gensim and Spark read it as it is, and this reader gives the numba
 trainer its int32 walks at 200-300 MB of text a second (``benchmarks/trainers.py`` prints it beside the training
@@ -8,11 +10,16 @@ twice."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numba
 import numpy as np
+
+from pipeline.io import dataset_parts
 
 CHUNK_BYTES = 1 << 24  # text read at a time
 
@@ -73,11 +80,37 @@ def _parse(buf, out, n_vertices):
     return -1
 
 
+def walk_parts(path: Path | str) -> list[Path]:
+    """The files of a pass of walks, in the order its walks run: the file, or a folder's ``*.txt`` parts by name."""
+    return dataset_parts(path, ".txt")
+
+
+@contextmanager
+def one_walk_file(path: Path | str, scratch: Path | str | None = None) -> Iterator[Path]:
+    """``path`` itself when it is one file; a folder of parts joined (in order) into a temporary file under ``scratch``
+    (the system's temporary folder when None), removed afterwards."""
+    parts = walk_parts(path)
+    if parts == [Path(path)]:
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix=".walks-", dir=scratch) as folder:
+        joined = Path(folder) / Path(path).name
+        with open(joined, "wb") as fh:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, fh, CHUNK_BYTES)
+        yield joined
+
+
 def read_walk_blocks(path: Path | str, n_vertices: int, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
-    """The walks of ``path`` in file order, as int32 matrices (one walk a row, -1 past a walk's end) of about
-    ``chunk_bytes`` of text each. A byte that is not a digit, a space or a newline, an unterminated last line or an
-    id of ``n_vertices`` or more is refused, naming the file and the line."""
-    path = Path(path)
+    """The walks of ``path`` (a file or a folder of parts) in order, as int32 matrices (one walk a row, -1 past a
+    walk's end) of about ``chunk_bytes`` of text each. A byte that is not a digit, a space or a newline, an
+    unterminated last line (of any part) or an id of ``n_vertices`` or more is refused, naming the file and the line."""
+    for part in walk_parts(path):
+        yield from _file_blocks(part, n_vertices, chunk_bytes)
+
+
+def _file_blocks(path: Path, n_vertices: int, chunk_bytes: int) -> Iterator[np.ndarray]:
     line_base = 0
     rest = b""
     with open(path, "rb") as fh:

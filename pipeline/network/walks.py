@@ -24,6 +24,7 @@ from pipeline import defaults
 from pipeline.contract import Log, StageFiles, Upstream, graph_stage
 from pipeline.io import atomic_path, read_json, save_npy, write_json
 from pipeline.network.graph import Graph
+from pipeline.network.walk_reader import walk_parts
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -247,13 +248,14 @@ def write_corpus_shards(
 
 
 def read_walks(path: Path | str, limit: int | None = None) -> list[np.ndarray]:
-    """The first ``limit`` walks of a corpus (for checks and tests)."""
+    """The first ``limit`` walks of a corpus (a file or a folder of parts; for checks and tests)."""
     walks = []
-    with open(path) as fh:
-        for i, line in enumerate(fh):
-            if limit is not None and i >= limit:
-                break
-            walks.append(np.array(line.split(), dtype=np.int64))
+    for part in walk_parts(path):
+        with open(part) as fh:
+            for line in fh:
+                if limit is not None and len(walks) >= limit:
+                    return walks
+                walks.append(np.array(line.split(), dtype=np.int64))
     return walks
 
 

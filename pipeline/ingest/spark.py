@@ -187,11 +187,11 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
     if not any(r["accepted"] for r in results):  # refused with the local engine's message
         totals(report, where)
     events = _numbered(spark, parts, offsets)
-    # the window once for both writes (the events, then the repeats): kept on the executors between them
-    first = events.withColumn("_n", F.row_number().over(Window.partitionBy(*FIELDS).orderBy("_file", "_row"))) \
-                  .persist(StorageLevel.MEMORY_AND_DISK)
+    # (the window runs again for the repeats: keeping it on the executors between the two was slower at 4M events)
+    first = events.withColumn("_n", F.row_number().over(Window.partitionBy(*FIELDS).orderBy("_file", "_row")))
     write_dataset(first.filter("_n = 1").orderBy("_file", "_row").select(*FIELDS), out["events"], EVENTS)
     repeats = _raw_duplicates(first.filter("_n > 1").select(*FIELDS, "_file", "_row")).persist(StorageLevel.MEMORY_AND_DISK)
+    # (few rows, kept for their counts and their write)
     for f, n in repeats.groupBy("_file").count().collect():  # as the local import settles them: accepted, then not
         report.files[names[f]]["accepted"] -= n
         report.files[names[f]]["quarantined"] += n
@@ -205,7 +205,6 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
                                               F.lit(DUPLICATE).alias("reason"), "raw"))
                   .orderBy("_kind", "_file", "_block", "_seq"), out["quarantine"], QUARANTINE)
     repeats.unpersist()
-    first.unpersist()
     shutil.rmtree(parts)
     return report
 

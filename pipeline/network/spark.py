@@ -43,8 +43,8 @@ def graph(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
         F.col("user_id").cast("string").alias(USER), F.col("session_id").cast("string").alias(SESSION),
         F.col("song_id").cast("string").alias(SONG))
     kinds = NETWORKS[network].kinds
-    vertices, n_vertices = _numbered_vertices(spark, train, kinds, Path(out.folder) / ".vertex-keys")
-    write_dataset(vertices.select("vertex", "kind", "key").orderBy("vertex"), out["vertices"], VERTEX_SCHEMA)
+    n_vertices = _write_vertices(spark, train, kinds, Path(out.folder) / ".vertex-keys", out["vertices"])
+    vertices = spark.read.parquet(str(out["vertices"]))
     coded = train
     for kind in kinds:
         ids = vertices.filter(F.col("kind") == kind).select(F.col("key").alias(kind), F.col("vertex").alias(f"_{kind}"))
@@ -55,29 +55,43 @@ def graph(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
     blocks = int(spark.conf.get("spark.sql.shuffle.partitions"))
     n_directed = _write_adjacency(edges.repartitionByRange(blocks, "src").sortWithinPartitions("src", "dst"),
                                   out["adjacency"], n_vertices)
-    shutil.rmtree(Path(out.folder) / ".vertex-keys")
     if log:
         log(f"graph_{network} on Spark: {n_vertices:,} vertices, {n_directed // 2:,} edges")
     return {"vertices": n_vertices, "edges": n_directed // 2}
 
 
-def _numbered_vertices(spark: SparkSession, train: DataFrame, kinds: tuple[str, ...], keys_at: Path) -> tuple[DataFrame, int]:
-    """Every vertex (vertex, kind, key): the distinct keys of each kind, sorted on the cluster (kinds in the network's
-    order) and written by the tasks as parts in that order; a vertex's number is its part's first number (the rows
-    of the parts before it, from their footers) plus its row in the part. Nothing passes through Python workers."""
+def _write_vertices(spark: SparkSession, train: DataFrame, kinds: tuple[str, ...], keys_at: Path, target: Path) -> int:
+    """The vertex table (vertex, kind, key) as parts, and its size: the distinct keys of each kind sorted on the
+    cluster (kinds in the network's order) and written as parts in that order; then a task a part numbers its keys
+    from the rows of the parts before it (their footers' counts) and writes them as the same part of ``target``."""
     keys = reduce(lambda a, b: a.unionByName(b), [train.select(F.lit(i).alias("block"), F.col(kind).alias("key")).distinct()
                                                  for i, kind in enumerate(kinds)])
     write_dataset(keys.orderBy("block", "key"), keys_at, pa.schema([("block", pa.int32()), ("key", pa.string())]))
     parts = parquet_parts(keys_at)
     sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts]
-    firsts = spark.createDataFrame([(p.name, int(o)) for p, o in zip(parts, np.cumsum([0, *sizes[:-1]]))],
-                                   "part string, first long")
-    numbered = spark.read.parquet(*map(str, parts)) \
-        .select("block", "key", F.col("_metadata.file_name").alias("part"), F.col("_metadata.row_index").alias("row")) \
-        .join(F.broadcast(firsts), "part") \
-        .select((F.col("first") + F.col("row")).alias("vertex"),
-                F.element_at(F.array(*map(F.lit, kinds)), F.col("block") + 1).alias("kind"), "key")
-    return numbered, int(sum(sizes))
+    firsts = [int(o) for o in np.cumsum([0, *sizes[:-1]])]
+
+    def number(task, folder: str):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        part, first = task
+        table = pq.read_table(part)
+        kind = pa.array(np.array(kinds, dtype=object)[table["block"].to_numpy()], pa.string())
+        numbered = pa.table([pa.array(np.arange(first, first + table.num_rows, dtype=np.int64)), kind, table["key"]],
+                            schema=VERTEX_SCHEMA)
+        with atomic_path(f"{folder}/{Path(part).name}") as tmp:
+            pq.write_table(numbered, tmp)
+        return table.num_rows
+
+    with staged_folder(target) as staging:
+        written = spark.sparkContext.parallelize(list(zip(map(str, parts), firsts)), len(parts)) \
+            .map(lambda task: number(task, str(staging))).sum()
+    shutil.rmtree(keys_at)
+    if written != sum(sizes):
+        raise RuntimeError(f"{target}: {written:,} vertices numbered of the {sum(sizes):,} keys")
+    return int(sum(sizes))
 
 
 def _write_adjacency(edges: DataFrame, target: Path, n_vertices: int) -> int:

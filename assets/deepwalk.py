@@ -16,7 +16,6 @@ from pipeline.contract import EMBEDDING_NETWORK, NETWORKS, TUNED_BY, graph_stage
 from pipeline.embedding.embedding import BadCorpus, Paused, check_trainer, chosen_settings
 from pipeline.embedding.record import TRAINING_STATS
 from pipeline.embedding.skipgram import SkipGramParams
-from pipeline.io import write_json
 from pipeline.network.graph import graph_summary
 from pipeline.network.walk_reader import WalkFileError
 from resources import ComputeEngine, DataStore, MlflowTracking, PipelineSettings
@@ -63,7 +62,6 @@ def _walks_asset(network: str):
         upstream, out = begin(context, store)
         counts = engine.run(context, name, upstream, out, **config.model_dump(), seed=settings.seed)
         record = {k: counts[k] for k in ("walks", "tokens", "seconds")}
-        write_json(out["stats"], {**record, **config.model_dump(), "seed": settings.seed, "engine": engine.describe()})
         mlflow.log(
             mlflow.run_id(context.run_id, context.run),
             params=config_params(name, config),

@@ -169,3 +169,19 @@ def test_walks_step_only_along_networkx_edges():
                 assert oracle.has_edge(names[int(a)], names[int(b)])
                 steps += 1
     assert steps == graph.n_vertices * 3 * 11
+
+
+def test_the_walks_stage_records_what_its_walks_were_drawn_with(tmp_path):
+    """stats.json, which the embeddings copy into their params: on a 6-vertex path every walk runs its full length."""
+    import json
+
+    from pipeline.engines.local import LOCAL
+
+    graph, walks = StageFiles("graph_us", tmp_path / "graph"), StageFiles("walks_us", tmp_path / "walks")
+    graph.folder.mkdir()
+    walks.folder.mkdir()
+    path_graph(6).save(graph)
+    counts = LOCAL["walks_us"]({"graph_us": graph}, walks, None, walk_length=5, walks_per_vertex=2, seed=4)
+    stats = json.loads(walks["stats"].read_text())
+    assert stats == {**counts, "walk_length": 5, "walks_per_vertex": 2, "seed": 4, "engine": "local"}
+    assert (counts["walks"], counts["tokens"]) == (12, 60)

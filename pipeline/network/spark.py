@@ -32,7 +32,7 @@ from pipeline.contract import NETWORKS, SESSION, SONG, USER, Log, StageFiles, Up
 from pipeline.engines.spark_session import write_dataset
 from pipeline.io import atomic_path, parquet_parts, save_npy, staged_folder, write_json
 from pipeline.network.graph import adjacency_block, adjacency_vertices, load_adjacency
-from pipeline.network.walks import BATCH, pass_order, visits, walk_batch, walk_text
+from pipeline.network.walks import BATCH, pass_order, visits, walk_batch, walk_text, write_stats
 
 VERTEX_SCHEMA = pa.schema([("vertex", pa.int64()), ("kind", pa.string()), ("key", pa.string())])
 BROADCAST_VERTICES = 5_000_000  # vertex tables below this are shipped to every executor for the join; above, shuffled
@@ -180,4 +180,6 @@ def walks(network: str, spark: SparkSession, upstream: Upstream, out: StageFiles
     if log:
         log(f"walks_{network} on Spark: {n_vertices * walks_per_vertex:,} walks, {sum(words):,} steps in {seconds:.1f} s "
             f"({len(tasks)} tasks in {slices} partitions, each writing its walks as a part of its pass)")
-    return {"walks": n_vertices * walks_per_vertex, "tokens": sum(words), "seconds": round(seconds, 2)}
+    return write_stats(out, {"walks": n_vertices * walks_per_vertex, "tokens": sum(words), "seconds": round(seconds, 2)},
+                       f"spark ({spark.sparkContext.master})", walk_length=walk_length, walks_per_vertex=walks_per_vertex,
+                       seed=seed)

@@ -264,4 +264,12 @@ def walks(network: str, upstream: Upstream, out: StageFiles, log: Log = None, *,
     """The ``walks_<network>`` stage: ``walks_per_vertex`` passes of walks over the network, as corpus shards."""
     g = Graph.load(upstream[graph_stage(network)])
     _, stats = write_corpus_shards(g, out, walk_length, walks_per_vertex, seed, progress=log)
-    return {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)}
+    return write_stats(out, {"walks": stats.walks, "tokens": stats.tokens, "seconds": round(stats.seconds, 2)},
+                       "local", walk_length=walk_length, walks_per_vertex=walks_per_vertex, seed=seed)
+
+
+def write_stats(out: StageFiles, counts: dict, engine: str, **settings) -> dict:
+    """A walks stage's ``stats.json``: its counts, the settings and seed the walks were drawn with (the embeddings
+    record them) and the engine that drew them; returns ``counts``."""
+    write_json(out["stats"], {**counts, **settings, "engine": engine})
+    return counts

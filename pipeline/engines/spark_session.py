@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
@@ -147,6 +148,11 @@ def write_parquet(frame: DataFrame, target: Path | str, schema: pa.Schema | None
 def plain_schema(schema: pa.Schema) -> pa.Schema:
     """A part's schema without Spark's metadata, its fields nullable (as polars writes them)."""
     return pa.schema([pa.field(f.name, f.type, nullable=True) for f in schema])
+
+
+def arrow_schema(schema: Mapping[str, pl.DataType]) -> pa.Schema:
+    """The Arrow schema of a contract table (``File.schema``), as the local engine's polars writes it."""
+    return plain_schema(pl.DataFrame(schema=dict(schema)).to_arrow().schema)
 
 
 WAIT_NOTICE_EVERY = 15.0  # seconds between two "waiting for executors" lines

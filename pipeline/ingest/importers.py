@@ -171,11 +171,20 @@ def settle(report: ImportReport, duplicates: pl.DataFrame, names: list[str], rej
     """Quarantine the ``duplicates`` (FIELDS, ``_file``, ``_row``; in input order), moving each from its file's
     accepted rows to its quarantined ones, and total the report; refuse an import that accepted nothing."""
     for rec in duplicates.select(*FIELDS, "_file", "_row").iter_rows(named=True):
-        f, r = rec.pop("_file"), rec.pop("_row")
-        reject(names[f], r, json.dumps(rec, default=str), DUPLICATE)
-        report.files[names[f]]["accepted"] -= 1
-        report.files[names[f]]["quarantined"] += 1
+        reject(names[rec["_file"]], rec["_row"], duplicate_raw(rec), DUPLICATE)
+        quarantine_duplicates(report, names[rec["_file"]], 1)
     totals(report, where)
+
+
+def duplicate_raw(rec: dict) -> str:
+    """A repeated row's ``raw`` in the quarantine: its fields, as JSON."""
+    return json.dumps({k: rec[k] for k in FIELDS}, default=str)
+
+
+def quarantine_duplicates(report: ImportReport, name: str, n: int) -> None:
+    """Move ``n`` rows of file ``name`` found to repeat earlier ones from its accepted rows to its quarantined ones."""
+    report.files[name]["accepted"] -= n
+    report.files[name]["quarantined"] += n
 
 
 def totals(report: ImportReport, where: str) -> None:

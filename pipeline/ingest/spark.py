@@ -25,10 +25,20 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from pipeline.contract import EVENT_SCHEMA, QUARANTINE_SCHEMA, Log, StageFiles
-from pipeline.engines.spark_session import plain_schema, write_dataset
+from pipeline.engines.spark_session import arrow_schema, write_dataset
 from pipeline.ingest import columnar, field_rules, line_split
 from pipeline.ingest.columns import FIELDS
-from pipeline.ingest.importers import DUPLICATE, ImportReport, LogInputError, _batches, format_of, inputs_of, totals
+from pipeline.ingest.importers import (
+    DUPLICATE,
+    ImportReport,
+    LogInputError,
+    _batches,
+    duplicate_raw,
+    format_of,
+    inputs_of,
+    quarantine_duplicates,
+    totals,
+)
 from pipeline.ingest.inputs import LogFile
 from pipeline.ingest.log_formats import RAW_LIMIT, WHOLE_FILE, csv_header, whole_file_check
 from pipeline.ingest.pseudonyms import WITHHELD, pseudonymised, salt_from, shown_names
@@ -36,8 +46,7 @@ from pipeline.ingest.raw_events import import_window
 from pipeline.ingest.text_form import NORMALISED, check_text_form, normalised
 from pipeline.io import atomic_path
 
-EVENTS = plain_schema(pl.DataFrame(schema=EVENT_SCHEMA).to_arrow().schema)
-QUARANTINE = plain_schema(pl.DataFrame(schema=QUARANTINE_SCHEMA).to_arrow().schema)
+EVENTS, QUARANTINE = arrow_schema(EVENT_SCHEMA), arrow_schema(QUARANTINE_SCHEMA)
 RANGE_BYTES = 64 << 20  # the bytes of a line file one task reads (whole lines: a range ends after a newline)
 LINE_FORMATS = ("lastfm-1k", "canonical")
 
@@ -193,8 +202,7 @@ def import_log(spark: SparkSession, pattern: str, fmt: str, out: StageFiles, sal
     repeats = _raw_duplicates(first.filter("_n > 1").select(*FIELDS, "_file", "_row")).persist(StorageLevel.MEMORY_AND_DISK)
     # (few rows, kept for their counts and their write)
     for f, n in repeats.groupBy("_file").count().collect():  # as the local import settles them: accepted, then not
-        report.files[names[f]]["accepted"] -= n
-        report.files[names[f]]["quarantined"] += n
+        quarantine_duplicates(report, names[f], n)
         report.reasons[DUPLICATE.split(" (")[0]] += n
     totals(report, where)
     shown = F.element_at(F.array(*map(F.lit, names)), F.col("_file").cast("int") + 1)
@@ -234,14 +242,12 @@ def _counts(results, names, log, files) -> ImportReport:
 def _raw_duplicates(duplicates):
     """The repeated rows with ``raw``: their fields as the local import quarantines them (JSON, by the same code)."""
     def as_json(batches):
-        import json
-
         import polars as pl
         import pyarrow as pa
 
         for batch in batches:
             rows = pl.DataFrame(pl.from_arrow(batch)).cast(EVENT_SCHEMA)
-            raws = [json.dumps({k: rec[k] for k in FIELDS}, default=str)[:RAW_LIMIT] for rec in rows.iter_rows(named=True)]
+            raws = [duplicate_raw(rec)[:RAW_LIMIT] for rec in rows.iter_rows(named=True)]
             yield pa.RecordBatch.from_arrays([batch.column("_file"), batch.column("_row"), pa.array(raws, pa.string())],
                                              names=["_file", "_row", "raw"])
 

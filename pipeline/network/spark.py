@@ -28,13 +28,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipeline import defaults
-from pipeline.contract import NETWORKS, SESSION, SONG, USER, Log, StageFiles, Upstream, graph_stage
-from pipeline.engines.spark_session import write_dataset
+from pipeline.contract import NETWORKS, SESSION, SONG, STAGES, USER, Log, StageFiles, Upstream, graph_stage
+from pipeline.engines.spark_session import arrow_schema, write_dataset
 from pipeline.io import atomic_path, parquet_parts, save_npy, staged_folder, write_json
 from pipeline.network.graph import adjacency_block, adjacency_vertices, load_adjacency
 from pipeline.network.walks import BATCH, pass_order, visits, walk_batch, walk_text, write_stats
 
-VERTEX_SCHEMA = pa.schema([("vertex", pa.int64()), ("kind", pa.string()), ("key", pa.string())])
+VERTEX_SCHEMA = arrow_schema(STAGES["graph_us"].files["vertices"].schema)  # (both graphs' vertex tables alike)
 BROADCAST_VERTICES = 5_000_000  # vertex tables below this are shipped to every executor for the join; above, shuffled
 
 
@@ -79,8 +79,8 @@ def _write_vertices(spark: SparkSession, train: DataFrame, kinds: tuple[str, ...
         part, first = task
         table = pq.read_table(part)
         kind = pa.array(np.array(kinds, dtype=object)[table["block"].to_numpy()], pa.string())
-        numbered = pa.table([pa.array(np.arange(first, first + table.num_rows, dtype=np.int64)), kind, table["key"]],
-                            schema=VERTEX_SCHEMA)
+        numbered = pa.table({"vertex": np.arange(first, first + table.num_rows, dtype=np.int64), "kind": kind,
+                             "key": table["key"]}).cast(VERTEX_SCHEMA)
         with atomic_path(f"{folder}/{Path(part).name}") as tmp:
             pq.write_table(numbered, tmp)
         return table.num_rows
